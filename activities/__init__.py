@@ -1,0 +1,16 @@
+"""Every side effect of the workflows: database writes and email."""
+
+from sqlalchemy.engine import Engine
+
+from activities.applications import ApplicationActivities
+from activities.email import EmailActivities
+from offhours.settings import Settings
+
+
+def build_activities(engine: Engine, settings: Settings) -> list[object]:
+    db = ApplicationActivities(engine)
+    email = EmailActivities(engine, settings)
+    return [db.record_status, db.save_answer, db.save_scorecard, db.save_decision, email.send_email]
+
+
+__all__ = ["ApplicationActivities", "EmailActivities", "build_activities"]

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI). No workflow logic here: it starts, signals and updates workflows."""

@@ -1,0 +1,90 @@
+"""The FastAPI application: routes, error rendering, and the shared Temporal client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from api.errors import ApiError
+from api.routes import applications, candidate, health, jobs, mailbox, portal
+from offhours.db import get_engine
+from offhours.settings import Settings, get_settings
+
+log = logging.getLogger("offhours.api")
+
+
+class TemporalGateway:
+    """One Temporal client for the app, connected on first use and kept, so that the API starts
+    (and /health can say why) even while Temporal is down."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self.settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                async with asyncio.timeout(5):
+                    self._client = await Client.connect(
+                        self.settings.TEMPORAL_ADDRESS, namespace=self.settings.TEMPORAL_NAMESPACE
+                    )
+            return self._client
+
+
+def _field(loc: tuple[object, ...] | list[object]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def create_app(
+    settings: Settings | None = None, *, temporal_client: Client | None = None, engine: Engine | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await app.state.temporal.client()
+        except Exception as error:  # the API still serves /health and says why
+            log.warning("Temporal not reachable at start (%s); will retry on use", error)
+        yield
+
+    app = FastAPI(
+        title="offhours",
+        version="0.1.0",
+        description="Asynchronous hiring on Temporal: jobs, applications, candidate answers, "
+        "scorecards and decisions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings.DATABASE_URL)
+    app.state.temporal = TemporalGateway(settings, temporal_client)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
+
+    for module in (health, jobs, applications, candidate, portal):
+        app.include_router(module.router)
+    if settings.is_development:
+        app.include_router(mailbox.router)
+    return app

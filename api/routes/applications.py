@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
+from api.errors import Conflict, NotFound, ServiceUnavailable
+from api.schemas import (
+    AnswerPublic,
+    ApplicationCreate,
+    ApplicationDetail,
+    ApplicationPublic,
+    CandidatePublic,
+    DecisionCreate,
+    PipelineRef,
+    ScorecardCreate,
+    ScorecardPublic,
+    WithdrawCreate,
+)
+from api.workflow_calls import update_application
+from offhours.contracts import ApplicationInput, DecisionInput, ScorecardInput, WithdrawInput
+from offhours.models import Answer, Application, Candidate, Job, Scorecard, new_id
+from offhours.states import ApplicationStatus
+from pipelines import get_pipeline
+
+log = logging.getLogger("offhours.api")
+router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+
+
+def application_public(session: Session, application: Application) -> ApplicationPublic:
+    candidate = session.get(Candidate, application.candidate_id)
+    assert candidate is not None
+    return ApplicationPublic(
+        id=application.id,
+        job_id=application.job_id,
+        candidate=CandidatePublic.model_validate(candidate, from_attributes=True),
+        status=application.status,
+        stage=application.stage,
+        deadline=application.deadline,
+        pipeline=PipelineRef(name=application.pipeline_name, version=application.pipeline_version),
+        decision=application.decision,
+        decision_reason=application.decision_reason,
+        decided_by=application.decided_by,
+        created_at=application.created_at,
+        updated_at=application.updated_at,
+        started_at=application.started_at,
+        submitted_at=application.submitted_at,
+        decided_at=application.decided_at,
+        closed_at=application.closed_at,
+    )
+
+
+def application_detail(session: Session, application: Application) -> ApplicationDetail:
+    answers = session.exec(
+        select(Answer).where(Answer.application_id == application.id).order_by(col(Answer.id))
+    ).all()
+    cards = session.exec(
+        select(Scorecard).where(Scorecard.application_id == application.id).order_by(col(Scorecard.id))
+    ).all()
+    return ApplicationDetail(
+        **application_public(session, application).model_dump(),
+        answers=[AnswerPublic.model_validate(a, from_attributes=True) for a in answers],
+        scorecards=[ScorecardPublic.model_validate(c, from_attributes=True) for c in cards],
+    )
+
+
+def load_application(session: Session, application_id: str) -> Application:
+    application = session.get(Application, application_id)
+    if application is None:
+        raise NotFound(f"no application with id '{application_id}'")
+    return application
+
+
+def _existing(session: Session, job_id: str, email: str) -> Application | None:
+    return session.exec(
+        select(Application)
+        .join(Candidate, col(Candidate.id) == col(Application.candidate_id))
+        .where(Application.job_id == job_id, Candidate.email == email)
+    ).first()
+
+
+def _duplicate(application: Application) -> Conflict:
+    return Conflict(
+        "this candidate already has an application for this job; nothing new was started",
+        application_id=application.id,
+        status=application.status,
+    )
+
+
+@router.post("", status_code=201, response_model=ApplicationPublic, summary="Invite a candidate to a job")
+async def create_application(
+    body: ApplicationCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> ApplicationPublic:
+    staff.require("ops", "recruiter")
+    job = session.get(Job, body.job_id)
+    if job is None:
+        raise NotFound(f"no job with id '{body.job_id}'")
+    pipeline = get_pipeline(job.pipeline)
+    email = body.candidate.email.strip().lower()
+
+    existing = _existing(session, job.id, email)
+    if existing is not None:
+        raise _duplicate(existing)
+    candidate = session.exec(select(Candidate).where(Candidate.email == email)).first()
+    new_candidate = candidate is None
+    if candidate is None:
+        candidate = Candidate(
+            id=new_id("cand"), name=body.candidate.name, email=email, timezone=body.candidate.timezone
+        )
+        session.add(candidate)
+        session.flush()  # the row the application refers to must exist first (no ORM relationship)
+    application_id = new_id("app")
+    application = Application(
+        id=application_id,
+        job_id=job.id,
+        candidate_id=candidate.id,
+        workflow_id=f"application-{application_id}",
+        status=ApplicationStatus.invited,
+        stage="invite",
+        pipeline_name=pipeline.name,
+        pipeline_version=pipeline.version,
+        pipeline_snapshot=pipeline.snapshot(),
+    )
+    session.add(application)
+    try:
+        session.commit()
+    except IntegrityError as error:
+        log.info("integrity error on invite: %s", error)
+        session.rollback()
+        existing = _existing(session, job.id, email)
+        if existing is not None:
+            raise _duplicate(existing) from None
+        raise Conflict("another invitation for this candidate is being created; try again") from None
+
+    try:
+        await client.start_workflow(
+            "Application",
+            ApplicationInput(application.id, job.id, pipeline, pipeline.version),
+            id=application.workflow_id,
+            task_queue=settings.TASK_QUEUE,
+        )
+    except Exception as error:
+        log.warning("could not start workflow for %s: %s", application.id, error)
+        session.delete(application)
+        if new_candidate:
+            session.delete(candidate)
+        session.commit()
+        raise ServiceUnavailable(
+            "the workflow engine did not accept the application; nothing was saved, try again"
+        ) from None
+    return application_public(session, application)
+
+
+@router.get("", response_model=list[ApplicationPublic])
+def list_applications(
+    session: SessionDep,
+    staff: StaffDep,
+    job_id: str | None = None,
+    status: ApplicationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ApplicationPublic]:
+    query = select(Application)
+    if job_id is not None:
+        query = query.where(Application.job_id == job_id)
+    if status is not None:
+        query = query.where(Application.status == status)
+    query = query.order_by(col(Application.created_at), col(Application.id)).offset(offset).limit(limit)
+    return [application_public(session, a) for a in session.exec(query)]
+
+
+@router.get("/{application_id}", response_model=ApplicationDetail)
+def get_application(application_id: str, session: SessionDep, staff: StaffDep) -> ApplicationDetail:
+    return application_detail(session, load_application(session, application_id))
+
+
+async def _update(
+    session: Session, client: TemporalClientDep, application_id: str, update: str, arg: object
+) -> ApplicationDetail:
+    application = load_application(session, application_id)
+    await update_application(client, session, application, update, arg)
+    session.expire_all()
+    return application_detail(session, load_application(session, application_id))
+
+
+@router.post("/{application_id}/scorecards", status_code=201, response_model=ApplicationDetail)
+async def submit_scorecard(
+    application_id: str,
+    body: ScorecardCreate,
+    session: SessionDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> ApplicationDetail:
+    staff.require("ops", "recruiter", "reviewer")
+    card = ScorecardInput(_who(staff), body.overall_recommendation.value, dict(body.ratings), body.notes)
+    return await _update(session, client, application_id, "submit_scorecard", card)
+
+
+@router.post("/{application_id}/decision", response_model=ApplicationDetail)
+async def decide(
+    application_id: str, body: DecisionCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+) -> ApplicationDetail:
+    staff.require("ops", "recruiter")
+    decision = DecisionInput(body.decision.value, _who(staff), body.reason)
+    return await _update(session, client, application_id, "decide", decision)
+
+
+@router.post("/{application_id}/withdraw", response_model=ApplicationDetail)
+async def withdraw(
+    application_id: str, body: WithdrawCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+) -> ApplicationDetail:
+    staff.require("ops", "recruiter")
+    return await _update(session, client, application_id, "withdraw", WithdrawInput(_who(staff), body.reason))
+
+
+def _who(principal: Principal) -> str:
+    return f"{principal.role}:{principal.name}"

@@ -1,0 +1,201 @@
+"""The candidate's API, authorised by the signed link token from their invite email."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlmodel import Session, select
+from starlette.datastructures import UploadFile
+
+from activities.email import format_deadline
+from api.deps import SessionDep, SettingsDep, TemporalClientDep
+from api.errors import Conflict, Gone, PayloadTooLarge, Unauthorized, Unprocessable
+from api.schemas import CandidateView, Progress, QuestionPublic, TextAnswerCreate, WorkflowStatePublic
+from api.workflow_calls import update_application
+from offhours.contracts import AnswerInput
+from offhours.links import BadLink, ExpiredLink, read_candidate_token
+from offhours.models import Answer, Application, Candidate, Job
+from offhours.settings import Settings
+from offhours.states import ApplicationStatus
+from offhours.storage import FileStore, FileTooLarge
+from pipelines.base import pipeline_from_snapshot
+
+router = APIRouter(prefix="/api/v1/candidate", tags=["candidate"])
+
+ACCEPTING = (ApplicationStatus.invited, ApplicationStatus.in_progress)
+
+
+def application_for_token(session: Session, settings: Settings, token: str) -> Application:
+    try:
+        application_id = read_candidate_token(token, settings.secret_key)
+    except BadLink:
+        raise Unauthorized("this link is not valid; use the link from your most recent email") from None
+    except ExpiredLink:
+        raise Gone("this link has expired; contact the hiring team for a new one") from None
+    application = session.get(Application, application_id)
+    if application is None:  # erased or never existed: reveal nothing
+        raise Unauthorized("this link is not valid; use the link from your most recent email")
+    return application
+
+
+def _accepting(application: Application) -> bool:
+    deadline_open = application.deadline is None or datetime.now(UTC) < application.deadline
+    return application.status in ACCEPTING and deadline_open
+
+
+@router.get(
+    "/{token}", response_model=CandidateView, summary="What the candidate sees: questions and progress"
+)
+def candidate_view(token: str, session: SessionDep, settings: SettingsDep) -> CandidateView:
+    application = application_for_token(session, settings, token)
+    candidate = session.get(Candidate, application.candidate_id)
+    job = session.get(Job, application.job_id)
+    assert candidate is not None and job is not None
+    pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
+    answered = set(
+        session.exec(select(Answer.question_id).where(Answer.application_id == application.id)).all()
+    )
+    questions = [
+        QuestionPublic(id=q.id, prompt=q.prompt, type=q.type, required=q.required, answered=q.id in answered)
+        for q in pipeline.interview.questions
+    ]
+    return CandidateView(
+        job_title=job.title,
+        candidate_name=candidate.name,
+        status=application.status,
+        stage=application.stage,
+        deadline=application.deadline,
+        deadline_local=format_deadline(application.deadline, candidate.timezone),
+        accepting_answers=_accepting(application),
+        questions=questions,
+        progress=Progress(
+            answered=sum(q.answered for q in questions),
+            total=len(questions),
+            required_remaining=[q.id for q in questions if q.required and not q.answered],
+        ),
+    )
+
+
+def _refuse_if_closed(application: Application) -> None:
+    if application.status not in ACCEPTING:
+        raise Conflict(
+            f"the application is {application.status} and takes no more answers",
+            status=application.status,
+            stage=application.stage,
+        )
+    if application.deadline is not None and datetime.now(UTC) >= application.deadline:
+        raise Conflict(
+            f"the deadline ({application.deadline.isoformat()}) has passed",
+            status=application.status,
+            stage=application.stage,
+        )
+
+
+def _validation_error(error: ValidationError) -> Unprocessable:
+    problems = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in error.errors()
+    ]
+    fields = ", ".join(p["field"] for p in problems)
+    return Unprocessable(f"invalid answer: check {fields}", errors=problems)
+
+
+async def _file_answer(request: Request, settings: Settings) -> AnswerInput:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.MAX_UPLOAD_BYTES + 64 * 1024:
+        raise PayloadTooLarge(f"the upload is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes")
+    form = await request.form(max_files=1, max_fields=4)
+    try:
+        question_id = form.get("question_id")
+        upload = form.get("file")
+        if not isinstance(question_id, str) or not question_id:
+            raise Unprocessable("form field 'question_id' is required", errors=[{"field": "question_id"}])
+        if not isinstance(upload, UploadFile):
+            raise Unprocessable("form field 'file' must carry a file", errors=[{"field": "file"}])
+        store = FileStore(settings.DATA_DIR)
+        try:
+            stored = await asyncio.to_thread(store.put, upload.file, settings.MAX_UPLOAD_BYTES)
+        except FileTooLarge as error:
+            raise PayloadTooLarge(str(error)) from None
+        return AnswerInput(
+            question_id=question_id,
+            kind="file",
+            file_sha256=stored.sha256,
+            file_name=(upload.filename or "upload")[:255],
+            content_type=(upload.content_type or "application/octet-stream")[:255],
+            size=stored.size,
+        )
+    finally:
+        await form.close()
+
+
+async def _text_answer(request: Request) -> AnswerInput:
+    try:
+        raw: Any = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Unprocessable('the body must be JSON: {"question_id": ..., "text": ...}') from None
+    try:
+        body = TextAnswerCreate.model_validate(raw)
+    except ValidationError as error:
+        raise _validation_error(error) from None
+    return AnswerInput(question_id=body.question_id, kind="text", text=body.text)
+
+
+ANSWER_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": TextAnswerCreate.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["question_id", "file"],
+                    "properties": {
+                        "question_id": {"type": "string"},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/{token}/answers",
+    response_model=WorkflowStatePublic,
+    summary="Save an answer: JSON for text, multipart for a file",
+    openapi_extra=ANSWER_DOC,
+)
+async def save_answer(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+) -> WorkflowStatePublic:
+    application = application_for_token(session, settings, token)
+    _refuse_if_closed(application)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        answer = await _file_answer(request, settings)
+    elif content_type.startswith("application/json"):
+        answer = await _text_answer(request)
+    else:
+        raise Unprocessable("send JSON for a text answer or multipart/form-data for a file")
+    state = await update_application(client, session, application, "save_answer", answer)
+    return WorkflowStatePublic(
+        status=state.status, stage=state.stage, deadline=state.deadline, answered=state.answered
+    )
+
+
+@router.post("/{token}/submit", response_model=WorkflowStatePublic, summary="Submit the answers for review")
+async def submit(
+    token: str, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+) -> WorkflowStatePublic:
+    application = application_for_token(session, settings, token)
+    _refuse_if_closed(application)
+    state = await update_application(client, session, application, "submit")
+    return WorkflowStatePublic(
+        status=state.status, stage=state.stage, deadline=state.deadline, answered=state.answered
+    )

@@ -1,0 +1,56 @@
+"""Calls from the API into application workflows, with their failures turned into HTTP errors."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlmodel import Session
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
+from offhours.contracts import CONFLICT, INVALID, ApplicationState
+from offhours.models import Application
+
+UPDATE_TIMEOUT_SECONDS = 30.0
+
+
+async def update_application(
+    client: Client, session: Session, application: Application, update: str, arg: Any = None
+) -> ApplicationState:
+    """Run an update on the application's workflow; 409/422 when it refuses, 503 when unreachable."""
+    handle = client.get_workflow_handle(application.workflow_id)
+    args = [] if arg is None else [arg]
+    try:
+        async with asyncio.timeout(UPDATE_TIMEOUT_SECONDS):
+            state: ApplicationState = await handle.execute_update(
+                update, args=args, result_type=ApplicationState
+            )
+            return state
+    except WorkflowUpdateFailedError as error:
+        raise _refusal(error.cause, session, application) from None
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            session.refresh(application)
+            raise Conflict(
+                f"the application is {application.status} and its workflow has closed",
+                status=application.status,
+                stage=application.stage,
+            ) from None
+        raise ServiceUnavailable(f"the workflow engine could not be reached: {error.message}") from None
+    except TimeoutError:
+        raise ServiceUnavailable(
+            "the application's workflow did not answer in time; is a worker running? Try again."
+        ) from None
+
+
+def _refusal(cause: BaseException, session: Session, application: Application) -> ApiError:
+    if isinstance(cause, ApplicationError) and cause.type == INVALID:
+        return Unprocessable(cause.message)
+    session.refresh(application)
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+    if not (isinstance(cause, ApplicationError) and cause.type == CONFLICT):
+        message = f"the application refused the request: {message}"
+    return Conflict(message, status=application.status, stage=application.stage)

@@ -1,0 +1,204 @@
+"""`offhours dev`: the whole product on one machine, with nothing installed by hand.
+
+Starts a Temporal dev server (persistent SQLite file, web UI on), the local SMTP catcher, the worker
+and the API as child processes, each in its own session so that Ctrl-C reaches only this supervisor,
+which then stops them in reverse order. Starting again resumes every in-flight application: the
+Temporal history and the product database both live under `.offhours/`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from offhours.binaries import temporal_cli
+from offhours.migrate import upgrade
+from offhours.settings import load_settings
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def _persistent_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_for_port(port: int, child: Child, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with code {child.process.returncode} while starting")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{child.name} did not open port {port} within {seconds:.0f}s")
+
+
+def _wait_healthy(url: str, children: list[Child], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        for child in children:
+            if child.process.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with code {child.process.returncode} while starting")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as error:
+            last = str(error)
+        time.sleep(0.3)
+    raise RuntimeError(f"the API did not become healthy within {seconds:.0f}s: {last}")
+
+
+def _stop(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+            try:
+                child.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+            print(f"  stopped {child.name}")
+
+
+def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, smtp_port: int) -> int:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for port, what in (
+        (api_port, "API"),
+        (temporal_port, "Temporal"),
+        (ui_port, "Temporal UI"),
+        (smtp_port, "SMTP"),
+    ):
+        if not _port_free(port):
+            print(f"port {port} for the {what} is already in use; stop what holds it or choose another port")
+            return 1
+
+    env = dict(os.environ)
+    defaults = {
+        "OFFHOURS_ENVIRONMENT": "development",
+        "OFFHOURS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "OFFHOURS_DATABASE_URL": f"sqlite:///{state_dir / 'offhours.db'}",
+        "OFFHOURS_SMTP_HOST": "127.0.0.1",
+        "OFFHOURS_SMTP_PORT": str(smtp_port),
+        "OFFHOURS_SMTP_TLS": "none",
+        "OFFHOURS_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
+        "OFFHOURS_DATA_DIR": str(state_dir / "data"),
+        "OFFHOURS_MAILBOX_DIR": str(state_dir / "mailbox"),
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    env.setdefault("OFFHOURS_SECRET_KEY", _persistent_secret(state_dir / "secret-key"))
+    env.setdefault("OFFHOURS_ADMIN_TOKEN", _persistent_secret(state_dir / "admin-token"))
+    settings = load_settings(
+        **{k.removeprefix("OFFHOURS_"): v for k, v in env.items() if k.startswith("OFFHOURS_")}
+    )
+
+    print("offhours dev: applying database migrations")
+    upgrade(settings.DATABASE_URL)
+
+    me = [sys.executable, "-m", "offhours.cli"]
+    children: list[Child] = []
+
+    def spawn(name: str, argv: list[str]) -> Child:
+        log = open(state_dir / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
+        process = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        child = Child(name, process)
+        children.append(child)
+        return child
+
+    interrupted = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        temporal = spawn(
+            "temporal",
+            [
+                temporal_cli(), "server", "start-dev",
+                "--db-filename", str(state_dir / "temporal.db"),
+                "--ip", "127.0.0.1", "--port", str(temporal_port), "--ui-port", str(ui_port),
+                "--namespace", settings.TEMPORAL_NAMESPACE,
+                "--log-level", "warn",
+            ],
+        )  # fmt: skip
+        print("offhours dev: starting Temporal")
+        _wait_for_port(temporal_port, temporal, 60)
+        mail = spawn("mailcatcher", [*me, "mailcatcher", "--port", str(smtp_port)])
+        _wait_for_port(smtp_port, mail, 30)
+        spawn("worker", [*me, "worker"])
+        api = spawn("api", [*me, "api", "--host", "127.0.0.1", "--port", str(api_port)])
+        _wait_for_port(api_port, api, 60)
+        _wait_healthy(f"http://127.0.0.1:{api_port}/health", children, 60)
+    except RuntimeError as error:
+        print(f"offhours dev: {error}; logs are in {state_dir}/")
+        _stop(children)
+        return 1
+
+    print(
+        f"""
+offhours is running
+  API            http://127.0.0.1:{api_port}   (OpenAPI: http://127.0.0.1:{api_port}/docs)
+  Mailbox        http://127.0.0.1:{api_port}/dev/mailbox
+  Temporal UI    http://127.0.0.1:{ui_port}
+  Temporal       127.0.0.1:{temporal_port}   SMTP catcher 127.0.0.1:{smtp_port}
+  Staff token    {env["OFFHOURS_ADMIN_TOKEN"]}
+  State & logs   {state_dir}/
+
+Try:
+  curl -s -X POST http://127.0.0.1:{api_port}/api/v1/jobs -H 'Authorization: Bearer {env["OFFHOURS_ADMIN_TOKEN"]}' \\
+       -H 'Content-Type: application/json' -d '{{"title": "Support engineer", "pipeline": "standard"}}'
+Press Ctrl-C to stop.""",
+        flush=True,
+    )
+    code = 0
+    while not interrupted:
+        for child in children:
+            if child.process.poll() is not None:
+                print(
+                    f"offhours dev: {child.name} exited with code {child.process.returncode}; see {state_dir}/{child.name}.log"
+                )
+                interrupted = True
+                code = 1
+                break
+        time.sleep(0.3)
+    print("offhours dev: stopping")
+    _stop(children)
+    return code

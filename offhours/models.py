@@ -1,0 +1,149 @@
+"""Product tables (SQLModel). A read model of the workflows plus the content they collect.
+
+The Temporal history is the record of the process; these rows are written by idempotent activities
+(upserts keyed by application id and step) and by the API before a workflow starts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, String, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from offhours.states import ApplicationStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, unguessable id: never derived from a name or an email."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and always returns timezone-aware datetimes (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    """A UTC timestamp column: set to now when created, or empty until the event happens."""
+    column = Column(UTCDateTime(), nullable=nullable, index=index)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+
+    id: str = Field(primary_key=True, max_length=40)
+    title: str = Field(max_length=200)
+    pipeline: str = Field(max_length=100)
+    created_at: datetime = _ts()
+
+
+class Candidate(SQLModel, table=True):
+    __tablename__ = "candidates"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    email: str = Field(sa_column=Column(String(320), nullable=False, unique=True))
+    timezone: str = Field(max_length=64)
+    created_at: datetime = _ts()
+
+
+class Application(SQLModel, table=True):
+    __tablename__ = "applications"
+    __table_args__ = (UniqueConstraint("job_id", "candidate_id", name="uq_application_job_candidate"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
+    candidate_id: str = Field(foreign_key="candidates.id", index=True, max_length=40)
+    workflow_id: str = Field(max_length=80, unique=True)
+    status: ApplicationStatus = Field(
+        default=ApplicationStatus.invited, sa_column=Column(String(32), nullable=False, index=True)
+    )
+    stage: str = Field(default="invite", max_length=40)
+    pipeline_name: str = Field(max_length=100)
+    pipeline_version: str = Field(max_length=64)
+    pipeline_snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    deadline: datetime | None = _ts(nullable=True)
+    decision: str | None = Field(default=None, max_length=16)
+    decision_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    decided_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    started_at: datetime | None = _ts(nullable=True)
+    submitted_at: datetime | None = _ts(nullable=True)
+    decided_at: datetime | None = _ts(nullable=True)
+    closed_at: datetime | None = _ts(nullable=True)
+
+
+class Answer(SQLModel, table=True):
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("application_id", "question_id", name="uq_answer_question"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    question_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    file_sha256: str | None = Field(default=None, max_length=64)
+    file_name: str | None = Field(default=None, max_length=255)
+    content_type: str | None = Field(default=None, max_length=255)
+    size: int | None = None
+    answered_at: datetime = _ts()
+
+
+class Scorecard(SQLModel, table=True):
+    __tablename__ = "scorecards"
+    __table_args__ = (UniqueConstraint("application_id", "reviewer", name="uq_scorecard_reviewer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    reviewer: str = Field(max_length=200)
+    overall_recommendation: str = Field(max_length=32)
+    ratings: dict[str, int] = Field(sa_column=Column(JSON, nullable=False))
+    notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    submitted_at: datetime = _ts()
+
+
+class EmailMessage(SQLModel, table=True):
+    """The outbox: one row per intended message, so that a retried send never sends twice."""
+
+    __tablename__ = "email_messages"
+    __table_args__ = (UniqueConstraint("application_id", "message_key", name="uq_email_message_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    message_key: str = Field(max_length=64)
+    message_id: str = Field(max_length=255, unique=True)
+    template: str = Field(max_length=64)
+    recipient: str = Field(max_length=320)
+    subject: str = Field(max_length=300)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)

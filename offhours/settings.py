@@ -1,0 +1,125 @@
+"""Settings read from the environment (prefix ``OFFHOURS_``) and validated at start.
+
+Every secret comes from here; nothing secret is written in code. Outside development a missing
+``SECRET_KEY`` stops the process with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OFFHOURS_"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment holds invalid settings; the message names each variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    ENVIRONMENT: Environment = Environment.production
+    TEMPORAL_ADDRESS: str = "127.0.0.1:7233"
+    TEMPORAL_NAMESPACE: str = "default"
+    TASK_QUEUE: str = "offhours"
+    DATABASE_URL: str = "sqlite:///.offhours/offhours.db"
+    SMTP_HOST: str = "127.0.0.1"
+    SMTP_PORT: int = Field(default=1025, ge=1, le=65535)
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_TLS: Literal["none", "starttls", "tls"] = "none"
+    SMTP_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    MAIL_FROM: str = "offhours <no-reply@offhours.localhost>"
+    PUBLIC_URL: str = "http://127.0.0.1:8000"
+    SECRET_KEY: str | None = None
+    DATA_DIR: Path = Path(".offhours/data")
+    ADMIN_TOKEN: str | None = None
+    MAILBOX_DIR: Path = Path(".offhours/mailbox")
+    # Candidate links stay readable this long after the application's deadline (status, feedback).
+    CANDIDATE_LINK_GRACE_DAYS: int = Field(default=30, ge=0)
+    MAX_UPLOAD_BYTES: int = Field(default=50 * 1024 * 1024, gt=0)
+
+    @field_validator("PUBLIC_URL")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("TEMPORAL_ADDRESS")
+    @classmethod
+    def _temporal_address(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be host:port, for example 127.0.0.1:7233")
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if Environment.production == self.ENVIRONMENT:
+            if not self.SECRET_KEY:
+                raise ValueError(f"{ENV_PREFIX}SECRET_KEY is required outside development")
+            if len(self.SECRET_KEY) < 32:
+                raise ValueError(f"{ENV_PREFIX}SECRET_KEY must be at least 32 characters")
+        if (self.SMTP_USERNAME is None) != (self.SMTP_PASSWORD is None):
+            raise ValueError(f"{ENV_PREFIX}SMTP_USERNAME and {ENV_PREFIX}SMTP_PASSWORD go together")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return Environment.development == self.ENVIRONMENT
+
+    @property
+    def secret_key(self) -> str:
+        """The signing key. In development and tests a missing key gets a per-process random one."""
+        if self.SECRET_KEY:
+            return self.SECRET_KEY
+        return _ephemeral_secret()
+
+
+@lru_cache(maxsize=1)
+def _ephemeral_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def describe_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"])
+        name = f"{ENV_PREFIX}{loc}" if loc else "settings"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if loc else message)
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise SettingsError naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
