@@ -5,8 +5,6 @@ name or email: activities look personal data up by application id, which keeps i
 histories.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from datetime import datetime
 

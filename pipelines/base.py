@@ -5,8 +5,6 @@ workflow input as a snapshot with a version hash, so editing a pipeline never ch
 application.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -59,7 +57,7 @@ class Pipeline:
     interview: InterviewStage = field(default_factory=InterviewStage)
     review: ReviewStage = field(default_factory=ReviewStage)
 
-    def validate(self) -> Pipeline:
+    def validate(self) -> "Pipeline":
         where = f"pipeline '{self.name}'"
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise PipelineError(f"{where}: name must be letters, digits, '-' or '_'")

@@ -1,0 +1,151 @@
+"""One candidate from invite to decision through the HTTP API, on a real Temporal dev server, a real
+worker, SQLite and a real SMTP server."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlmodel import Session, select
+
+from offhours.models import EmailMessage
+from offhours.storage import FileStore
+from tests.conftest import STAFF, Stack, token_from, unique_email
+
+SCORECARD = {
+    "overall_recommendation": "strong_yes",
+    "ratings": {"communication": 5, "relevant_experience": 4, "motivation": 5},
+    "notes": "Clear, concrete examples.",
+}
+
+
+async def answer_all(stack: Stack, token: str) -> None:
+    for question_id in ("motivation", "experience"):
+        response = await stack.http.post(
+            f"/api/v1/candidate/{token}/answers",
+            json={"question_id": question_id, "text": f"My {question_id}."},
+        )
+        assert response.status_code == 200, response.text
+
+
+async def test_happy_path_invite_to_approval(stack: Stack) -> None:
+    job = await stack.create_job("Support engineer")
+    address = unique_email()
+    application = await stack.invite(job["id"], address, name="Grace Hopper")
+    assert application["status"] == "invited"
+    assert application["candidate"]["email"] == address
+    assert application["pipeline"] == {"name": "standard", "version": job["pipeline_version"]}
+
+    # The invitation arrives over SMTP, addressed to the candidate, with a working personal link.
+    [invite] = await stack.mailbox.wait_for(address, 1)
+    assert invite.recipients == [address]
+    assert invite.subject == "Your interview for Support engineer: answer when it suits you"
+    assert "Grace Hopper" in invite.text and "Grace Hopper" in invite.html
+    assert invite.message_id == f"<invite.{application['id']}@offhours.localhost>"
+    link = invite.link()
+    assert link.startswith("http://offhours.test/c/")
+    page = await stack.http.get(link.removeprefix("http://offhours.test"))
+    assert page.status_code == 200
+    assert "Support engineer" in page.text and "Why does this role interest you?" in page.text
+
+    token = token_from(link)
+    view = (await stack.http.get(f"/api/v1/candidate/{token}")).json()
+    assert [q["id"] for q in view["questions"]] == ["motivation", "experience", "cv"]
+    assert view["progress"] == {"answered": 0, "total": 3, "required_remaining": ["motivation", "experience"]}
+    assert view["accepting_answers"] is True
+    assert view["deadline"] is not None
+
+    # Submitting early is refused while required questions are open.
+    early = await stack.http.post(f"/api/v1/candidate/{token}/submit")
+    assert early.status_code == 409
+    assert "motivation" in early.json()["detail"]
+
+    await answer_all(stack, token)
+    content = b"%PDF-1.4 a tiny curriculum vitae\n"
+    upload = await stack.http.post(
+        f"/api/v1/candidate/{token}/answers",
+        data={"question_id": "cv"},
+        files={"file": ("cv.pdf", content, "application/pdf")},
+    )
+    assert upload.status_code == 200, upload.text
+    assert upload.json()["answered"] == ["cv", "experience", "motivation"]
+    assert (await stack.application(application["id"]))["status"] == "in_progress"
+
+    submitted = await stack.http.post(f"/api/v1/candidate/{token}/submit")
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["status"] == "submitted"
+    detail = await stack.wait_status(application["id"], "in_review")
+    sha = hashlib.sha256(content).hexdigest()
+    cv = next(a for a in detail["answers"] if a["question_id"] == "cv")
+    assert cv["file_sha256"] == sha and cv["size"] == len(content) and cv["file_name"] == "cv.pdf"
+    assert FileStore(stack.settings.DATA_DIR).verify(sha)
+    assert detail["submitted_at"] is not None
+
+    receipt = (await stack.mailbox.wait_for(address, 2))[1]
+    assert receipt.subject == "We have received your answers for Support engineer"
+
+    card = await stack.http.post(
+        f"/api/v1/applications/{application['id']}/scorecards", json=SCORECARD, headers=STAFF
+    )
+    assert card.status_code == 201, card.text
+    assert card.json()["status"] == "awaiting_decision"
+    assert card.json()["scorecards"][0]["ratings"] == SCORECARD["ratings"]
+    assert card.json()["scorecards"][0]["reviewer"] == "ops:admin"
+
+    decision = await stack.http.post(
+        f"/api/v1/applications/{application['id']}/decision",
+        json={"decision": "approve", "reason": "We would love to meet you."},
+        headers=STAFF,
+    )
+    assert decision.status_code == 200, decision.text
+    body = decision.json()
+    assert (
+        body["status"] == "approved" and body["decision"] == "approve" and body["decided_by"] == "ops:admin"
+    )
+
+    mails = await stack.mailbox.wait_for(address, 3)
+    assert mails[2].subject == "Good news about your application for Support engineer"
+    assert "We would love to meet you." in mails[2].text
+    result = await stack.workflow(application["id"]).result()
+    assert result.status == "approved"
+    # Exactly one of each intended message, no reminders on the fast path.
+    assert [m.subject.split(" ")[0] for m in stack.mailbox.to(address)] == ["Your", "We", "Good"]
+    with Session(stack.engine) as session:
+        rows = session.exec(
+            select(EmailMessage).where(EmailMessage.application_id == application["id"])
+        ).all()
+        assert sorted((r.message_key, r.status) for r in rows) == [
+            ("decision", "sent"),
+            ("invite", "sent"),
+            ("submitted", "sent"),
+        ]
+
+    listing = await stack.http.get(
+        "/api/v1/applications", params={"job_id": job["id"], "status": "approved"}, headers=STAFF
+    )
+    assert [a["id"] for a in listing.json()] == [application["id"]]
+
+
+async def test_reject_path_sends_the_rejection(stack: Stack) -> None:
+    job = await stack.create_job("Data analyst")
+    address = unique_email()
+    application = await stack.invite(job["id"], address)
+    [invite] = await stack.mailbox.wait_for(address, 1)
+    token = token_from(invite.link())
+    await answer_all(stack, token)
+    assert (await stack.http.post(f"/api/v1/candidate/{token}/submit")).status_code == 200
+    await stack.wait_status(application["id"], "in_review")
+    card = {**SCORECARD, "overall_recommendation": "no"}
+    assert (
+        await stack.http.post(
+            f"/api/v1/applications/{application['id']}/scorecards", json=card, headers=STAFF
+        )
+    ).status_code == 201
+    response = await stack.http.post(
+        f"/api/v1/applications/{application['id']}/decision", json={"decision": "reject"}, headers=STAFF
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "rejected"
+    mails = await stack.mailbox.wait_for(address, 3)
+    assert mails[2].subject == "Your application for Data analyst"
+    assert "not to move forward" in mails[2].text
+    assert (await stack.workflow(application["id"]).result()).status == "rejected"

