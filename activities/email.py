@@ -151,7 +151,7 @@ class EmailActivities:
             username=s.SMTP_USERNAME,
             password=s.SMTP_PASSWORD,
             use_tls=s.SMTP_TLS == "tls",
-            start_tls=True if s.SMTP_TLS == "starttls" else False,
+            start_tls=s.SMTP_TLS == "starttls",
             timeout=s.SMTP_TIMEOUT_SECONDS,
         )
 
