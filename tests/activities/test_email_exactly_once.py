@@ -1,0 +1,125 @@
+"""Each intended email is sent exactly once, even when the activity that sent it fails afterwards
+and is retried, and even when the relay is down for a while."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+
+from activities.applications import ApplicationActivities
+from activities.email import EmailActivities
+from offhours.contracts import ApplicationState, EmailRequest, EmailResult
+from offhours.models import EmailMessage
+from offhours.settings import Settings
+from tests.conftest import Mailbox, Stack, _stack, free_port, unique_email
+from workers import build_worker
+
+
+class FailsAfterSending(EmailActivities):
+    """The first attempt of every send delivers the message and then crashes, as a worker that dies
+    right after the relay accepted the message would."""
+
+    attempts: list[tuple[str, int]] = []
+
+    @activity.defn(name="send_email")
+    async def send_email(self, request: EmailRequest) -> EmailResult:
+        result = await super().send_email(request)
+        info = activity.info()
+        type(self).attempts.append((request.message_key, info.attempt))
+        if info.attempt == 1:
+            raise RuntimeError("worker lost after the relay accepted the message")
+        return result
+
+
+def activities_with(email: EmailActivities, engine: Engine) -> list[object]:
+    db = ApplicationActivities(engine)
+    return [db.record_status, db.save_answer, db.save_scorecard, db.save_decision, email.send_email]
+
+
+@pytest.fixture
+async def crashing_stack(
+    dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+) -> AsyncIterator[Stack]:
+    async for stack in _stack(dev_server, settings, engine, mailbox, with_worker=False):
+        FailsAfterSending.attempts = []
+        worker = build_worker(
+            dev_server.client,
+            settings,
+            engine,
+            activities=activities_with(FailsAfterSending(engine, settings), engine),
+        )
+        async with worker:
+            yield stack
+
+
+async def test_send_then_failed_attempt_then_retry_sends_once(crashing_stack: Stack) -> None:
+    stack = crashing_stack
+    job = await stack.create_job()
+    address = unique_email()
+    application = await stack.invite(job["id"], address)
+    await stack.mailbox.wait_for(address, 1)
+    # Wait until the retry has run (attempt 2 finds the message already sent), then a little more.
+    for _ in range(200):
+        if ("invite", 2) in FailsAfterSending.attempts:
+            break
+        await stack.mailbox.settle(0.05)
+    assert ("invite", 1) in FailsAfterSending.attempts and ("invite", 2) in FailsAfterSending.attempts
+    await stack.mailbox.settle(0.5)
+    assert len(stack.mailbox.to(address)) == 1
+    with Session(stack.engine) as session:
+        row = session.exec(select(EmailMessage).where(EmailMessage.application_id == application["id"])).one()
+        assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
+
+
+async def test_relay_down_then_up_delivers_once(
+    dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+) -> None:
+    # Point the worker at a port where nothing listens: every attempt fails until it is fixed.
+    dead = settings.model_copy(update={"SMTP_PORT": free_port()})
+    async for stack in _stack(dev_server, settings, engine, mailbox, with_worker=False):
+        job = await stack.create_job()
+        address = unique_email()
+        application = await stack.invite(job["id"], address)
+        email_activities = EmailActivities(engine, dead)
+        async with build_worker(
+            dev_server.client, settings, engine, activities=activities_with(email_activities, engine)
+        ):
+            for _ in range(200):
+                with Session(engine) as session:
+                    row = session.exec(
+                        select(EmailMessage).where(EmailMessage.application_id == application["id"])
+                    ).first()
+                if row is not None and row.attempts >= 2:
+                    break
+                await stack.mailbox.settle(0.05)
+            assert row is not None and row.status == "pending" and row.last_error
+            assert stack.mailbox.to(address) == []
+            email_activities.settings = settings  # the relay is back
+            [invite] = await stack.mailbox.wait_for(address, 1, timeout=30)
+        assert invite.message_id == f"<invite.{application['id']}@offhours.localhost>"
+        await stack.mailbox.settle(0.5)
+        assert len(stack.mailbox.to(address)) == 1
+
+
+async def test_refused_recipient_does_not_stop_the_application(stack: Stack) -> None:
+    job = await stack.create_job()
+    address = unique_email()
+    stack.mailbox.refuse.add(address)
+    application = await stack.invite(job["id"], address)
+    # The application still moves on to the interview stage; the failure is recorded, not retried forever.
+    for _ in range(200):
+        with Session(stack.engine) as session:
+            row = session.exec(
+                select(EmailMessage).where(EmailMessage.application_id == application["id"])
+            ).first()
+        if row is not None and row.status == "failed":
+            break
+        await stack.mailbox.settle(0.05)
+    assert row is not None and row.status == "failed" and "550" in (row.last_error or "")
+    state = await stack.workflow(application["id"]).query("state", result_type=ApplicationState)
+    assert state.stage == "interview"
