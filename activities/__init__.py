@@ -1,5 +1,8 @@
 """Every side effect of the workflows: database writes and email."""
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy.engine import Engine
 
 from activities.applications import ApplicationActivities
@@ -7,7 +10,7 @@ from activities.email import EmailActivities
 from offhours.settings import Settings
 
 
-def build_activities(engine: Engine, settings: Settings) -> list[object]:
+def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., Any]]:
     db = ApplicationActivities(engine)
     email = EmailActivities(engine, settings)
     return [db.record_status, db.save_answer, db.save_scorecard, db.save_decision, email.send_email]

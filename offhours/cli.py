@@ -19,13 +19,14 @@ pipelines_app = typer.Typer(help="Pipelines defined in pipelines/.", no_args_is_
 app.add_typer(db_app, name="db")
 app.add_typer(pipelines_app, name="pipelines")
 console = Console()
+errors = Console(stderr=True)
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        console.print(f"[red]{error}[/red]")
+        errors.print(f"[red]{error}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
 
 

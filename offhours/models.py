@@ -48,7 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def _ts(nullable: bool = False, index: bool = False) -> Any:
     """A UTC timestamp column: set to now when created, or empty until the event happens."""
-    column = Column(UTCDateTime(), nullable=nullable, index=index)
+    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable, index=index)
     if nullable:
         return Field(default=None, sa_column=column)
     return Field(default_factory=utcnow, sa_column=column)

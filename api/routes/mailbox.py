@@ -42,7 +42,7 @@ def _messages(settings: SettingsDep) -> list[tuple[str, Message]]:
     if not (settings.MAILBOX_DIR / "cur").exists():
         return []
     box = mailbox.Maildir(settings.MAILBOX_DIR, create=False)
-    items = [(key, box.get_message(key)) for key in box]
+    items = [(key, box.get_message(key)) for key in box.iterkeys()]
     items.sort(key=lambda item: item[1].get_date(), reverse=True)
     return [(key, msg) for key, msg in items]
 

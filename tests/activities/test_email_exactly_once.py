@@ -3,7 +3,8 @@ and is retried, and even when the relay is down for a while."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -36,7 +37,7 @@ class FailsAfterSending(EmailActivities):
         return result
 
 
-def activities_with(email: EmailActivities, engine: Engine) -> list[object]:
+def activities_with(email: EmailActivities, engine: Engine) -> list[Callable[..., Any]]:
     db = ApplicationActivities(engine)
     return [db.record_status, db.save_answer, db.save_scorecard, db.save_decision, email.send_email]
 
