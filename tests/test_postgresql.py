@@ -1,0 +1,73 @@
+"""The product on PostgreSQL (the scale option): migrations, the whole path, concurrent duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+from temporalio.testing import WorkflowEnvironment
+
+from offhours.db import make_engine
+from offhours.migrate import upgrade
+from offhours.settings import Settings
+from tests.api import test_end_to_end, test_refusals
+from tests.conftest import Mailbox, Stack, _stack, free_port
+from tests.postgres import throwaway_postgres, unavailable_reason
+
+reason = unavailable_reason()
+pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    with throwaway_postgres(free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    engine = make_engine(postgres_server)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(postgres_server)
+    return postgres_server
+
+
+@pytest.fixture
+async def pg_stack(
+    dev_server: WorkflowEnvironment, settings: Settings, postgres_url: str, mailbox: Mailbox
+) -> AsyncIterator[Stack]:
+    pg_settings = settings.model_copy(update={"DATABASE_URL": postgres_url})
+    engine = make_engine(postgres_url)
+    try:
+        async for stack in _stack(dev_server, pg_settings, engine, mailbox):
+            yield stack
+    finally:
+        engine.dispose()
+
+
+def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    with engine.connect() as connection:
+        assert connection.dialect.name == "postgresql"
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+async def test_invite_to_approval_on_postgresql(pg_stack: Stack) -> None:
+    await test_end_to_end.test_happy_path_invite_to_approval(pg_stack)
+
+
+async def test_concurrent_duplicates_on_postgresql(pg_stack: Stack) -> None:
+    await test_refusals.test_concurrent_duplicate_invites_start_exactly_one_application(pg_stack)
+
+
+async def test_concurrent_decisions_on_postgresql(pg_stack: Stack) -> None:
+    await test_refusals.test_concurrent_decisions_only_one_wins(pg_stack)
