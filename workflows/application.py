@@ -49,6 +49,15 @@ EMAIL_RETRY = RetryPolicy(
 ACCEPTS_ANSWERS = (Status.invited, Status.in_progress)
 
 
+def describe_duration(seconds: int) -> str:
+    """'3 days', '1 day', '12 hours', '30 minutes': how a reminder says how long is left."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 def conflict(message: str) -> ApplicationError:
     return ApplicationError(message, type=CONFLICT, non_retryable=True)
 
@@ -72,6 +81,7 @@ class ApplicationWorkflow:
         self._scorecards: list[ScorecardInput] = []
         self._reviewing: set[str] = set()
         self._decision: DecisionInput | None = None
+        self._decision_saved = False  # the decision email waits until the decision is stored
         self._withdrawal: WithdrawInput | None = None
         self._reminders_sent: list[str] = []
         self._emails_failed: list[str] = []
@@ -91,7 +101,7 @@ class ApplicationWorkflow:
             if await self._wait_until(remind_at, self._candidate_done):
                 break
             key = f"reminder-{offset}"
-            await self._email(key, "reminder", hours_left=str(offset // 3600))
+            await self._email(key, "reminder", time_left=describe_duration(offset))
             self._reminders_sent.append(key)
 
         if not await self._wait_until(self._deadline, self._candidate_done):
@@ -111,7 +121,7 @@ class ApplicationWorkflow:
         if self._withdrawal is not None and not self._scorecards:
             return await self._close_withdrawn()
 
-        await workflow.wait_condition(lambda: self._decision is not None or self._withdrawal is not None)
+        await workflow.wait_condition(lambda: self._decision_saved or self._withdrawal is not None)
         if self._decision is None:
             return await self._close_withdrawn()
         template = "approved" if self._decision.decision == Decision.approve else "rejected"
@@ -279,6 +289,7 @@ class ApplicationWorkflow:
             retry_policy=DB_RETRY,
         )
         await self._record_status(final, "closed")
+        self._decision_saved = True
         return self.state()
 
     @decide.validator

@@ -149,3 +149,45 @@ async def test_reject_path_sends_the_rejection(stack: Stack) -> None:
     assert mails[2].subject == "Your application for Data analyst"
     assert "not to move forward" in mails[2].text
     assert (await stack.workflow(application["id"]).result()).status == "rejected"
+
+
+async def test_decision_email_is_scheduled_only_after_the_decision_is_stored(stack: Stack) -> None:
+    """The email reads the reason from the database, so it must not race the write that stores it."""
+    job = await stack.create_job("Courier")
+    address = unique_email()
+    application = await stack.invite(job["id"], address)
+    [invite] = await stack.mailbox.wait_for(address, 1)
+    token = token_from(invite.link())
+    await answer_all(stack, token)
+    assert (await stack.http.post(f"/api/v1/candidate/{token}/submit")).status_code == 200
+    await stack.wait_status(application["id"], "in_review")
+    url = f"/api/v1/applications/{application['id']}"
+    assert (await stack.http.post(f"{url}/scorecards", json=SCORECARD, headers=STAFF)).status_code == 201
+    reason = "Your portfolio stood out."
+    decided = await stack.http.post(
+        f"{url}/decision", json={"decision": "approve", "reason": reason}, headers=STAFF
+    )
+    assert decided.status_code == 200, decided.text
+    await stack.workflow(application["id"]).result()
+
+    history = await stack.workflow(application["id"]).fetch_history()
+    scheduled: dict[int, str] = {}
+    saved_at = email_at = None
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            attrs = event.activity_task_scheduled_event_attributes
+            name = attrs.activity_type.name
+            if name == "send_email" and b'"message_key":"decision"' in attrs.input.payloads[0].data.replace(
+                b" ", b""
+            ):
+                email_at = event.event_id
+            scheduled[event.event_id] = name
+        if event.HasField("activity_task_completed_event_attributes") and (
+            scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
+            == "save_decision"
+        ):
+            saved_at = event.event_id
+    assert saved_at is not None and email_at is not None
+    assert email_at > saved_at, "the decision email was scheduled before the decision was stored"
+    mails = await stack.mailbox.wait_for(address, 3)
+    assert reason in mails[2].text and reason in mails[2].html

@@ -1,0 +1,111 @@
+"""The baseline for bench_pipeline.py: a bare workflow with the product workflow's happy-path shape.
+
+It runs the same number of activities, at the same points, as ``workflows.application`` does for one
+application from invite to decision, and takes the same five updates (two answers, submit, scorecard,
+decision). The activities do nothing and there is no API, database, email or reminder timer, so the
+difference between the two runs is what the product adds on top of Temporal itself.
+
+It lives in its own module (not in the benchmark script) so that the worker can load it in the
+workflow sandbox, as it does the product workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity, workflow
+
+TIMEOUT = timedelta(seconds=30)
+
+
+# One no-op per kind of activity the product workflow runs.
+@activity.defn(name="baseline_record_status")
+async def record_status(step: str) -> None:
+    return None
+
+
+@activity.defn(name="baseline_send_email")
+async def send_email(step: str) -> None:
+    return None
+
+
+@activity.defn(name="baseline_save_answer")
+async def save_answer(step: str) -> None:
+    return None
+
+
+@activity.defn(name="baseline_save_scorecard")
+async def save_scorecard(step: str) -> None:
+    return None
+
+
+@activity.defn(name="baseline_save_decision")
+async def save_decision(step: str) -> None:
+    return None
+
+
+ACTIVITIES = [record_status, send_email, save_answer, save_scorecard, save_decision]
+
+
+@workflow.defn(name="BenchBaseline")
+class BaselineWorkflow:
+    @workflow.init
+    def __init__(self, application_id: str) -> None:
+        self._status = "invited"
+        self._answers: set[str] = set()
+        self._submitted = False
+        self._scored = False
+        self._decision: str | None = None
+
+    @workflow.run
+    async def run(self, application_id: str) -> str:
+        await self._activity("baseline_record_status", "invited")
+        await self._activity("baseline_send_email", "invite")
+        await workflow.wait_condition(lambda: self._submitted)
+        await self._activity("baseline_send_email", "submitted")
+        self._status = "in_review"
+        await self._activity("baseline_record_status", "in_review")
+        await workflow.wait_condition(lambda: self._scored)
+        await workflow.wait_condition(lambda: self._decision is not None)
+        await self._activity("baseline_send_email", "decision")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._status
+
+    @workflow.query
+    def status(self) -> str:
+        return self._status
+
+    @workflow.update
+    async def save_answer(self, question_id: str) -> str:
+        await self._activity("baseline_save_answer", question_id)
+        self._answers.add(question_id)
+        if self._status == "invited":
+            self._status = "in_progress"
+            await self._activity("baseline_record_status", "in_progress")
+        return self._status
+
+    @workflow.update
+    async def submit(self) -> str:
+        self._status = "submitted"
+        await self._activity("baseline_record_status", "submitted")
+        self._submitted = True
+        return self._status
+
+    @workflow.update
+    async def submit_scorecard(self, recommendation: str) -> str:
+        await self._activity("baseline_save_scorecard", recommendation)
+        self._status = "awaiting_decision"
+        await self._activity("baseline_record_status", "awaiting_decision")
+        self._scored = True
+        return self._status
+
+    @workflow.update
+    async def decide(self, decision: str) -> str:
+        self._decision = decision
+        await self._activity("baseline_save_decision", decision)
+        self._status = "approved" if decision == "approve" else "rejected"
+        await self._activity("baseline_record_status", self._status)
+        return self._status
+
+    async def _activity(self, name: str, step: str) -> None:
+        await workflow.execute_activity(name, step, start_to_close_timeout=TIMEOUT)
