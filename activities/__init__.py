@@ -13,7 +13,14 @@ from offhours.settings import Settings
 def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., Any]]:
     db = ApplicationActivities(engine)
     email = EmailActivities(engine, settings)
-    return [db.record_status, db.save_answer, db.save_scorecard, db.save_decision, email.send_email]
+    return [
+        db.record_status,
+        db.record_link_opened,
+        db.save_answer,
+        db.save_scorecard,
+        db.save_decision,
+        email.send_email,
+    ]
 
 
 __all__ = ["ApplicationActivities", "EmailActivities", "build_activities"]

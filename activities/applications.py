@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from offhours.contracts import SaveAnswer, SaveDecision, SaveScorecard, StatusChange
+from offhours.contracts import LinkOpened, SaveAnswer, SaveDecision, SaveScorecard, StatusChange
 from offhours.db import session_scope
 from offhours.models import Answer, Application, Scorecard
 from offhours.states import ApplicationStatus
@@ -48,6 +48,14 @@ class ApplicationActivities:
             if status.is_final and application.closed_at is None:
                 application.closed_at = change.at
             session.add(application)
+
+    @activity.defn(name="record_link_opened")
+    def record_link_opened(self, event: LinkOpened) -> None:
+        with session_scope(self.engine) as session:
+            application = _application(session, event.application_id)
+            if application.opened_at is None:
+                application.opened_at = event.at
+                session.add(application)
 
     @activity.defn(name="save_answer")
     def save_answer(self, request: SaveAnswer) -> None:

@@ -95,6 +95,7 @@ class ApplicationPublic(BaseModel):
     decided_by: str | None
     created_at: datetime
     updated_at: datetime
+    opened_at: datetime | None
     started_at: datetime | None
     submitted_at: datetime | None
     decided_at: datetime | None

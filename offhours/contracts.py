@@ -63,10 +63,17 @@ class ApplicationState:
     status: str
     stage: str
     deadline: datetime | None
+    opened_at: datetime | None = None
     answered: list[str] = field(default_factory=list)
     reminders_sent: list[str] = field(default_factory=list)
     scorecards: int = 0
     decision: str | None = None
+
+
+@dataclass
+class LinkOpened:
+    application_id: str
+    at: datetime
 
 
 @dataclass

@@ -94,6 +94,7 @@ class Application(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    opened_at: datetime | None = _ts(nullable=True)  # the candidate first opened their link
     started_at: datetime | None = _ts(nullable=True)
     submitted_at: datetime | None = _ts(nullable=True)
     decided_at: datetime | None = _ts(nullable=True)

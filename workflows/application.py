@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionInput,
         EmailRequest,
         EmailResult,
+        LinkOpened,
         SaveAnswer,
         SaveDecision,
         SaveScorecard,
@@ -83,6 +84,7 @@ class ApplicationWorkflow:
         self._decision: DecisionInput | None = None
         self._decision_saved = False  # the decision email waits until the decision is stored
         self._withdrawal: WithdrawInput | None = None
+        self._opened_at: datetime | None = None
         self._reminders_sent: list[str] = []
         self._emails_failed: list[str] = []
 
@@ -159,10 +161,26 @@ class ApplicationWorkflow:
             status=str(self._status),
             stage=self._stage,
             deadline=self._deadline,
+            opened_at=self._opened_at,
             answered=sorted(self._answers),
             reminders_sent=list(self._reminders_sent),
             scorecards=len(self._scorecards),
             decision=self._decision.decision if self._decision else None,
+        )
+
+    # ----------------------------------------------------------------------------------- signals
+
+    @workflow.signal
+    async def link_opened(self) -> None:
+        """Fire-and-forget: the candidate opened their link (the first time counts)."""
+        if self._opened_at is not None:
+            return
+        self._opened_at = workflow.now()
+        await workflow.execute_activity(
+            "record_link_opened",
+            LinkOpened(self._input.application_id, self._opened_at),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
         )
 
     # ----------------------------------------------------------------------------------- updates

@@ -47,6 +47,7 @@ def application_public(session: Session, application: Application) -> Applicatio
         decided_by=application.decided_by,
         created_at=application.created_at,
         updated_at=application.updated_at,
+        opened_at=application.opened_at,
         started_at=application.started_at,
         submitted_at=application.submitted_at,
         decided_at=application.decided_at,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from offhours.states import ApplicationStatus
 from offhours.storage import FileStore, FileTooLarge
 from pipelines.base import pipeline_from_snapshot
 
+log = logging.getLogger("offhours.api")
 router = APIRouter(prefix="/api/v1/candidate", tags=["candidate"])
 
 ACCEPTING = (ApplicationStatus.invited, ApplicationStatus.in_progress)
@@ -48,11 +50,30 @@ def _accepting(application: Application) -> bool:
     return application.status in ACCEPTING and deadline_open
 
 
+async def notify_link_opened(request: Request, application: Application) -> None:
+    """Fire-and-forget signal the first time a candidate opens their link; never fails the page."""
+    if application.opened_at is not None or application.status not in ACCEPTING:
+        return
+    try:
+        client = await request.app.state.temporal.client()
+        await client.get_workflow_handle(application.workflow_id).signal("link_opened")
+    except Exception as error:  # the page matters more than the analytics event
+        log.info("could not record that %s was opened: %s", application.id, error)
+
+
 @router.get(
     "/{token}", response_model=CandidateView, summary="What the candidate sees: questions and progress"
 )
-def candidate_view(token: str, session: SessionDep, settings: SettingsDep) -> CandidateView:
+async def candidate_view_route(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> CandidateView:
     application = application_for_token(session, settings, token)
+    view = candidate_view(session, application)
+    await notify_link_opened(request, application)
+    return view
+
+
+def candidate_view(session: Session, application: Application) -> CandidateView:
     candidate = session.get(Candidate, application.candidate_id)
     job = session.get(Job, application.job_id)
     assert candidate is not None and job is not None

@@ -8,17 +8,19 @@ from fastapi.responses import HTMLResponse
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
 from api.pages import render_page
-from api.routes.candidate import candidate_view
+from api.routes.candidate import application_for_token, candidate_view, notify_link_opened
 
 router = APIRouter(tags=["candidate portal"], include_in_schema=False)
 
 
 @router.get("/c/{token}", response_class=HTMLResponse)
-def landing(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+async def landing(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     try:
-        view = candidate_view(token, session, settings)
+        application = application_for_token(session, settings, token)
     except ApiError as error:
         return render_page(
             request, "pages/link_error.html", {"message": error.detail}, status_code=error.status_code
         )
-    return render_page(request, "pages/candidate_landing.html", {"view": view, "token": token})
+    view = candidate_view(session, application)
+    await notify_link_opened(request, application)
+    return render_page(request, "pages/candidate_landing.html", {"view": view})

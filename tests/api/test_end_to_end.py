@@ -7,6 +7,7 @@ import hashlib
 
 from sqlmodel import Session, select
 
+from offhours.contracts import ApplicationState
 from offhours.models import EmailMessage
 from offhours.storage import FileStore
 from tests.conftest import STAFF, Stack, token_from, unique_email
@@ -191,3 +192,32 @@ async def test_decision_email_is_scheduled_only_after_the_decision_is_stored(sta
     assert email_at > saved_at, "the decision email was scheduled before the decision was stored"
     mails = await stack.mailbox.wait_for(address, 3)
     assert reason in mails[2].text and reason in mails[2].html
+
+
+async def test_opening_the_link_is_recorded_once(stack: Stack) -> None:
+    job = await stack.create_job()
+    address = unique_email()
+    application = await stack.invite(job["id"], address)
+    [invite] = await stack.mailbox.wait_for(address, 1)
+    assert (await stack.application(application["id"]))["opened_at"] is None
+    link = invite.link().removeprefix("http://offhours.test")
+    assert (await stack.http.get(link)).status_code == 200
+    token = token_from(invite.link())
+    for _ in range(3):
+        assert (await stack.http.get(f"/api/v1/candidate/{token}")).status_code == 200
+    for _ in range(100):
+        opened = (await stack.application(application["id"]))["opened_at"]
+        if opened:
+            break
+        await stack.mailbox.settle(0.05)
+    assert opened is not None
+    state = await stack.workflow(application["id"]).query("state", result_type=ApplicationState)
+    assert state.opened_at is not None and state.status == "invited"
+    history = await stack.workflow(application["id"]).fetch_history()
+    recorded = [
+        e
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "record_link_opened"
+    ]
+    assert len(recorded) == 1, "only the first opening is recorded"
