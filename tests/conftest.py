@@ -20,7 +20,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
-from temporalio.client import Client
+from sqlmodel import Session as SqlSession
+from sqlmodel import select
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -29,6 +32,7 @@ from offhours.binaries import temporal_cli, temporal_test_server
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.migrate import upgrade
+from offhours.models import Application
 from offhours.settings import Settings, load_settings
 from workers import build_worker
 
@@ -245,6 +249,8 @@ class Stack:
                 await asyncio.sleep(0.05)
 
     def workflow(self, application_id: str) -> Any:
+        """A handle on the application's workflow. Its result() waits in real time, also on the
+        time-skipping server (only handles from start_workflow skip time): skip with env.sleep."""
         return self.client.get_workflow_handle(f"application-{application_id}", result_type=ApplicationState)
 
 
@@ -262,12 +268,29 @@ async def _stack(
     app = create_app(settings, temporal_client=env.client, engine=engine)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://offhours.test") as http:
-        if not with_worker:
-            yield Stack(env, env.client, settings, engine, mailbox, http, None)
-            return
-        worker = build_worker(env.client, settings, engine)
-        async with worker:
-            yield Stack(env, env.client, settings, engine, mailbox, http, worker)
+        try:
+            if not with_worker:
+                yield Stack(env, env.client, settings, engine, mailbox, http, None)
+                return
+            worker = build_worker(env.client, settings, engine)
+            async with worker:
+                yield Stack(env, env.client, settings, engine, mailbox, http, worker)
+        finally:
+            await terminate_open_workflows(env.client, engine)
+
+
+async def terminate_open_workflows(client: Client, engine: Engine) -> None:
+    """Servers are shared by the session: a workflow left running with a timer due would hold up
+    time skipping for every later test, so each test ends its own."""
+    with SqlSession(engine) as session:
+        workflow_ids = session.exec(select(Application.workflow_id)).all()
+    for workflow_id in workflow_ids:
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate(reason="test over")
+        except RPCError:
+            pass
 
 
 @pytest.fixture

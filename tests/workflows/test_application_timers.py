@@ -1,21 +1,22 @@
 """Durable timers of the application workflow on the time-skipping server: reminders, the deadline,
 and the paths that must stop them (submission, withdrawal), with real SMTP, SQLite and the HTTP API.
 
-Days pass in milliseconds: `stack.env.sleep` skips workflow time, and `handle.result()` skips to the
-end. Every email is checked twice: as an activity scheduled in the workflow history (when) and as a
-message received by the SMTP server (what)."""
+Days pass in milliseconds: `stack.env.sleep` skips workflow time. `stack.workflow(id).result()` does
+not (the handle comes from `get_workflow_handle`, not `start_workflow`), so it is awaited only once the
+workflow has closed. Every email is checked twice: as an activity scheduled in the workflow history
+(when) and as a message received by the SMTP server (what)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.email import format_deadline
+from offhours.contracts import ApplicationState
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
 
 DAY = timedelta(days=1)
@@ -40,9 +41,12 @@ class Invited:
 
 
 @dataclass
-class ScheduledEmail:
+class ScheduledActivity:
+    event_id: int
     at: datetime
-    key: str
+    name: str
+    key: str | None  # the message_key of a send_email
+    completed_event_id: int | None = None
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -74,25 +78,36 @@ async def answer_and_submit(stack: Stack, invited: Invited) -> None:
     await stack.wait_status(invited.application_id, "in_review")
 
 
-async def email_history(stack: Stack, application_id: str) -> tuple[datetime, list[ScheduledEmail]]:
-    """The workflow's start time and every send_email activity it scheduled, in order."""
+async def activity_history(stack: Stack, application_id: str) -> tuple[datetime, list[ScheduledActivity]]:
+    """The workflow's start time and every activity it scheduled, in order, with its completion."""
     history = await stack.workflow(application_id).fetch_history()
     started: datetime | None = None
-    emails: list[ScheduledEmail] = []
+    activities: dict[int, ScheduledActivity] = {}
     for event in history.events:
         at = event.event_time.ToDatetime(tzinfo=UTC)
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             started = at
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
-            if attributes.activity_type.name == "send_email":
-                request = json.loads(attributes.input.payloads[0].data)
-                emails.append(ScheduledEmail(at, request["message_key"]))
+            name = attributes.activity_type.name
+            key = (
+                json.loads(attributes.input.payloads[0].data)["message_key"] if name == "send_email" else None
+            )
+            activities[event.event_id] = ScheduledActivity(event.event_id, at, name, key)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
+            activities[scheduled].completed_event_id = event.event_id
     assert started is not None, "no WorkflowExecutionStarted event in the history"
-    return started, emails
+    return started, list(activities.values())
 
 
-async def email_keys(stack: Stack, application_id: str) -> list[str]:
+async def email_history(stack: Stack, application_id: str) -> tuple[datetime, list[ScheduledActivity]]:
+    """The workflow's start time and every send_email activity it scheduled, in order."""
+    started, activities = await activity_history(stack, application_id)
+    return started, [a for a in activities if a.name == "send_email"]
+
+
+async def email_keys(stack: Stack, application_id: str) -> list[str | None]:
     return [email.key for email in (await email_history(stack, application_id))[1]]
 
 
@@ -100,8 +115,11 @@ def subjects(mails: list[CaughtMail]) -> list[str]:
     return [mail.subject for mail in mails]
 
 
-async def state(stack: Stack, application_id: str) -> Any:
-    return await stack.workflow(application_id).query("state")
+async def state(stack: Stack, application_id: str) -> ApplicationState:
+    state: ApplicationState = await stack.workflow(application_id).query(
+        "state", result_type=ApplicationState
+    )
+    return state
 
 
 async def is_running(stack: Stack, application_id: str) -> bool:
@@ -124,7 +142,7 @@ async def test_reminders_fire_on_days_four_and_six_and_the_interview_expires_on_
 
     # Day 4 + a little: the first reminder, and nothing else, has been sent.
     await stack.env.sleep(4 * DAY + timedelta(minutes=5))
-    mails = await stack.mailbox.wait_for(invited.address, 2)
+    await stack.mailbox.wait_for(invited.address, 2)
     await stack.mailbox.settle(0.5)
     assert len(stack.mailbox.to(invited.address)) == 2
     assert (await stack.application(invited.application_id))["status"] == "invited"
@@ -134,8 +152,9 @@ async def test_reminders_fire_on_days_four_and_six_and_the_interview_expires_on_
     await stack.mailbox.wait_for(invited.address, 3)
 
     # Past day 7: the interview closes.
+    await stack.env.sleep(DAY)
+    await stack.mailbox.wait_for(invited.address, 4)
     result = await stack.workflow(invited.application_id).result()
-    mails = await stack.mailbox.wait_for(invited.address, 4)
     await stack.mailbox.settle(0.5)
     mails = stack.mailbox.to(invited.address)
 
@@ -149,6 +168,7 @@ async def test_reminders_fire_on_days_four_and_six_and_the_interview_expires_on_
     due = {"invite": started, FIRST_REMINDER: started + 4 * DAY, SECOND_REMINDER: started + 6 * DAY}
     due["expired"] = started + 7 * DAY
     for scheduled in emails:
+        assert scheduled.key is not None
         assert abs(scheduled.at - due[scheduled.key]) <= TOLERANCE, (scheduled, due[scheduled.key])
     assert result.deadline is not None
     assert abs(result.deadline - (started + 7 * DAY)) <= TOLERANCE
@@ -161,8 +181,8 @@ async def test_reminders_fire_on_days_four_and_six_and_the_interview_expires_on_
         reminder_subject(title, result.deadline),
         f"Your interview for {title} has closed",
     ]
-    assert "about 72 hours from now" in " ".join(mails[1].text.split())
-    assert "about 24 hours from now" in " ".join(mails[2].text.split())
+    assert "about 3 days from now" in " ".join(mails[1].text.split())
+    assert "about 1 day from now" in " ".join(mails[2].text.split())
     assert all(mail.recipients == [invited.address] for mail in mails)
 
 
@@ -219,14 +239,14 @@ async def test_submission_between_the_reminders_stops_the_second_one(skipping_st
     await stack.env.sleep(3 * DAY)  # past the second reminder (day 6) and the deadline (day 7)
     await stack.mailbox.settle(1.0)
 
-    mails = stack.mailbox.to(invited.address)
-    assert [mail.subject.split(":")[0] for mail in mails] == [
-        f"Your interview for {invited.title}",
-        "Reminder",
+    current = await state(stack, invited.application_id)
+    assert current.deadline is not None
+    assert subjects(stack.mailbox.to(invited.address)) == [
+        f"Your interview for {invited.title}: answer when it suits you",
+        reminder_subject(invited.title, current.deadline),
         f"We have received your answers for {invited.title}",
     ]
     assert await email_keys(stack, invited.application_id) == ["invite", FIRST_REMINDER, "submitted"]
-    current = await state(stack, invited.application_id)
     assert current.status == "in_review" and current.reminders_sent == [FIRST_REMINDER]
     assert (await stack.application(invited.application_id))["status"] == "in_review"
 
@@ -259,7 +279,13 @@ async def test_review_and_approval_under_time_skipping(skipping_stack: Stack) ->
         f"We have received your answers for {invited.title}",
         f"Good news about your application for {invited.title}",
     ]
+    assert mails[2].recipients == [invited.address]
     assert "Let us meet." in mails[2].text
+    # The email reads the reason from the database: it is scheduled only once save_decision completed.
+    _, activities = await activity_history(stack, invited.application_id)
+    [saved] = [a for a in activities if a.name == "save_decision"]
+    [email] = [a for a in activities if a.key == "decision"]
+    assert saved.completed_event_id is not None and email.event_id > saved.completed_event_id
     assert await email_keys(stack, invited.application_id) == ["invite", "submitted", "decision"]
     assert (await stack.application(invited.application_id))["status"] == "approved"
 
@@ -326,6 +352,8 @@ async def test_an_answer_after_the_deadline_is_refused_and_not_saved(skipping_st
     assert application["answers"] == []
     result = await stack.workflow(invited.application_id).result()
     assert result.status == "expired" and result.answered == []
+    _, activities = await activity_history(stack, invited.application_id)
+    assert "save_answer" not in {a.name for a in activities}
     view = (await stack.http.get(f"/api/v1/candidate/{invited.token}")).json()
     assert view["accepting_answers"] is False
     assert view["progress"]["answered"] == 0
@@ -353,9 +381,10 @@ async def test_withdrawal_during_the_interview_stops_the_reminders(skipping_stac
     # Past the second reminder and the deadline: nothing more is sent.
     await stack.env.sleep(3 * DAY)
     await stack.mailbox.settle(1.0)
-    assert [mail.subject.split(":")[0] for mail in stack.mailbox.to(invited.address)] == [
-        f"Your interview for {invited.title}",
-        "Reminder",
+    assert result.deadline is not None
+    assert subjects(stack.mailbox.to(invited.address)) == [
+        f"Your interview for {invited.title}: answer when it suits you",
+        reminder_subject(invited.title, result.deadline),
         f"Your application for {invited.title} has been withdrawn",
     ]
     assert await email_keys(stack, invited.application_id) == ["invite", FIRST_REMINDER, "withdrawn"]
