@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from activities.applications import ApplicationActivities
+from activities.custom import CustomStages
 from activities.email import EmailActivities
 from offhours.settings import Settings
 
@@ -13,13 +14,22 @@ from offhours.settings import Settings
 def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., Any]]:
     db = ApplicationActivities(engine)
     email = EmailActivities(engine, settings)
+    custom = CustomStages(email)
     return [
         db.record_status,
         db.record_link_opened,
         db.save_answer,
         db.save_scorecard,
         db.save_decision,
+        db.save_assessment,
+        db.assign_reviewers,
+        db.release_assignment,
+        db.save_score,
+        db.save_feedback,
+        db.save_booking,
+        db.save_module_progress,
         email.send_email,
+        custom.notify_hiring_manager,
     ]
 
 

@@ -8,16 +8,20 @@ later failure in the same attempt, or any retry, finds it sent and does not send
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, parseaddr
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.utils import urlize
+from markupsafe import Markup, escape
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -25,20 +29,30 @@ from offhours import TEMPLATES_DIR
 from offhours.contracts import EmailRequest, EmailResult
 from offhours.db import session_scope
 from offhours.links import make_candidate_token
-from offhours.models import Application, Candidate, EmailMessage, Job, utcnow
+from offhours.models import Application, Candidate, CandidateFeedback, EmailMessage, Job, utcnow
 from offhours.settings import Settings
+from pipelines.people import PEOPLE
 
 PERMANENT = "PermanentEmailFailure"
 
 
+def paragraphs(text: str) -> Markup:
+    """Plain text as HTML: escaped, links made clickable, blank lines between paragraphs."""
+    blocks = [b.strip("\n") for b in str(text).split("\n\n") if b.strip()]
+    html = "".join(f"<p>{urlize(str(escape(b))).replace(chr(10), '<br>')}</p>" for b in blocks)
+    return Markup(html)  # every part was escaped above
+
+
 def template_environment() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["paragraphs"] = paragraphs
+    return environment
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,7 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+    ics: str | None = None
 
 
 def format_deadline(deadline: datetime | None, timezone: str) -> str:
@@ -76,26 +91,101 @@ class EmailActivities:
             candidate = session.get(Candidate, application.candidate_id)
             job = session.get(Job, application.job_id)
             assert candidate is not None and job is not None
+            feedback = session.exec(
+                select(CandidateFeedback)
+                .where(CandidateFeedback.application_id == application.id)
+                .order_by(col(CandidateFeedback.id).desc())
+            ).first()
+        snapshot = application.pipeline_snapshot
         deadline = request.deadline or application.deadline
-        grace = timedelta(days=self.settings.CANDIDATE_LINK_GRACE_DAYS)
-        link_expires = (deadline or utcnow()) + grace
+        staff = PEOPLE.get(request.to_staff) if request.to_staff else None
+        if request.to_staff and staff is None:
+            raise ApplicationError(
+                f"staff member '{request.to_staff}' is not in the directory",
+                type=PERMANENT,
+                non_retryable=True,
+            )
+        zone = "UTC" if staff else candidate.timezone
+        now = utcnow()
+        link_expires = max(deadline or now, now) + timedelta(days=self.settings.CANDIDATE_LINK_GRACE_DAYS)
         token = make_candidate_token(application.id, link_expires, self.settings.secret_key)
-        context = {
-            "candidate_name": candidate.name,
+        contact = PEOPLE.get(snapshot.get("contact") or "")
+        reason_label = next(
+            (
+                r["label"]
+                for st in snapshot.get("stages", [])
+                for r in st.get("reason_codes", [])
+                if r["code"] == application.decision_reason_code
+            ),
+            None,
+        )
+        extra: dict[str, Any] = dict(request.extra)
+        for key in ("slots", "modules"):
+            if key in extra:
+                extra[key] = json.loads(extra[key])
+        context: dict[str, Any] = {
             "job_title": job.title,
-            "link": f"{self.settings.PUBLIC_URL}/c/{token}",
-            "deadline": format_deadline(deadline, candidate.timezone),
-            "decision_reason": application.decision_reason,
-            **request.extra,
+            "pipeline_title": snapshot.get("title", ""),
+            "deadline": format_deadline(deadline, zone),
+            "contact_name": contact.name if contact else None,
+            "when": lambda iso: format_deadline(datetime.fromisoformat(iso), zone),
+            **extra,
         }
+        if staff is not None:
+            # Staff messages name no candidate: reviews are blind by default.
+            context |= {
+                "staff_name": staff.name,
+                "application_id": application.id,
+                "staff_link": f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}",
+            }
+            recipient = staff.email
+        else:
+            context |= {
+                "candidate_name": candidate.name,
+                "link": f"{self.settings.PUBLIC_URL}/c/{token}",
+                "decision_reason": application.decision_reason,
+                "reason_label": reason_label,
+                "feedback": feedback,
+            }
+            recipient = candidate.email
         base = f"emails/{request.template}"
         subject = self.templates.get_template(f"{base}.subject.txt").render(context).strip()
+        attachment = self.calendar_invite(request, job.title) if request.attach_ics else None
         return RenderedEmail(
-            recipient=candidate.email,
+            recipient=recipient,
             subject=" ".join(subject.split()),
             text=self.templates.get_template(f"{base}.txt").render(context),
             html=self.templates.get_template(f"{base}.html").render(context),
+            ics=attachment,
         )
+
+    def calendar_invite(self, request: EmailRequest, job_title: str) -> str:
+        """An iCalendar event (RFC 5545) for a booked slot."""
+        start = datetime.fromisoformat(request.extra["slot"]).astimezone(UTC)
+        end = start + timedelta(minutes=int(request.extra["duration_minutes"]))
+
+        def stamp(moment: datetime) -> str:
+            return moment.strftime("%Y%m%dT%H%M%SZ")
+
+        def escape(text: str) -> str:
+            return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+        lines = [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//offhours//scheduling//EN",
+            "METHOD:REQUEST",
+            "BEGIN:VEVENT",
+            f"UID:{request.application_id}.{request.message_key}@{self.domain}",
+            f"DTSTAMP:{stamp(start)}",
+            f"DTSTART:{stamp(start)}",
+            f"DTEND:{stamp(end)}",
+            f"SUMMARY:{escape(request.extra.get('title', 'Interview'))} - {escape(job_title)}",
+            f"LOCATION:{escape(request.extra.get('location', ''))}",
+            "END:VEVENT",
+            "END:VCALENDAR",
+        ]
+        return "\r\n".join(lines) + "\r\n"
 
     def _claim(self, request: EmailRequest, rendered: RenderedEmail) -> tuple[EmailMessage, bool]:
         """Get or create the outbox row; True when it was already sent."""
@@ -140,6 +230,14 @@ class EmailActivities:
         message["Date"] = formatdate(localtime=False, usegmt=True)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
+        if rendered.ics is not None:
+            message.add_attachment(
+                rendered.ics.encode(),
+                maintype="text",
+                subtype="calendar",
+                filename="interview.ics",
+                params={"method": "REQUEST"},
+            )
         return message
 
     async def deliver(self, message: MimeMessage) -> None:

@@ -4,10 +4,10 @@ applications, scorecards with overall_recommendation)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from offhours.states import ApplicationStatus, Decision, Recommendation
 
@@ -76,6 +76,8 @@ class AnswerPublic(BaseModel):
 
 class ScorecardPublic(BaseModel):
     reviewer: str
+    stage_id: str
+    submitted_by: str | None
     overall_recommendation: str
     ratings: dict[str, int]
     notes: str | None
@@ -90,8 +92,10 @@ class ApplicationPublic(BaseModel):
     stage: str
     deadline: datetime | None
     pipeline: PipelineRef
+    combined_score: float | None
     decision: str | None
     decision_reason: str | None
+    decision_reason_code: str | None
     decided_by: str | None
     created_at: datetime
     updated_at: datetime
@@ -102,12 +106,55 @@ class ApplicationPublic(BaseModel):
     closed_at: datetime | None
 
 
+class AssessmentPublic(BaseModel):
+    stage_id: str
+    answers: dict[str, str]
+    points: int
+    max_points: int
+    passed: bool
+    started_at: datetime
+    finished_at: datetime
+
+
+class AssignmentPublic(BaseModel):
+    stage_id: str
+    reviewer: str
+    status: str
+    assigned_at: datetime
+    due_at: datetime
+    closed_at: datetime | None
+
+
 class ApplicationDetail(ApplicationPublic):
     answers: list[AnswerPublic]
     scorecards: list[ScorecardPublic]
+    assessments: list[AssessmentPublic]
+    review_assignments: list[AssignmentPublic]
+    pipeline_definition: dict[str, Any]
+
+
+class ReviewView(BaseModel):
+    """What a reviewer sees: blind (no name or email) and independent (others' scores only after
+    their own is in), as the pipeline says."""
+
+    application_id: str
+    job_title: str
+    reviewer_id: str
+    blind: bool
+    candidate_name: str | None
+    answers: list[AnswerPublic]
+    assessments: list[AssessmentPublic]
+    criteria: list[dict[str, Any]]
+    own_scorecard: ScorecardPublic | None
+    other_scorecards: list[ScorecardPublic] | None
+    combined_score: float | None
 
 
 class ScorecardCreate(Strict):
+    reviewer_id: str | None = Field(
+        default=None,
+        description="The assigned reviewer this scorecard is for; optional when only one is open",
+    )
     overall_recommendation: Recommendation
     ratings: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=100)], Annotated[int, Field(ge=1, le=5)]
@@ -118,6 +165,38 @@ class ScorecardCreate(Strict):
 class DecisionCreate(Strict):
     decision: Decision
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000)] | None = None
+    reason_code: str | None = Field(default=None, description="One of the pipeline's reason codes")
+    approver_id: str | None = Field(
+        default=None, description="The approver voting, when the pipeline names approvers"
+    )
+
+
+class ExtensionDecisionCreate(Strict):
+    grant: bool
+
+
+class SlotOfferCreate(Strict):
+    slots: list[AwareDatetime] = Field(min_length=1, max_length=20)
+
+
+class FeedbackReleaseCreate(Strict):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)] | None = (
+        None
+    )
+
+
+class ExtensionRequestCreate(Strict):
+    hours: int = Field(ge=1, le=24 * 60, description="How much more time, in hours")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = None
+
+
+class AssessmentAnswerCreate(Strict):
+    question_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=1_000)]
+
+
+class SlotPickCreate(Strict):
+    slot: AwareDatetime
 
 
 class WithdrawCreate(Strict):
@@ -143,16 +222,63 @@ class Progress(BaseModel):
     required_remaining: list[str]
 
 
+class GradedQuestionPublic(BaseModel):
+    id: str
+    prompt: str
+    type: str
+    choices: list[str]
+
+
+class ModulePublic(BaseModel):
+    id: str
+    title: str
+    done: bool
+
+
 class CandidateView(BaseModel):
     job_title: str
     candidate_name: str
     status: ApplicationStatus
     stage: str
+    stage_kind: str
+    stages: list[str]
+    contact_name: str | None
+    faq: list[dict[str, str]]
+    assessment: list[GradedQuestionPublic] | None
+    slots: list[datetime]
+    booked_slot: datetime | None
+    modules: list[ModulePublic] | None
+    feedback: dict[str, Any] | None
     deadline: datetime | None
     deadline_local: str
     accepting_answers: bool
     questions: list[QuestionPublic]
     progress: Progress
+
+
+class CandidateStatePublic(BaseModel):
+    status: str
+    stage: str
+    deadline: datetime | None
+    pending_extension_hours: float | None
+    assessment_ends_at: datetime | None
+    slots: list[datetime]
+    booked_slot: datetime | None
+    modules_done: list[str]
+
+    @classmethod
+    def of(cls, state: Any) -> CandidateStatePublic:
+        pending = state.pending_extension_seconds
+        return cls(
+            status=state.status,
+            stage=state.stage,
+            deadline=state.deadline,
+            pending_extension_hours=pending / 3600 if pending else None,
+            assessment_ends_at=state.assessment_ends_at,
+            slots=state.slots,
+            booked_slot=state.booked_slot,
+            modules_done=state.modules_done,
+        )
 
 
 class WorkflowStatePublic(BaseModel):

@@ -1,14 +1,13 @@
 """Inputs and outputs exchanged between the API, the workflows and the activities.
 
 Plain dataclasses only (no I/O), so the deterministic workflow sandbox can import them. They hold no
-name or email: activities look personal data up by application id, which keeps it out of workflow
-histories.
+candidate name or email: activities look personal data up by application id, which keeps it out of
+workflow histories. Staff appear by their directory id only.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from pipelines.base import Pipeline
+from typing import Any
 
 # Types of ApplicationError raised by workflow update validators; the API maps them to HTTP codes.
 CONFLICT = "Conflict"  # the request is well formed but the application's state refuses it -> 409
@@ -19,14 +18,14 @@ INVALID = "Invalid"  # the request does not fit the pipeline (unknown question, 
 class ApplicationInput:
     application_id: str
     job_id: str
-    pipeline: Pipeline
+    pipeline: dict[str, Any]  # the pipeline's snapshot (pipelines.base.Pipeline.snapshot())
     pipeline_version: str
 
 
 @dataclass
 class AnswerInput:
     question_id: str
-    kind: str  # "text" or "file"
+    kind: str  # the question type: text, choice, file, video or audio
     text: str | None = None
     file_sha256: str | None = None
     file_name: str | None = None
@@ -35,18 +34,61 @@ class AnswerInput:
 
 
 @dataclass
+class AssessmentAnswerInput:
+    question_id: str
+    value: str
+
+
+@dataclass
+class ExtensionRequest:
+    seconds: int
+    reason: str | None = None
+
+
+@dataclass
+class ExtensionDecision:
+    grant: bool
+    decided_by: str
+
+
+@dataclass
 class ScorecardInput:
-    reviewer: str
+    reviewer: str  # staff id of the assigned reviewer; "" = the only open assignment
     overall_recommendation: str
     ratings: dict[str, int]
     notes: str | None = None
+    submitted_by: str = ""  # the authenticated principal
 
 
 @dataclass
 class DecisionInput:
     decision: str  # "approve" or "reject"
-    decided_by: str
+    decided_by: str  # the authenticated principal
     reason: str | None = None
+    reason_code: str | None = None
+    approver: str | None = None  # staff id voting, when the pipeline names approvers
+
+
+@dataclass
+class SlotOffer:
+    slots: list[datetime]
+    offered_by: str
+
+
+@dataclass
+class SlotPick:
+    slot: datetime
+
+
+@dataclass
+class FeedbackRelease:
+    released_by: str
+    text: str | None = None  # the recruiter's edited feedback; None keeps the generated one
+
+
+@dataclass
+class ModuleCompletion:
+    module_id: str
 
 
 @dataclass
@@ -68,6 +110,21 @@ class ApplicationState:
     reminders_sent: list[str] = field(default_factory=list)
     scorecards: int = 0
     decision: str | None = None
+    pending_extension_seconds: int | None = None
+    assessment_ends_at: datetime | None = None
+    assessment_score: float | None = None
+    assessment_passed: bool | None = None
+    reviewers: list[str] = field(default_factory=list)
+    combined_score: float | None = None
+    votes: dict[str, str] = field(default_factory=dict)
+    slots: list[datetime] = field(default_factory=list)
+    booked_slot: datetime | None = None
+    modules_done: list[str] = field(default_factory=list)
+    feedback_held: bool = False
+    outcome: str | None = None  # how the application ended, once it has
+
+
+# ------------------------------------------------------------------------------------ activities
 
 
 @dataclass
@@ -93,9 +150,49 @@ class SaveAnswer:
 
 
 @dataclass
+class SaveAssessment:
+    application_id: str
+    stage_id: str
+    answers: dict[str, str]
+    points: int
+    max_points: int
+    passed: bool
+    started_at: datetime
+    at: datetime
+
+
+@dataclass
+class AssignReviewers:
+    application_id: str
+    stage_id: str
+    pool: str
+    count: int
+    exclude: list[str]
+    due: datetime
+    at: datetime
+
+
+@dataclass
+class ReleaseAssignment:
+    application_id: str
+    stage_id: str
+    reviewer: str
+    status: str  # "reassigned" or "completed"
+    at: datetime
+
+
+@dataclass
 class SaveScorecard:
     application_id: str
     scorecard: ScorecardInput
+    at: datetime
+    stage_id: str = "review"
+
+
+@dataclass
+class SaveScore:
+    application_id: str
+    score: float
     at: datetime
 
 
@@ -107,14 +204,61 @@ class SaveDecision:
 
 
 @dataclass
+class SaveFeedback:
+    application_id: str
+    stage_id: str
+    strengths: list[str]
+    to_develop: list[str]
+    next_steps: str
+    edited_text: str | None
+    released: bool
+    at: datetime
+
+
+@dataclass
+class SaveBooking:
+    application_id: str
+    stage_id: str
+    slot: datetime
+    duration_minutes: int
+    at: datetime
+
+
+@dataclass
+class SaveModuleProgress:
+    application_id: str
+    module_id: str
+    at: datetime
+
+
+@dataclass
+class CustomStageInput:
+    application_id: str
+    stage_id: str
+    outcome_so_far: str | None
+
+
+@dataclass
+class ReviewTaskInput:
+    application_id: str
+    stage_id: str
+    reviewer: str
+    sla_seconds: int
+    reminder_before_sla_seconds: int
+
+
+@dataclass
 class EmailRequest:
-    """One intended message. (application_id, message_key) identifies it for exactly-once sending."""
+    """One intended message. (application_id, message_key) identifies it for exactly-once sending.
+    `to_staff` names a staff member by directory id; otherwise the candidate receives it."""
 
     application_id: str
     message_key: str
     template: str
     deadline: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    to_staff: str | None = None
+    attach_ics: bool = False
 
 
 @dataclass

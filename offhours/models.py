@@ -89,7 +89,9 @@ class Application(SQLModel, table=True):
     pipeline_version: str = Field(max_length=64)
     pipeline_snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     deadline: datetime | None = _ts(nullable=True)
+    combined_score: float | None = None
     decision: str | None = Field(default=None, max_length=16)
+    decision_reason_code: str | None = Field(default=None, max_length=64)
     decision_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     decided_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = _ts()
@@ -124,6 +126,8 @@ class Scorecard(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
     reviewer: str = Field(max_length=200)
+    stage_id: str = Field(default="review", max_length=64)
+    submitted_by: str | None = Field(default=None, max_length=200)
     overall_recommendation: str = Field(max_length=32)
     ratings: dict[str, int] = Field(sa_column=Column(JSON, nullable=False))
     notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -148,3 +152,74 @@ class EmailMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _ts()
     sent_at: datetime | None = _ts(nullable=True)
+
+
+class AssessmentResult(SQLModel, table=True):
+    __tablename__ = "assessment_results"
+    __table_args__ = (UniqueConstraint("application_id", "stage_id", name="uq_assessment_stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    stage_id: str = Field(max_length=64)
+    answers: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    points: int
+    max_points: int
+    passed: bool
+    started_at: datetime = _ts()
+    finished_at: datetime = _ts()
+
+
+class ReviewAssignment(SQLModel, table=True):
+    """Who reviews what: the open ones are each reviewer's queue and load."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (
+        UniqueConstraint("application_id", "stage_id", "reviewer", name="uq_review_assignment"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    stage_id: str = Field(max_length=64)
+    reviewer: str = Field(max_length=200, index=True)
+    status: str = Field(default="assigned", max_length=16, index=True)  # assigned, completed, reassigned
+    assigned_at: datetime = _ts()
+    due_at: datetime = _ts()
+    closed_at: datetime | None = _ts(nullable=True)
+
+
+class CandidateFeedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("application_id", "stage_id", name="uq_feedback_stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    stage_id: str = Field(max_length=64)
+    strengths: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    to_develop: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    next_steps: str = Field(sa_column=Column(Text, nullable=False))
+    edited_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    released: bool = False
+    created_at: datetime = _ts()
+    released_at: datetime | None = _ts(nullable=True)
+
+
+class Booking(SQLModel, table=True):
+    __tablename__ = "bookings"
+    __table_args__ = (UniqueConstraint("application_id", "stage_id", name="uq_booking_stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    stage_id: str = Field(max_length=64)
+    slot: datetime = _ts()
+    duration_minutes: int
+    booked_at: datetime = _ts()
+
+
+class ModuleProgress(SQLModel, table=True):
+    __tablename__ = "module_progress"
+    __table_args__ = (UniqueConstraint("application_id", "module_id", name="uq_module_progress"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    module_id: str = Field(max_length=64)
+    completed_at: datetime = _ts()

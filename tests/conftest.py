@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import re
@@ -287,8 +288,14 @@ async def terminate_open_workflows(client: Client, engine: Engine) -> None:
     for workflow_id in workflow_ids:
         handle = client.get_workflow_handle(workflow_id)
         try:
-            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                await handle.terminate(reason="test over")
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                continue
+            # Children first (review tasks): not every test server applies the parent close policy.
+            for child in description.raw_description.pending_children:
+                with contextlib.suppress(RPCError):
+                    await client.get_workflow_handle(child.workflow_id).terminate(reason="test over")
+            await handle.terminate(reason="test over")
         except RPCError:
             pass
 

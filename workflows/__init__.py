@@ -1,7 +1,8 @@
 """Deterministic workflow code: no I/O, clocks, randomness or database access in this package."""
 
 from workflows.application import ApplicationWorkflow
+from workflows.review_task import ReviewTaskWorkflow
 
-WORKFLOWS = [ApplicationWorkflow]
+WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow]
 
-__all__ = ["WORKFLOWS", "ApplicationWorkflow"]
+__all__ = ["WORKFLOWS", "ApplicationWorkflow", "ReviewTaskWorkflow"]

@@ -1,13 +1,17 @@
-"""One workflow per application: invite -> interview -> review -> decision -> decision email.
+"""One workflow per application: it runs the stages of the pipeline the candidate started under.
 
 Deterministic code only. Time comes from ``workflow.now()``, waiting from durable timers, and every
-side effect (database, email) from an activity called by name, so that this module never imports
-SQLModel, SMTP or the API.
+side effect (database, email, custom stages) from an activity called by name, so this module never
+imports SQLModel, SMTP or the API. Stage logic that computes (grading, scores, feedback) lives in
+``pipelines.scoring`` as pure functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -21,18 +25,49 @@ with workflow.unsafe.imports_passed_through():
         AnswerInput,
         ApplicationInput,
         ApplicationState,
+        AssessmentAnswerInput,
+        AssignReviewers,
+        CustomStageInput,
         DecisionInput,
         EmailRequest,
         EmailResult,
+        ExtensionDecision,
+        ExtensionRequest,
+        FeedbackRelease,
         LinkOpened,
+        ModuleCompletion,
+        ReleaseAssignment,
+        ReviewTaskInput,
         SaveAnswer,
+        SaveAssessment,
+        SaveBooking,
         SaveDecision,
+        SaveFeedback,
+        SaveModuleProgress,
+        SaveScore,
         SaveScorecard,
         ScorecardInput,
+        SlotOffer,
+        SlotPick,
         StatusChange,
         WithdrawInput,
     )
     from offhours.states import ApplicationStatus, Decision, Recommendation
+    from pipelines.base import pipeline_from_snapshot
+    from pipelines.scoring import build_feedback, combined_score, grade
+    from pipelines.stages import (
+        CANDIDATE_STAGES,
+        RECORDED,
+        Assessment,
+        Custom,
+        Feedback,
+        Interview,
+        Onboarding,
+        Review,
+        Scheduling,
+    )
+    from pipelines.stages import Decision as DecisionStage
+    from workflows.review_task import ReviewTaskWorkflow
 
 Status = ApplicationStatus
 
@@ -67,92 +102,982 @@ def invalid(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID, non_retryable=True)
 
 
+class Closed(Exception):
+    """Raised inside a stage when the application has ended (withdrawn, expired, rejected)."""
+
+
 @workflow.defn(name="Application")
 class ApplicationWorkflow:
     @workflow.init
     def __init__(self, input: ApplicationInput) -> None:
         self._input = input
-        self._pipeline = input.pipeline
+        self._pipeline = pipeline_from_snapshot(input.pipeline)
         self._status = Status.invited
-        self._stage = "invite"
+        self._stage = self._pipeline.stages[0].id
+        self._stage_kind = "invite"
+        self._invited_at: datetime | None = None
         self._deadline: datetime | None = None
-        self._answers: dict[str, AnswerInput] = {}
+        self._opened_at: datetime | None = None
         self._saving = 0  # answers or a submission being written right now
-        self._submitted = False
-        self._scorecards: list[ScorecardInput] = []
+        # interview
+        self._answers: dict[str, AnswerInput] = {}
+        self._takes: dict[str, int] = {}
+        self._interview_done: set[str] = set()
+        self._reminders_sent: list[str] = []
+        # extensions
+        self._extended = 0
+        self._pending_extension: ExtensionRequest | None = None
+        # assessment
+        self._assessment_started: dict[str, datetime] = {}
+        self._assessment_answers: dict[str, dict[str, str]] = {}
+        self._assessment_done: set[str] = set()
+        self._assessment_score: float | None = None
+        self._assessment_passed: bool | None = None
+        # review
+        self._assigned: dict[str, str] = {}  # reviewer -> child workflow id, open assignments
+        self._reviewers_seen: list[str] = []
+        self._task_seq = 0
+        self._scorecards: dict[str, ScorecardInput] = {}
         self._reviewing: set[str] = set()
+        self._combined: float | None = None
+        self._reviews_done: set[str] = set()
+        self._auto_decision: str | None = None
+        # decision
+        self._votes: dict[str, DecisionInput] = {}
+        self._deciding = False
         self._decision: DecisionInput | None = None
         self._decision_saved = False  # the decision email waits until the decision is stored
+        # scheduling
+        self._slots: list[datetime] = []
+        self._booked: datetime | None = None
+        # feedback
+        self._feedback_held = False
+        self._feedback_release: FeedbackRelease | None = None
+        # onboarding
+        self._modules_done: set[str] = set()
+        # ending
         self._withdrawal: WithdrawInput | None = None
-        self._opened_at: datetime | None = None
-        self._reminders_sent: list[str] = []
+        self._outcome: str | None = None
         self._emails_failed: list[str] = []
 
-    # ----------------------------------------------------------------------------------- main path
+    # =================================================================================== main path
 
     @workflow.run
     async def run(self, input: ApplicationInput) -> ApplicationState:
-        invite = self._pipeline.invite
-        self._deadline = workflow.now() + timedelta(seconds=invite.deadline_seconds)
-        await self._record_status(Status.invited, "invite")
-        await self._email("invite", "invite")
-        self._stage = "interview"
-
-        for offset in sorted(invite.reminders_before_deadline_seconds, reverse=True):
-            remind_at = self._deadline - timedelta(seconds=offset)
-            if await self._wait_until(remind_at, self._candidate_done):
-                break
-            key = f"reminder-{offset}"
-            await self._email(key, "reminder", time_left=describe_duration(offset))
-            self._reminders_sent.append(key)
-
-        if not await self._wait_until(self._deadline, self._candidate_done):
-            # Let an answer that is being saved right now finish before closing.
-            await workflow.wait_condition(lambda: self._saving == 0)
-            if not self._submitted and self._withdrawal is None:
-                await self._record_status(Status.expired, "closed")
-                await self._email("expired", "expired")
-                return await self._finish()
-
-        if self._withdrawal is not None:
-            return await self._close_withdrawn()
-
-        await self._email("submitted", "submitted")
-        await self._record_status(Status.in_review, "review")
-        await workflow.wait_condition(lambda: bool(self._scorecards) or self._withdrawal is not None)
-        if self._withdrawal is not None and not self._scorecards:
-            return await self._close_withdrawn()
-
-        await workflow.wait_condition(lambda: self._decision_saved or self._withdrawal is not None)
-        if self._decision is None:
-            return await self._close_withdrawn()
-        template = "approved" if self._decision.decision == Decision.approve else "rejected"
-        await self._email("decision", template)
-        return await self._finish()
-
-    def _candidate_done(self) -> bool:
-        return self._submitted or self._withdrawal is not None
-
-    async def _wait_until(self, at: datetime, condition: Callable[[], bool]) -> bool:
-        """Wait on a durable timer until `at`; True as soon as `condition` holds, False at `at`."""
-        remaining = (at - workflow.now()).total_seconds()
-        if remaining <= 0:
-            return condition()
         try:
-            await workflow.wait_condition(condition, timeout=remaining)
-        except TimeoutError:
-            return condition()
-        return True
-
-    async def _close_withdrawn(self) -> ApplicationState:
-        await self._email("withdrawn", "withdrawn")
-        return await self._finish()
-
-    async def _finish(self) -> ApplicationState:
+            for stage in self._pipeline.stages:
+                if self._outcome == Status.rejected and not isinstance(stage, Feedback):
+                    continue  # after a rejection only feedback still goes out
+                self._stage = stage.id
+                self._stage_kind = stage.kind
+                runner: Callable[..., object] = getattr(self, f"_run_{stage.kind}")
+                await runner(stage)  # type: ignore[misc]
+        except Closed:
+            pass
+        if self._withdrawal is not None:
+            await self._email("withdrawn", "withdrawn")
+        if self._outcome is None:
+            self._outcome = str(self._status)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
 
-    # ----------------------------------------------------------------------------------- queries
+    def _closed(self) -> bool:
+        return self._withdrawal is not None
+
+    async def _wait(self, condition: Callable[[], bool], until: datetime | None = None) -> bool:
+        """Wait until `condition` holds (True) or the durable timer reaches `until` (False). Raises
+        Closed as soon as the application is withdrawn."""
+        check = lambda: condition() or self._closed()  # noqa: E731
+        if until is None:
+            await workflow.wait_condition(check)
+        else:
+            remaining = (until - workflow.now()).total_seconds()
+            if remaining > 0:
+                with suppress(TimeoutError):
+                    await workflow.wait_condition(check, timeout=remaining)
+        if self._closed():
+            raise Closed
+        return condition()
+
+    async def _wait_for_candidate(self, condition: Callable[[], bool]) -> None:
+        """Wait for the candidate until the invite deadline, which an extension may move. At the
+        deadline the application expires (an answer being saved right then is let finish)."""
+        while True:
+            deadline = self._deadline
+            assert deadline is not None
+            if await self._wait(lambda d=deadline: condition() or self._deadline != d, deadline):  # type: ignore[misc]
+                if condition():
+                    return
+                continue  # the deadline moved; wait again
+            if self._deadline != deadline:
+                continue
+            await workflow.wait_condition(lambda: self._saving == 0)
+            if condition():
+                return
+            self._pending_extension = None
+            await self._record_status(Status.expired, "closed")
+            await self._email("expired", "expired")
+            raise Closed
+
+    # =================================================================================== invite
+
+    async def _run_invite(self, stage: object) -> None:
+        invite = self._pipeline.invite
+        self._invited_at = workflow.now()
+        self._deadline = self._invited_at + timedelta(seconds=invite.deadline)
+        await self._record_status(Status.invited, stage_id=invite.id)
+        await self._email("invite", "invite")
+        self._reminder_task = asyncio.create_task(self._remind_candidate())
+
+    def _candidate_phase_over(self) -> bool:
+        kinds = [s for s in self._pipeline.stages if s.kind in CANDIDATE_STAGES]
+        done = self._interview_done | self._assessment_done
+        return all(s.id in done for s in kinds) or self._status.is_final or self._closed()
+
+    async def _remind_candidate(self) -> None:
+        """Reminders while the candidate has not finished: before the (possibly extended) deadline
+        and after the invitation. Each reminder goes out at most once."""
+        reminders = self._pipeline.invite.reminders
+        assert self._invited_at is not None
+        while not self._candidate_phase_over():
+            deadline = self._deadline
+            assert deadline is not None
+            now = workflow.now()
+            due: list[tuple[datetime, str, int]] = []
+            for offset in reminders.before_deadline:
+                due.append((deadline - timedelta(seconds=offset), f"reminder-{offset}", offset))
+            for offset in reminders.after_invite:
+                at = self._invited_at + timedelta(seconds=offset)
+                due.append((at, f"reminder-after-{offset}", int((deadline - at).total_seconds())))
+            upcoming = sorted(d for d in due if d[1] not in self._reminders_sent and d[0] > now)
+            if not upcoming:
+                await workflow.wait_condition(
+                    lambda d=deadline: self._candidate_phase_over() or self._deadline != d  # type: ignore[misc]
+                )
+                continue
+            at, key, left = upcoming[0]
+            try:
+                await workflow.wait_condition(
+                    lambda d=deadline: self._candidate_phase_over() or self._deadline != d,  # type: ignore[misc]
+                    timeout=(at - now).total_seconds(),
+                )
+                continue  # finished, or the deadline moved: recompute
+            except TimeoutError:
+                pass
+            await self._email(key, "reminder", time_left=describe_duration(max(left, 0)))
+            self._reminders_sent.append(key)
+
+    # ---------------------------------------------------------------------------- extensions
+
+    @workflow.update
+    async def request_extension(self, request: ExtensionRequest) -> ApplicationState:
+        self._check_extension_request(request)
+        rules = self._pipeline.invite.extensions
+        if self._extended + request.seconds <= rules.auto_grant:
+            await self._grant(request.seconds, decided_by="auto")
+        else:
+            self._pending_extension = request
+            contact = self._pipeline.contact
+            if contact:
+                await self._email(
+                    f"extension-request-{len(self._reminders_sent)}-{self._extended}",
+                    "extension_requested",
+                    to_staff=contact,
+                    requested=describe_duration(request.seconds),
+                    reason=request.reason or "",
+                )
+        return self.state()
+
+    @request_extension.validator
+    def _validate_extension_request(self, request: ExtensionRequest) -> None:
+        self._check_extension_request(request)
+
+    def _check_extension_request(self, request: ExtensionRequest) -> None:
+        if request.seconds <= 0:
+            raise invalid("an extension must be a positive number of seconds")
+        if self._candidate_phase_over() or self._status not in ACCEPTS_ANSWERS:
+            raise conflict(f"the application is {self._status}; extensions apply before submitting")
+        if self._deadline is not None and workflow.now() >= self._deadline:
+            raise conflict("the deadline has already passed")
+        if self._pending_extension is not None:
+            raise conflict("an extension request is already waiting for the recruiter")
+        rules = self._pipeline.invite.extensions
+        if self._extended + request.seconds > rules.max_total:
+            left = max(rules.max_total - self._extended, 0)
+            raise conflict(
+                f"this pipeline allows at most {describe_duration(rules.max_total)} of extensions in total; "
+                f"{describe_duration(left) if left else 'none'} left"
+            )
+
+    @workflow.update
+    async def decide_extension(self, decision: ExtensionDecision) -> ApplicationState:
+        if self._pending_extension is None:
+            raise conflict("no extension request is waiting")
+        request = self._pending_extension
+        self._pending_extension = None
+        if decision.grant:
+            await self._grant(request.seconds, decided_by=decision.decided_by)
+        else:
+            await self._email(f"extension-refused-{self._extended}-{request.seconds}", "extension_refused")
+        return self.state()
+
+    @decide_extension.validator
+    def _validate_decide_extension(self, decision: ExtensionDecision) -> None:
+        if self._pending_extension is None:
+            raise conflict("no extension request is waiting")
+
+    async def _grant(self, seconds: int, decided_by: str) -> None:
+        assert self._deadline is not None
+        self._extended += seconds
+        self._deadline = self._deadline + timedelta(seconds=seconds)
+        await self._record_status(self._status)
+        await self._email(f"extension-granted-{self._extended}", "extension_granted", decided_by=decided_by)
+
+    # =================================================================================== interview
+
+    async def _run_interview(self, stage: Interview) -> None:
+        await self._wait_for_candidate(lambda: stage.id in self._interview_done)
+        if self._is_last_candidate_stage(stage.id):
+            await self._email("submitted", "submitted")
+
+    @workflow.update
+    async def save_answer(self, answer: AnswerInput) -> ApplicationState:
+        self._check_answer(answer)
+        self._saving += 1
+        try:
+            await workflow.execute_activity(
+                "save_answer",
+                SaveAnswer(self._input.application_id, answer, workflow.now()),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+            self._answers[answer.question_id] = answer
+            question = self._pipeline.question(answer.question_id)
+            if question is not None and question.type in RECORDED:
+                self._takes[answer.question_id] = self._takes.get(answer.question_id, 0) + 1
+            if self._status == Status.invited:
+                await self._record_status(Status.in_progress)
+        finally:
+            self._saving -= 1
+        return self.state()
+
+    @save_answer.validator
+    def _validate_answer(self, answer: AnswerInput) -> None:
+        self._check_answer(answer)
+
+    def _active_candidate_stage(self) -> object | None:
+        """The candidate's current task: the first interview or assessment not yet done. Derived from
+        what is done rather than from the main loop's position, which an update can overtake."""
+        done = self._interview_done | self._assessment_done
+        return next(
+            (s for s in self._pipeline.stages if s.kind in CANDIDATE_STAGES and s.id not in done), None
+        )
+
+    def _current_interview(self) -> Interview | None:
+        stage = self._active_candidate_stage()
+        return stage if isinstance(stage, Interview) else None
+
+    def _check_answer(self, answer: AnswerInput) -> None:
+        self._check_accepting()
+        interview = self._current_interview()
+        if interview is None:
+            raise conflict("the interview is done; there is no interview question to answer now")
+        question = next((q for q in interview.questions if q.id == answer.question_id), None)
+        if question is None:
+            known = ", ".join(q.id for q in interview.questions)
+            raise invalid(f"unknown question_id '{answer.question_id}'; this interview asks: {known}")
+        uploaded = question.type in ("file", *RECORDED)
+        if uploaded != (answer.kind == "file"):
+            wanted = "an uploaded file or recording" if uploaded else f"a {question.type} answer as text"
+            raise invalid(f"question '{question.id}' takes {wanted}")
+        if question.type in ("text", "choice"):
+            if not answer.text or not answer.text.strip():
+                raise invalid(f"question '{question.id}' needs a non-empty answer")
+            if len(answer.text) > question.max_length:
+                raise invalid(f"answer to '{question.id}' exceeds {question.max_length} characters")
+            if question.type == "choice" and answer.text not in question.choices:
+                raise invalid(f"answer to '{question.id}' must be one of: {', '.join(question.choices)}")
+        elif not answer.file_sha256:
+            raise invalid(f"question '{question.id}' needs a file")
+        if question.max_bytes is not None and (answer.size or 0) > question.max_bytes:
+            raise invalid(f"question '{question.id}' accepts files up to {question.max_bytes} bytes")
+        if question.type in RECORDED:
+            allowed = 1 + (0 if question.think_time is not None else (question.retakes or 0))
+            if question.retakes is None and question.think_time is None:
+                allowed = 1_000_000
+            if self._takes.get(question.id, 0) >= allowed:
+                raise conflict(f"question '{question.id}' allows {allowed} take(s); none left")
+
+    def _check_accepting(self) -> None:
+        if self._closed() or self._status not in ACCEPTS_ANSWERS:
+            raise conflict(f"the application is {self._status} and takes no more answers")
+        if self._active_candidate_stage() is None:
+            raise conflict("the application has already been submitted")
+        if self._deadline is not None and workflow.now() >= self._deadline:
+            raise conflict(f"the deadline ({self._deadline.isoformat()}) has passed")
+
+    @workflow.update
+    async def submit(self) -> ApplicationState:
+        self._check_submittable()
+        interview = self._current_interview()
+        assert interview is not None
+        self._saving += 1
+        try:
+            if self._is_last_candidate_stage(interview.id):
+                await self._record_status(Status.submitted, stage_id=interview.id)
+            self._interview_done.add(interview.id)
+        finally:
+            self._saving -= 1
+        return self.state()
+
+    @submit.validator
+    def _validate_submit(self) -> None:
+        self._check_submittable()
+
+    def _check_submittable(self) -> None:
+        self._check_accepting()
+        interview = self._current_interview()
+        if interview is None:
+            raise conflict("the interview has already been submitted")
+        if self._saving:
+            raise conflict("an answer or submission is being saved; try again in a moment")
+        missing = [q.id for q in interview.questions if q.required and q.id not in self._answers]
+        if missing:
+            raise conflict(f"answer every required question before submitting; missing: {', '.join(missing)}")
+
+    def _is_last_candidate_stage(self, stage_id: str) -> bool:
+        ids = [s.id for s in self._pipeline.stages if s.kind in CANDIDATE_STAGES]
+        return ids[-1] == stage_id
+
+    # =================================================================================== assessment
+
+    async def _run_assessment(self, stage: Assessment) -> None:
+        if self._status == Status.invited:
+            await self._record_status(Status.in_progress)
+        else:
+            await self._record_status(self._status)
+        await self._wait_for_candidate(lambda: stage.id in self._assessment_started)
+        ends_at = self._assessment_started[stage.id] + timedelta(seconds=stage.time_limit)
+        if not await self._wait(lambda: stage.id in self._assessment_done, ends_at):
+            self._assessment_done.add(stage.id)  # time is up: what was answered counts
+        answers = dict(self._assessment_answers.get(stage.id, {}))
+        result = grade(stage, answers)
+        self._assessment_score = round(result.share, 4)
+        self._assessment_passed = result.passed
+        await workflow.execute_activity(
+            "save_assessment",
+            SaveAssessment(
+                self._input.application_id,
+                stage.id,
+                answers,
+                result.points,
+                result.max_points,
+                result.passed,
+                self._assessment_started[stage.id],
+                workflow.now(),
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        if not result.passed and stage.on_fail == "reject":
+            self._outcome = Status.rejected
+            await self._record_status(Status.rejected, "closed")
+            await self._email("assessment-failed", "assessment_failed")
+            raise Closed
+        if self._is_last_candidate_stage(stage.id):
+            await self._record_status(Status.submitted)
+            await self._email("submitted", "submitted")
+
+    def _current_assessment(self) -> Assessment | None:
+        stage = self._active_candidate_stage()
+        return stage if isinstance(stage, Assessment) else None
+
+    def _open_assessment(self, must_be_started: bool) -> Assessment:
+        self._check_accepting_assessment()
+        stage = self._current_assessment()
+        if stage is None:
+            raise conflict("there is no assessment to take now; finish the interview first")
+        started = self._assessment_started.get(stage.id)
+        if must_be_started:
+            if started is None:
+                raise conflict("start the assessment first")
+            if workflow.now() >= started + timedelta(seconds=stage.time_limit):
+                raise conflict("the assessment's time limit has passed")
+        elif started is not None:
+            raise conflict("the assessment has already been started")
+        return stage
+
+    def _check_accepting_assessment(self) -> None:
+        if self._closed() or self._status not in ACCEPTS_ANSWERS:
+            raise conflict(f"the application is {self._status} and takes no more answers")
+
+    @workflow.update
+    async def start_assessment(self) -> ApplicationState:
+        stage = self._open_assessment(must_be_started=False)
+        if self._deadline is not None and workflow.now() >= self._deadline:
+            raise conflict(f"the deadline ({self._deadline.isoformat()}) has passed")
+        self._assessment_started[stage.id] = workflow.now()
+        self._assessment_answers[stage.id] = {}
+        return self.state()
+
+    @start_assessment.validator
+    def _validate_start_assessment(self) -> None:
+        self._open_assessment(must_be_started=False)
+        if self._deadline is not None and workflow.now() >= self._deadline:
+            raise conflict(f"the deadline ({self._deadline.isoformat()}) has passed")
+
+    @workflow.update
+    async def save_assessment_answer(self, answer: AssessmentAnswerInput) -> ApplicationState:
+        stage = self._check_assessment_answer(answer)
+        self._assessment_answers[stage.id][answer.question_id] = answer.value
+        return self.state()
+
+    @save_assessment_answer.validator
+    def _validate_assessment_answer(self, answer: AssessmentAnswerInput) -> None:
+        self._check_assessment_answer(answer)
+
+    def _check_assessment_answer(self, answer: AssessmentAnswerInput) -> Assessment:
+        stage = self._open_assessment(must_be_started=True)
+        if not any(q.id == answer.question_id for q in stage.questions):
+            known = ", ".join(q.id for q in stage.questions)
+            raise invalid(f"unknown question_id '{answer.question_id}'; this assessment asks: {known}")
+        if not answer.value.strip() or len(answer.value) > 1000:
+            raise invalid("an assessment answer must be between 1 and 1000 characters")
+        return stage
+
+    @workflow.update
+    async def submit_assessment(self) -> ApplicationState:
+        stage = self._open_assessment(must_be_started=True)
+        self._assessment_done.add(stage.id)
+        return self.state()
+
+    @submit_assessment.validator
+    def _validate_submit_assessment(self) -> None:
+        self._open_assessment(must_be_started=True)
+
+    # =================================================================================== review
+
+    async def _run_review(self, stage: Review) -> None:
+        async with self._checking_in(stage.id):
+            chosen = await self._assign(stage, stage.reviewers)
+            tasks = [asyncio.create_task(self._review_task(stage, reviewer)) for reviewer in chosen]
+            # Scorecards are taken once every reviewer's task has started.
+            await workflow.wait_condition(lambda: all(r in self._assigned for r in chosen))
+            await self._record_status(Status.in_review, stage_id=stage.id)
+            await self._wait(lambda: len(self._scorecards) >= stage.reviewers)
+            await asyncio.gather(*tasks)
+        cards = [self._scorecards[r].ratings for r in sorted(self._scorecards)]
+        self._combined = combined_score(stage, cards)
+        await workflow.execute_activity(
+            "save_score",
+            SaveScore(self._input.application_id, self._combined, workflow.now()),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        if stage.auto_reject_below is not None and self._combined < stage.auto_reject_below:
+            await self._conclude(
+                DecisionInput("reject", "system:auto-reject", f"Combined score {self._combined}", None, None)
+            )
+        elif stage.auto_advance_at is not None and self._combined >= stage.auto_advance_at:
+            self._auto_decision = "approve"
+        else:
+            await self._record_status(Status.awaiting_decision, stage_id=stage.id)
+        self._reviews_done.add(stage.id)
+
+    async def _assign(self, stage: Review, count: int) -> list[str]:
+        chosen: list[str] = await workflow.execute_activity(
+            "assign_reviewers",
+            AssignReviewers(
+                self._input.application_id,
+                stage.id,
+                stage.pool,
+                count,
+                list(self._reviewers_seen),
+                workflow.now() + timedelta(seconds=stage.sla),
+                workflow.now(),
+            ),
+            result_type=list[str],
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._reviewers_seen.extend(r for r in chosen if r not in self._reviewers_seen)
+        return chosen
+
+    async def _review_task(self, stage: Review, reviewer: str) -> None:
+        """One reviewer's task as a child workflow; overdue => reassigned to another pool member."""
+        reassignments = 0
+        while True:
+            self._task_seq += 1
+            child_id = f"review-{self._input.application_id}-{stage.id}-{self._task_seq}"
+            handle = await workflow.start_child_workflow(
+                ReviewTaskWorkflow.run,
+                ReviewTaskInput(
+                    self._input.application_id, stage.id, reviewer, stage.sla, stage.reminder_before_sla
+                ),
+                id=child_id,
+            )
+            self._assigned[reviewer] = child_id
+            outcome = await handle
+            if outcome == "completed" or reviewer in self._scorecards:
+                return
+            if outcome == "cancelled" or self._closed() or reassignments >= stage.max_reassignments:
+                return
+            reassignments += 1
+            replacement = await self._assign(stage, 1)
+            await workflow.execute_activity(
+                "release_assignment",
+                ReleaseAssignment(
+                    self._input.application_id, stage.id, reviewer, "reassigned", workflow.now()
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+            self._assigned.pop(reviewer, None)
+            if replacement:
+                reviewer = replacement[0]
+
+    @workflow.update
+    async def submit_scorecard(self, scorecard: ScorecardInput) -> ApplicationState:
+        reviewer = self._check_scorecard(scorecard)
+        review = self._current_review()
+        assert review is not None
+        card = ScorecardInput(
+            reviewer,
+            scorecard.overall_recommendation,
+            scorecard.ratings,
+            scorecard.notes,
+            scorecard.submitted_by,
+        )
+        self._reviewing.add(reviewer)
+        await workflow.execute_activity(
+            "save_scorecard",
+            SaveScorecard(self._input.application_id, card, workflow.now(), self._stage),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        child = self._assigned.pop(reviewer, None)
+        self._scorecards[reviewer] = card
+        if child is not None:
+            try:
+                await workflow.get_external_workflow_handle(child).signal(ReviewTaskWorkflow.complete)
+            except Exception:  # the task had already ended (overdue): the scorecard still counts
+                workflow.logger.info("review task %s had already ended", child)
+        if len(self._scorecards) >= review.reviewers:
+            # The last scorecard: answer once the panel's score and what follows are settled.
+            await workflow.wait_condition(lambda: review.id in self._reviews_done or self._closed())
+        return self.state()
+
+    @submit_scorecard.validator
+    def _validate_scorecard(self, scorecard: ScorecardInput) -> None:
+        self._check_scorecard(scorecard)
+
+    def _current_review(self) -> Review | None:
+        stage = next((s for s in self._pipeline.stages if s.id == self._stage), None)
+        return stage if isinstance(stage, Review) else None
+
+    def _check_scorecard(self, scorecard: ScorecardInput) -> str:
+        review = self._current_review()
+        if review is None or self._status != Status.in_review or self._closed():
+            raise conflict(f"the application is {self._status}; it takes a scorecard only while in_review")
+        open_assignments = sorted(r for r in self._assigned if r not in self._reviewing)
+        reviewer = scorecard.reviewer
+        if not reviewer:
+            if len(open_assignments) != 1:
+                listed = ", ".join(open_assignments) or "none"
+                raise invalid(f"name the reviewer (reviewer_id); open assignments: {listed}")
+            reviewer = open_assignments[0]
+        if reviewer in self._scorecards or reviewer in self._reviewing:
+            raise conflict(f"reviewer '{reviewer}' has already scored this application")
+        if reviewer not in open_assignments:
+            listed = ", ".join(open_assignments) or "none"
+            raise conflict(f"reviewer '{reviewer}' has no open review of this application (open: {listed})")
+        if scorecard.overall_recommendation not in set(Recommendation):
+            raise invalid(f"unknown overall_recommendation '{scorecard.overall_recommendation}'")
+        criteria = [c.id for c in review.criteria]
+        unknown = sorted(set(scorecard.ratings) - set(criteria))
+        missing = sorted(set(criteria) - set(scorecard.ratings))
+        if unknown or missing:
+            raise invalid(
+                f"ratings must rate exactly these criteria: {', '.join(criteria)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+            )
+        for criterion, rating in scorecard.ratings.items():
+            if not 1 <= rating <= 5:
+                raise invalid(f"rating for '{criterion}' must be between 1 and 5, got {rating}")
+        return reviewer
+
+    # =================================================================================== decision
+
+    async def _run_decision(self, stage: DecisionStage) -> None:
+        if self._auto_decision is not None:
+            code = next(r.code for r in stage.reason_codes if r.decision == self._auto_decision)
+            auto = DecisionInput(
+                self._auto_decision, "system:auto-advance", f"Combined score {self._combined}", code, None
+            )
+            self._auto_decision = None
+            await self._conclude(auto, stage)
+            return
+        await self._record_status(Status.awaiting_decision, stage_id=stage.id)
+        async with self._checking_in(stage.id):
+            waiting_since = workflow.now()
+            if stage.sla is not None:
+                remind_at = waiting_since + timedelta(seconds=stage.sla - stage.reminder_before_sla)
+                if not await self._wait(lambda: self._decision_saved, remind_at):
+                    for person in self._pending_approvers(stage):
+                        await self._email(
+                            f"decision-reminder-{stage.id}-{person}", "decision_reminder", to_staff=person
+                        )
+                    escalate_at = waiting_since + timedelta(seconds=stage.sla)
+                    if not await self._wait(lambda: self._decision_saved, escalate_at) and stage.escalate_to:
+                        await self._email(
+                            f"decision-escalation-{stage.id}",
+                            "decision_escalation",
+                            to_staff=stage.escalate_to,
+                            waiting=describe_duration(stage.sla),
+                        )
+            await self._wait(lambda: self._decision_saved)
+        assert self._decision is not None
+        await self._send_decision_email(stage, self._decision)
+
+    def _pending_approvers(self, stage: DecisionStage) -> list[str]:
+        if stage.approvers:
+            return [a for a in stage.approvers if a not in self._votes]
+        return [self._pipeline.contact] if self._pipeline.contact else []
+
+    async def _conclude(
+        self, decision: DecisionInput, stage: DecisionStage | None = None, *, send_email: bool = True
+    ) -> None:
+        """Record a final decision (from people, a threshold or a custom stage); unless the decision
+        stage sends it itself, tell the candidate."""
+        self._decision = decision
+        final = Status.approved if decision.decision == Decision.approve else Status.rejected
+        self._outcome = final
+        await workflow.execute_activity(
+            "save_decision",
+            SaveDecision(self._input.application_id, decision, workflow.now()),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        await self._record_status(final, "closed" if final == Status.rejected or self._last_stage() else None)
+        self._decision_saved = True
+        if send_email:
+            await self._send_decision_email(stage, decision)
+
+    async def _send_decision_email(self, stage: DecisionStage | None, decision: DecisionInput) -> None:
+        template = "approved" if decision.decision == Decision.approve else "rejected"
+        if stage is not None and decision.reason_code:
+            template = next(r.template for r in stage.reason_codes if r.code == decision.reason_code)
+        await self._email("decision", template)
+
+    def _last_stage(self) -> bool:
+        return self._pipeline.stages[-1].id == self._stage
+
+    @workflow.update
+    async def decide(self, decision: DecisionInput) -> ApplicationState:
+        stage, voter = self._check_decision(decision)
+        decision = DecisionInput(
+            decision.decision,
+            decision.decided_by,
+            decision.reason,
+            decision.reason_code
+            or next(r.code for r in stage.reason_codes if r.decision == decision.decision),
+            voter,
+        )
+        self._votes[voter] = decision
+        approvals = [v for v in self._votes.values() if v.decision == Decision.approve]
+        rejections = [v for v in self._votes.values() if v.decision == Decision.reject]
+        possible = len(stage.approvers) if stage.approvers else 1
+        final: DecisionInput | None = None
+        if len(approvals) >= stage.approvals_required:
+            final = decision if decision.decision == Decision.approve else approvals[-1]
+        elif possible - len(rejections) < stage.approvals_required:
+            final = decision
+        if final is not None:
+            self._deciding = True
+            await self._conclude(final, send_email=False)  # the decision stage sends it
+        return self.state()
+
+    @decide.validator
+    def _validate_decision(self, decision: DecisionInput) -> None:
+        self._check_decision(decision)
+
+    def _check_decision(self, decision: DecisionInput) -> tuple[DecisionStage, str]:
+        if self._decision is not None or self._deciding:
+            made = self._decision.decision if self._decision else "in progress"
+            raise conflict(f"a decision has already been made: {made}")
+        stage = next((s for s in self._pipeline.stages if s.id == self._stage), None)
+        if not isinstance(stage, DecisionStage) or self._status != Status.awaiting_decision or self._closed():
+            raise conflict(
+                f"the application is {self._status}; a decision is possible only once it is "
+                "awaiting_decision (after review)"
+            )
+        if decision.decision not in set(Decision):
+            raise invalid(f"decision must be approve or reject, got '{decision.decision}'")
+        if decision.reason_code is not None:
+            reason = next((r for r in stage.reason_codes if r.code == decision.reason_code), None)
+            if reason is None:
+                codes = ", ".join(r.code for r in stage.reason_codes)
+                raise invalid(f"unknown reason_code '{decision.reason_code}'; this pipeline uses: {codes}")
+            if reason.decision != decision.decision:
+                raise invalid(
+                    f"reason_code '{reason.code}' is for {reason.decision}, not {decision.decision}"
+                )
+        if stage.approvers:
+            if not decision.approver:
+                raise invalid(f"name the approver (approver_id): one of {', '.join(stage.approvers)}")
+            if decision.approver not in stage.approvers:
+                raise conflict(f"'{decision.approver}' is not an approver here: {', '.join(stage.approvers)}")
+            if decision.approver in self._votes:
+                raise conflict(f"'{decision.approver}' has already voted")
+            return stage, decision.approver
+        return stage, decision.decided_by
+
+    # =================================================================================== scheduling
+
+    async def _run_scheduling(self, stage: Scheduling) -> None:
+        await self._record_status(Status.in_review, stage_id=stage.id)
+        async with self._checking_in(stage.id):
+            await self._wait(lambda: bool(self._slots))
+        await self._email(
+            f"slots-offered-{stage.id}",
+            "slots_offered",
+            slots=json.dumps([s.isoformat() for s in self._slots]),
+        )
+        pick_by = workflow.now() + timedelta(seconds=stage.pick_within)
+        if not await self._wait(lambda: self._booked is not None, pick_by):
+            self._outcome = Status.expired
+            await self._record_status(Status.expired, "closed")
+            await self._email(f"scheduling-missed-{stage.id}", "scheduling_missed")
+            raise Closed
+        assert self._booked is not None
+        slot = self._booked
+        await workflow.execute_activity(
+            "save_booking",
+            SaveBooking(self._input.application_id, stage.id, slot, stage.duration_minutes, workflow.now()),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        details = {
+            "slot": slot.isoformat(),
+            "title": stage.title,
+            "duration_minutes": str(stage.duration_minutes),
+            "location": stage.location,
+        }
+        await self._email(f"slot-confirmed-{stage.id}", "slot_confirmed", attach_ics=True, details=details)
+        remind_at = slot - timedelta(seconds=stage.reminder_before_slot)
+        if remind_at > workflow.now():
+            await self._wait(lambda: False, remind_at)
+            await self._email(f"slot-reminder-{stage.id}", "slot_reminder", details=details)
+        await self._wait(lambda: False, slot + timedelta(minutes=stage.duration_minutes))
+
+    def _current_scheduling(self) -> Scheduling | None:
+        stage = next((s for s in self._pipeline.stages if s.id == self._stage), None)
+        return stage if isinstance(stage, Scheduling) else None
+
+    @workflow.update
+    async def offer_slots(self, offer: SlotOffer) -> ApplicationState:
+        self._check_offer(offer)
+        self._slots = sorted(offer.slots)
+        return self.state()
+
+    @offer_slots.validator
+    def _validate_offer(self, offer: SlotOffer) -> None:
+        self._check_offer(offer)
+
+    def _check_offer(self, offer: SlotOffer) -> None:
+        if self._current_scheduling() is None or self._closed():
+            raise conflict(f"the application is at the {self._stage_kind} stage, not scheduling")
+        if self._slots:
+            raise conflict("slots have already been offered")
+        if not 1 <= len(offer.slots) <= 20 or len(set(offer.slots)) != len(offer.slots):
+            raise invalid("offer between 1 and 20 different slots")
+        if any(s <= workflow.now() for s in offer.slots):
+            raise invalid("every slot must be in the future")
+
+    @workflow.update
+    async def pick_slot(self, pick: SlotPick) -> ApplicationState:
+        self._check_pick(pick)
+        self._booked = pick.slot
+        return self.state()
+
+    @pick_slot.validator
+    def _validate_pick(self, pick: SlotPick) -> None:
+        self._check_pick(pick)
+
+    def _check_pick(self, pick: SlotPick) -> None:
+        if self._current_scheduling() is None or not self._slots or self._closed():
+            raise conflict("no slots are on offer")
+        if self._booked is not None:
+            raise conflict(f"a slot is already booked: {self._booked.isoformat()}")
+        if pick.slot not in self._slots:
+            raise invalid("pick one of the offered slots")
+        if pick.slot <= workflow.now():
+            raise conflict("that slot has passed; pick a later one")
+
+    # =================================================================================== feedback
+
+    async def _run_feedback(self, stage: Feedback) -> None:
+        review = next(
+            s for s in reversed(self._pipeline.stages[: self._index(stage.id)]) if isinstance(s, Review)
+        )
+        cards = [self._scorecards[r].ratings for r in sorted(self._scorecards)]
+        if not cards:
+            return  # ended before review (an assessment fail): the decision email said it all
+        content = build_feedback(review, cards, stage.next_steps)
+
+        async def save(released: bool, text: str | None) -> None:
+            await workflow.execute_activity(
+                "save_feedback",
+                SaveFeedback(
+                    self._input.application_id,
+                    stage.id,
+                    content.strengths,
+                    content.to_develop,
+                    content.next_steps,
+                    text,
+                    released,
+                    workflow.now(),
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+
+        await save(released=not stage.hold_for_edit, text=None)
+        if stage.hold_for_edit:
+            self._feedback_held = True
+            await self._record_status(self._status, stage_id=stage.id)
+            async with self._checking_in(stage.id):
+                await self._wait(lambda: self._feedback_release is not None)
+            assert self._feedback_release is not None
+            self._feedback_held = False
+            await save(released=True, text=self._feedback_release.text)
+        await self._email(f"feedback-{stage.id}", "feedback")
+        if self._outcome == Status.rejected or self._last_stage():
+            await self._record_status(self._status, "closed")
+
+    def _index(self, stage_id: str) -> int:
+        return next(i for i, s in enumerate(self._pipeline.stages) if s.id == stage_id)
+
+    @workflow.update
+    async def release_feedback(self, release: FeedbackRelease) -> ApplicationState:
+        self._check_release(release)
+        self._feedback_release = release
+        return self.state()
+
+    @release_feedback.validator
+    def _validate_release(self, release: FeedbackRelease) -> None:
+        self._check_release(release)
+
+    def _check_release(self, release: FeedbackRelease) -> None:
+        if not self._feedback_held or self._feedback_release is not None:
+            raise conflict("no feedback is waiting to be released")
+        if release.text is not None and not release.text.strip():
+            raise invalid("edited feedback must not be empty")
+
+    # =================================================================================== onboarding
+
+    async def _run_onboarding(self, stage: Onboarding) -> None:
+        started = workflow.now()
+        await self._record_status(self._status, stage_id=stage.id)
+        modules = [
+            {"id": m.id, "title": m.title, "due": (started + timedelta(seconds=m.due)).isoformat()}
+            for m in stage.modules
+        ]
+        await self._email(f"onboarding-{stage.id}", "onboarding_welcome", modules=json.dumps(modules))
+        all_done = lambda: all(m.id in self._modules_done for m in stage.modules)  # noqa: E731
+        for module in sorted(stage.modules, key=lambda m: m.due):
+            remind_at = started + timedelta(seconds=module.due - stage.reminder_before_due)
+            if await self._wait(lambda m=module: m.id in self._modules_done, remind_at):  # type: ignore[misc]
+                continue
+            await self._email(
+                f"module-reminder-{module.id}",
+                "module_reminder",
+                module_title=module.title,
+                module_due=(started + timedelta(seconds=module.due)).isoformat(),
+            )
+        last_due = started + timedelta(seconds=max(m.due for m in stage.modules) + stage.grace_after_last_due)
+        if await self._wait(all_done, last_due):
+            await self._email(f"onboarding-complete-{stage.id}", "onboarding_complete")
+        if self._last_stage():
+            await self._record_status(self._status, "closed")
+
+    @workflow.update
+    async def complete_module(self, completion: ModuleCompletion) -> ApplicationState:
+        self._check_module(completion)
+        self._modules_done.add(completion.module_id)
+        await workflow.execute_activity(
+            "save_module_progress",
+            SaveModuleProgress(self._input.application_id, completion.module_id, workflow.now()),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        return self.state()
+
+    @complete_module.validator
+    def _validate_module(self, completion: ModuleCompletion) -> None:
+        self._check_module(completion)
+
+    def _check_module(self, completion: ModuleCompletion) -> None:
+        stage = next((s for s in self._pipeline.stages if s.id == self._stage), None)
+        if not isinstance(stage, Onboarding):
+            raise conflict(f"the application is at the {self._stage_kind} stage, not onboarding")
+        if completion.module_id not in {m.id for m in stage.modules}:
+            raise invalid(
+                f"unknown module '{completion.module_id}'; modules: {', '.join(m.id for m in stage.modules)}"
+            )
+        if completion.module_id in self._modules_done:
+            raise conflict(f"module '{completion.module_id}' is already complete")
+
+    # =================================================================================== custom
+
+    async def _run_custom(self, stage: Custom) -> None:
+        outcome: str = await workflow.execute_activity(
+            stage.activity,
+            CustomStageInput(self._input.application_id, stage.id, self._outcome),
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=stage.timeout),
+            retry_policy=DB_RETRY,
+        )
+        if outcome == "reject":
+            await self._conclude(DecisionInput("reject", f"custom:{stage.activity}", None, None, None))
+        elif self._last_stage():
+            await self._record_status(self._status, "closed")
+
+    # =================================================================================== check-ins
+
+    @asynccontextmanager
+    async def _checking_in(self, stage_id: str) -> AsyncIterator[None]:
+        """While the candidate waits on the company longer than promised, send updates."""
+        rule = self._pipeline.check_in
+        if rule is None:
+            yield
+            return
+        waiting_since = workflow.now()
+        stop = False
+
+        async def keep_in_touch() -> None:
+            count = 0
+            at = waiting_since + timedelta(seconds=rule.promised_response)
+            while True:
+                try:
+                    await workflow.wait_condition(lambda: stop, timeout=(at - workflow.now()).total_seconds())
+                    return
+                except TimeoutError:
+                    pass
+                count += 1
+                expect_by = workflow.now() + timedelta(seconds=rule.every)
+                await self._email(f"check-in-{stage_id}-{count}", "check_in", expect_by=expect_by.isoformat())
+                at = workflow.now() + timedelta(seconds=rule.every)
+
+        task = asyncio.create_task(keep_in_touch())
+        try:
+            yield
+        finally:
+            stop = True
+            await task
+
+    # =================================================================================== queries
 
     @workflow.query
     def state(self) -> ApplicationState:
@@ -166,9 +1091,27 @@ class ApplicationWorkflow:
             reminders_sent=list(self._reminders_sent),
             scorecards=len(self._scorecards),
             decision=self._decision.decision if self._decision else None,
+            pending_extension_seconds=self._pending_extension.seconds if self._pending_extension else None,
+            assessment_ends_at=self._assessment_ends_at(),
+            assessment_score=self._assessment_score,
+            assessment_passed=self._assessment_passed,
+            reviewers=sorted(self._assigned),
+            combined_score=self._combined,
+            votes={k: v.decision for k, v in sorted(self._votes.items())},
+            slots=list(self._slots),
+            booked_slot=self._booked,
+            modules_done=sorted(self._modules_done),
+            feedback_held=self._feedback_held,
+            outcome=self._outcome,
         )
 
-    # ----------------------------------------------------------------------------------- signals
+    def _assessment_ends_at(self) -> datetime | None:
+        stage = self._current_assessment()
+        if stage is None or stage.id not in self._assessment_started:
+            return None
+        return self._assessment_started[stage.id] + timedelta(seconds=stage.time_limit)
+
+    # =================================================================================== signals
 
     @workflow.signal
     async def link_opened(self) -> None:
@@ -183,154 +1126,19 @@ class ApplicationWorkflow:
             retry_policy=DB_RETRY,
         )
 
-    # ----------------------------------------------------------------------------------- updates
-
-    @workflow.update
-    async def save_answer(self, answer: AnswerInput) -> ApplicationState:
-        self._check_answer(answer)
-        self._saving += 1
-        try:
-            await workflow.execute_activity(
-                "save_answer",
-                SaveAnswer(self._input.application_id, answer, workflow.now()),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
-            )
-            self._answers[answer.question_id] = answer
-            if self._status == Status.invited:
-                await self._record_status(Status.in_progress, "interview")
-        finally:
-            self._saving -= 1
-        return self.state()
-
-    @save_answer.validator
-    def _validate_answer(self, answer: AnswerInput) -> None:
-        self._check_answer(answer)
-
-    def _check_answer(self, answer: AnswerInput) -> None:
-        self._check_accepting()
-        question = self._pipeline.question(answer.question_id)
-        if question is None:
-            known = ", ".join(q.id for q in self._pipeline.interview.questions)
-            raise invalid(f"unknown question_id '{answer.question_id}'; this interview asks: {known}")
-        if answer.kind != question.type:
-            raise invalid(f"question '{question.id}' takes a {question.type} answer, not {answer.kind}")
-        if question.type == "text":
-            if not answer.text or not answer.text.strip():
-                raise invalid(f"question '{question.id}' needs a non-empty text answer")
-            if len(answer.text) > question.max_length:
-                raise invalid(f"answer to '{question.id}' exceeds {question.max_length} characters")
-        elif not answer.file_sha256:
-            raise invalid(f"question '{question.id}' needs a file")
-
-    def _check_accepting(self) -> None:
-        if self._submitted:
-            raise conflict("the application has already been submitted")
-        if self._status not in ACCEPTS_ANSWERS or self._withdrawal is not None:
-            raise conflict(f"the application is {self._status} and takes no more answers")
-        if self._deadline is not None and workflow.now() >= self._deadline:
-            raise conflict(f"the deadline ({self._deadline.isoformat()}) has passed")
-
-    @workflow.update
-    async def submit(self) -> ApplicationState:
-        self._check_submittable()
-        self._saving += 1
-        try:
-            self._stage = "review"
-            await self._record_status(Status.submitted, "review")
-            self._submitted = True
-        finally:
-            self._saving -= 1
-        return self.state()
-
-    @submit.validator
-    def _validate_submit(self) -> None:
-        self._check_submittable()
-
-    def _check_submittable(self) -> None:
-        self._check_accepting()
-        if self._saving:
-            raise conflict("an answer or submission is being saved; try again in a moment")
-        missing = [
-            q.id for q in self._pipeline.interview.questions if q.required and q.id not in self._answers
-        ]
-        if missing:
-            raise conflict(f"answer every required question before submitting; missing: {', '.join(missing)}")
-
-    @workflow.update
-    async def submit_scorecard(self, scorecard: ScorecardInput) -> ApplicationState:
-        self._check_scorecard(scorecard)
-        self._reviewing.add(scorecard.reviewer)
-        await workflow.execute_activity(
-            "save_scorecard",
-            SaveScorecard(self._input.application_id, scorecard, workflow.now()),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-        )
-        await self._record_status(Status.awaiting_decision, "decision")
-        self._scorecards.append(scorecard)
-        return self.state()
-
-    @submit_scorecard.validator
-    def _validate_scorecard(self, scorecard: ScorecardInput) -> None:
-        self._check_scorecard(scorecard)
-
-    def _check_scorecard(self, scorecard: ScorecardInput) -> None:
-        if self._status != Status.in_review or self._reviewing:
-            raise conflict(f"the application is {self._status}; it takes a scorecard only while in_review")
-        if scorecard.overall_recommendation not in set(Recommendation):
-            raise invalid(f"unknown overall_recommendation '{scorecard.overall_recommendation}'")
-        criteria = set(self._pipeline.review.criteria)
-        unknown = sorted(set(scorecard.ratings) - criteria)
-        missing = sorted(criteria - set(scorecard.ratings))
-        if unknown or missing:
-            raise invalid(
-                "ratings must rate exactly these criteria: "
-                f"{', '.join(self._pipeline.review.criteria)}"
-                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                + (f"; missing: {', '.join(missing)}" if missing else "")
-            )
-        for criterion, rating in scorecard.ratings.items():
-            if not 1 <= rating <= 5:
-                raise invalid(f"rating for '{criterion}' must be between 1 and 5, got {rating}")
-
-    @workflow.update
-    async def decide(self, decision: DecisionInput) -> ApplicationState:
-        self._check_decision(decision)
-        self._decision = decision
-        final = Status.approved if decision.decision == Decision.approve else Status.rejected
-        self._stage = "closed"
-        await workflow.execute_activity(
-            "save_decision",
-            SaveDecision(self._input.application_id, decision, workflow.now()),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-        )
-        await self._record_status(final, "closed")
-        self._decision_saved = True
-        return self.state()
-
-    @decide.validator
-    def _validate_decision(self, decision: DecisionInput) -> None:
-        self._check_decision(decision)
-
-    def _check_decision(self, decision: DecisionInput) -> None:
-        if self._decision is not None:
-            raise conflict(f"a decision has already been made: {self._decision.decision}")
-        if self._status != Status.awaiting_decision or self._withdrawal is not None:
-            raise conflict(
-                f"the application is {self._status}; a decision is possible only once it is "
-                "awaiting_decision (after review)"
-            )
-        if decision.decision not in set(Decision):
-            raise invalid(f"decision must be approve or reject, got '{decision.decision}'")
+    # =================================================================================== withdrawal
 
     @workflow.update
     async def withdraw(self, withdrawal: WithdrawInput) -> ApplicationState:
         self._check_withdrawal()
         self._withdrawal = withdrawal
-        self._stage = "closed"
+        self._outcome = Status.withdrawn
         await self._record_status(Status.withdrawn, "closed")
+        for child in list(self._assigned.values()):
+            try:
+                await workflow.get_external_workflow_handle(child).signal(ReviewTaskWorkflow.cancel)
+            except Exception:  # the task already ended: nothing to cancel
+                workflow.logger.info("review task %s had already ended", child)
         return self.state()
 
     @withdraw.validator
@@ -338,23 +1146,48 @@ class ApplicationWorkflow:
         self._check_withdrawal()
 
     def _check_withdrawal(self) -> None:
-        if self._status.is_final or self._withdrawal is not None or self._decision is not None:
+        if (
+            self._status.is_final
+            or self._withdrawal is not None
+            or self._decision is not None
+            or self._deciding
+        ):
             raise conflict(f"the application is already {self._status}")
 
-    # ----------------------------------------------------------------------------------- effects
+    # =================================================================================== effects
 
-    async def _record_status(self, status: Status, stage: str) -> None:
+    async def _record_status(self, status: Status, stage_id: str | None = None) -> None:
         self._status = status
-        self._stage = stage
+        if stage_id is not None:
+            self._stage = stage_id
         await workflow.execute_activity(
             "record_status",
-            StatusChange(self._input.application_id, str(status), stage, workflow.now(), self._deadline),
+            StatusChange(
+                self._input.application_id, str(status), self._stage, workflow.now(), self._deadline
+            ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
         )
 
-    async def _email(self, key: str, template: str, **extra: str) -> None:
-        request = EmailRequest(self._input.application_id, key, template, self._deadline, dict(extra))
+    async def _email(
+        self,
+        key: str,
+        template: str,
+        *,
+        to_staff: str | None = None,
+        attach_ics: bool = False,
+        details: dict[str, str] | None = None,
+        **extra: str,
+    ) -> None:
+        request = EmailRequest(
+            self._input.application_id,
+            key,
+            template,
+            self._deadline,
+            {**(details or {}), **extra},
+            to_staff,
+            attach_ics,
+        )
         try:
             await workflow.execute_activity(
                 "send_email",
@@ -369,4 +1202,4 @@ class ApplicationWorkflow:
             self._emails_failed.append(key)
 
 
-__all__ = ["ApplicationWorkflow"]
+__all__ = ["ApplicationWorkflow", "describe_duration"]

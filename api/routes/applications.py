@@ -14,18 +14,43 @@ from api.schemas import (
     ApplicationCreate,
     ApplicationDetail,
     ApplicationPublic,
+    AssessmentPublic,
+    AssignmentPublic,
     CandidatePublic,
     DecisionCreate,
+    ExtensionDecisionCreate,
+    FeedbackReleaseCreate,
     PipelineRef,
+    ReviewView,
     ScorecardCreate,
     ScorecardPublic,
+    SlotOfferCreate,
     WithdrawCreate,
 )
 from api.workflow_calls import update_application
-from offhours.contracts import ApplicationInput, DecisionInput, ScorecardInput, WithdrawInput
-from offhours.models import Answer, Application, Candidate, Job, Scorecard, new_id
+from offhours.contracts import (
+    ApplicationInput,
+    DecisionInput,
+    ExtensionDecision,
+    FeedbackRelease,
+    ScorecardInput,
+    SlotOffer,
+    WithdrawInput,
+)
+from offhours.models import (
+    Answer,
+    Application,
+    AssessmentResult,
+    Candidate,
+    Job,
+    ReviewAssignment,
+    Scorecard,
+    new_id,
+)
 from offhours.states import ApplicationStatus
 from pipelines import get_pipeline
+from pipelines.base import pipeline_from_snapshot
+from pipelines.stages import Review
 
 log = logging.getLogger("offhours.api")
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
@@ -42,8 +67,10 @@ def application_public(session: Session, application: Application) -> Applicatio
         stage=application.stage,
         deadline=application.deadline,
         pipeline=PipelineRef(name=application.pipeline_name, version=application.pipeline_version),
+        combined_score=application.combined_score,
         decision=application.decision,
         decision_reason=application.decision_reason,
+        decision_reason_code=application.decision_reason_code,
         decided_by=application.decided_by,
         created_at=application.created_at,
         updated_at=application.updated_at,
@@ -62,10 +89,23 @@ def application_detail(session: Session, application: Application) -> Applicatio
     cards = session.exec(
         select(Scorecard).where(Scorecard.application_id == application.id).order_by(col(Scorecard.id))
     ).all()
+    assessments = session.exec(
+        select(AssessmentResult)
+        .where(AssessmentResult.application_id == application.id)
+        .order_by(col(AssessmentResult.id))
+    ).all()
+    assignments = session.exec(
+        select(ReviewAssignment)
+        .where(ReviewAssignment.application_id == application.id)
+        .order_by(col(ReviewAssignment.id))
+    ).all()
     return ApplicationDetail(
         **application_public(session, application).model_dump(),
         answers=[AnswerPublic.model_validate(a, from_attributes=True) for a in answers],
         scorecards=[ScorecardPublic.model_validate(c, from_attributes=True) for c in cards],
+        assessments=[AssessmentPublic.model_validate(a, from_attributes=True) for a in assessments],
+        review_assignments=[AssignmentPublic.model_validate(a, from_attributes=True) for a in assignments],
+        pipeline_definition=application.pipeline_snapshot,
     )
 
 
@@ -144,7 +184,7 @@ async def create_application(
     try:
         await client.start_workflow(
             "Application",
-            ApplicationInput(application.id, job.id, pipeline, pipeline.version),
+            ApplicationInput(application.id, job.id, pipeline.snapshot(), pipeline.version),
             id=application.workflow_id,
             task_queue=settings.TASK_QUEUE,
         )
@@ -201,7 +241,9 @@ async def submit_scorecard(
     staff: StaffDep,
 ) -> ApplicationDetail:
     staff.require("ops", "recruiter", "reviewer")
-    card = ScorecardInput(_who(staff), body.overall_recommendation.value, dict(body.ratings), body.notes)
+    card = ScorecardInput(
+        body.reviewer_id or "", body.overall_recommendation.value, dict(body.ratings), body.notes, _who(staff)
+    )
     return await _update(session, client, application_id, "submit_scorecard", card)
 
 
@@ -210,7 +252,9 @@ async def decide(
     application_id: str, body: DecisionCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
 ) -> ApplicationDetail:
     staff.require("ops", "recruiter")
-    decision = DecisionInput(body.decision.value, _who(staff), body.reason)
+    decision = DecisionInput(
+        body.decision.value, _who(staff), body.reason, body.reason_code, body.approver_id
+    )
     return await _update(session, client, application_id, "decide", decision)
 
 
@@ -224,3 +268,97 @@ async def withdraw(
 
 def _who(principal: Principal) -> str:
     return f"{principal.role}:{principal.name}"
+
+
+@router.post(
+    "/{application_id}/extension",
+    response_model=ApplicationDetail,
+    summary="Grant or refuse the waiting extension request",
+)
+async def decide_extension(
+    application_id: str,
+    body: ExtensionDecisionCreate,
+    session: SessionDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> ApplicationDetail:
+    staff.require("ops", "recruiter")
+    return await _update(
+        session, client, application_id, "decide_extension", ExtensionDecision(body.grant, _who(staff))
+    )
+
+
+@router.post(
+    "/{application_id}/slots", response_model=ApplicationDetail, summary="Offer live-interview slots"
+)
+async def offer_slots(
+    application_id: str,
+    body: SlotOfferCreate,
+    session: SessionDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> ApplicationDetail:
+    staff.require("ops", "recruiter")
+    return await _update(
+        session, client, application_id, "offer_slots", SlotOffer(list(body.slots), _who(staff))
+    )
+
+
+@router.post(
+    "/{application_id}/feedback/release",
+    response_model=ApplicationDetail,
+    summary="Release held feedback, edited or not",
+)
+async def release_feedback(
+    application_id: str,
+    body: FeedbackReleaseCreate,
+    session: SessionDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> ApplicationDetail:
+    staff.require("ops", "recruiter")
+    return await _update(
+        session, client, application_id, "release_feedback", FeedbackRelease(_who(staff), body.text)
+    )
+
+
+@router.get(
+    "/{application_id}/review", response_model=ReviewView, summary="A reviewer's view: blind and independent"
+)
+def review_view(
+    application_id: str,
+    reviewer_id: Annotated[str, Query(min_length=1, max_length=200)],
+    session: SessionDep,
+    staff: StaffDep,
+) -> ReviewView:
+    application = load_application(session, application_id)
+    pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
+    assignment = session.exec(
+        select(ReviewAssignment).where(
+            ReviewAssignment.application_id == application.id, ReviewAssignment.reviewer == reviewer_id
+        )
+    ).first()
+    if assignment is None:
+        raise NotFound(f"reviewer '{reviewer_id}' has no review of application '{application_id}'")
+    review = next((s for s in pipeline.stages if isinstance(s, Review) and s.id == assignment.stage_id), None)
+    assert review is not None
+    detail = application_detail(session, application)
+    own = next((c for c in detail.scorecards if c.reviewer == reviewer_id), None)
+    others = [c for c in detail.scorecards if c.reviewer != reviewer_id]
+    job = session.get(Job, application.job_id)
+    return ReviewView(
+        application_id=application.id,
+        job_title=job.title if job else "",
+        reviewer_id=reviewer_id,
+        blind=review.blind,
+        candidate_name=None if review.blind else detail.candidate.name,
+        answers=detail.answers,
+        assessments=detail.assessments,
+        criteria=[
+            {"id": c.id, "title": c.title, "weight": c.weight, "anchors": list(c.anchors)}
+            for c in review.criteria
+        ],
+        own_scorecard=own,
+        other_scorecards=others if own is not None or not review.independent else None,
+        combined_score=application.combined_score if own is not None or not review.independent else None,
+    )

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
 from api.pages import render_page
-from api.routes.candidate import application_for_token, candidate_view, notify_link_opened
+from api.routes.candidate import application_for_token, candidate_view, notify_link_opened, workflow_state
 
 router = APIRouter(tags=["candidate portal"], include_in_schema=False)
 
@@ -21,6 +21,6 @@ async def landing(token: str, request: Request, session: SessionDep, settings: S
         return render_page(
             request, "pages/link_error.html", {"message": error.detail}, status_code=error.status_code
         )
-    view = candidate_view(session, application)
+    view = candidate_view(session, application, await workflow_state(request, application))
     await notify_link_opened(request, application)
     return render_page(request, "pages/candidate_landing.html", {"view": view})

@@ -90,7 +90,8 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     assert card.status_code == 201, card.text
     assert card.json()["status"] == "awaiting_decision"
     assert card.json()["scorecards"][0]["ratings"] == SCORECARD["ratings"]
-    assert card.json()["scorecards"][0]["reviewer"] == "ops:admin"
+    assert card.json()["scorecards"][0]["reviewer"] == "sam"  # the standard pool's reviewer
+    assert card.json()["scorecards"][0]["submitted_by"] == "ops:admin"
 
     decision = await stack.http.post(
         f"/api/v1/applications/{application['id']}/decision",
@@ -117,8 +118,13 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
         assert sorted((r.message_key, r.status) for r in rows) == [
             ("decision", "sent"),
             ("invite", "sent"),
+            ("review-assigned-review-1", "sent"),
             ("submitted", "sent"),
         ]
+    # The reviewer was told, without the candidate's name (reviews are blind).
+    [assigned] = stack.mailbox.to("sam.okafor@example.org")
+    assert assigned.subject.startswith("New review: Support engineer")
+    assert "Grace" not in assigned.text and address not in assigned.text
 
     listing = await stack.http.get(
         "/api/v1/applications", params={"job_id": job["id"], "status": "approved"}, headers=STAFF

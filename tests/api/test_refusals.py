@@ -11,7 +11,8 @@ from sqlmodel import Session, func, select
 from offhours.links import make_candidate_token
 from offhours.models import Application, Candidate
 from pipelines import PIPELINES
-from pipelines.base import InterviewStage, InviteStage, Pipeline, Question, ReviewStage
+from pipelines.base import Pipeline
+from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Reminders, Review
 from tests.api.test_end_to_end import SCORECARD, answer_all
 from tests.conftest import STAFF, Stack, token_from, unique_email
 
@@ -379,9 +380,12 @@ async def test_bad_and_expired_links_reveal_nothing(stack: Stack) -> None:
 QUICK = Pipeline(
     name="quick",
     title="A short deadline for tests",
-    invite=InviteStage(deadline_seconds=3, reminders_before_deadline_seconds=(2,)),
-    interview=InterviewStage(questions=(Question(id="motivation", prompt="Why?"),)),
-    review=ReviewStage(criteria=("communication",)),
+    stages=(
+        Invite(deadline=3, reminders=Reminders(before_deadline=(2,))),
+        Interview(questions=(Question(id="motivation", prompt="Why?"),)),
+        Review(criteria=(Criterion("communication", "Communication", ("1", "2", "3", "4", "5")),)),
+        Decision(),
+    ),
 )
 
 
