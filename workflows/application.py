@@ -137,6 +137,7 @@ class ApplicationWorkflow:
         self._assigned: dict[str, str] = {}  # reviewer -> child workflow id, open assignments
         self._reviewers_seen: list[str] = []
         self._task_seq = 0
+        self._assigning = asyncio.Lock()  # reassignments one at a time: never the same person twice
         self._scorecards: dict[str, ScorecardInput] = {}
         self._reviewing: set[str] = set()
         self._combined: float | None = None
@@ -585,6 +586,10 @@ class ApplicationWorkflow:
         self._reviews_done.add(stage.id)
 
     async def _assign(self, stage: Review, count: int) -> list[str]:
+        async with self._assigning:
+            return await self._assign_locked(stage, count)
+
+    async def _assign_locked(self, stage: Review, count: int) -> list[str]:
         chosen: list[str] = await workflow.execute_activity(
             "assign_reviewers",
             AssignReviewers(
@@ -604,9 +609,11 @@ class ApplicationWorkflow:
         return chosen
 
     async def _review_task(self, stage: Review, reviewer: str) -> None:
-        """One reviewer's task as a child workflow; overdue => reassigned to another pool member."""
+        """One reviewer's task as a child workflow. Overdue: reassigned to another pool member (the
+        same one again when the pool has nobody else), up to max_reassignments; after that the
+        assignment simply stays open."""
         reassignments = 0
-        while True:
+        while not self._scored(reviewer):
             self._task_seq += 1
             child_id = f"review-{self._input.application_id}-{stage.id}-{self._task_seq}"
             handle = await workflow.start_child_workflow(
@@ -618,23 +625,27 @@ class ApplicationWorkflow:
             )
             self._assigned[reviewer] = child_id
             outcome = await handle
-            if outcome == "completed" or reviewer in self._scorecards:
+            if outcome != "overdue" or self._scored(reviewer) or self._closed():
                 return
-            if outcome == "cancelled" or self._closed() or reassignments >= stage.max_reassignments:
+            if reassignments >= stage.max_reassignments:
                 return
             reassignments += 1
-            replacement = await self._assign(stage, 1)
-            await workflow.execute_activity(
-                "release_assignment",
-                ReleaseAssignment(
-                    self._input.application_id, stage.id, reviewer, "reassigned", workflow.now()
-                ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
-            )
+            # Decided in this same step: from here the overdue reviewer's scorecard is refused.
             self._assigned.pop(reviewer, None)
+            replacement = await self._assign(stage, 1)
             if replacement:
+                await workflow.execute_activity(
+                    "release_assignment",
+                    ReleaseAssignment(
+                        self._input.application_id, stage.id, reviewer, "reassigned", workflow.now()
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
                 reviewer = replacement[0]
+
+    def _scored(self, reviewer: str) -> bool:
+        return reviewer in self._scorecards or reviewer in self._reviewing
 
     @workflow.update
     async def submit_scorecard(self, scorecard: ScorecardInput) -> ApplicationState:
