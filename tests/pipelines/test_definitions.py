@@ -224,7 +224,7 @@ def test_snapshots_round_trip_and_versions_follow_content() -> None:
         assert pipeline_from_snapshot(p.snapshot()).version == p.version
     standard = PIPELINES["standard"]
     longer = dataclasses.replace(
-        standard, stages=(dataclasses.replace(standard.stages[0], deadline=8 * DAY), *standard.stages[1:])
+        standard, stages=(dataclasses.replace(standard.invite, deadline=8 * DAY), *standard.stages[1:])
     )
     assert longer.version != standard.version
     assert dataclasses.replace(standard, check_in=CheckIn()).version != standard.version
