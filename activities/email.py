@@ -137,6 +137,10 @@ class EmailActivities:
                 "staff_name": staff.name,
                 "application_id": application.id,
                 "staff_link": f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}",
+                # Reviewers get the blind, independent view, never the full application.
+                "review_link": (
+                    f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}/review?reviewer_id={staff.id}"
+                ),
             }
             recipient = staff.email
         else:

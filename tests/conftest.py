@@ -285,6 +285,17 @@ async def terminate_open_workflows(client: Client, engine: Engine) -> None:
     time skipping for every later test, so each test ends its own."""
     with SqlSession(engine) as session:
         workflow_ids = session.exec(select(Application.workflow_id)).all()
+    # Let activities still running (a status write after the last update) finish first: ended
+    # mid-activity, a workflow can leave the time-skipping server locked for later tests.
+    for _ in range(50):
+        busy = False
+        for workflow_id in workflow_ids:
+            with contextlib.suppress(RPCError):
+                description = await client.get_workflow_handle(workflow_id).describe()
+                busy |= bool(description.raw_description.pending_activities)
+        if not busy:
+            break
+        await asyncio.sleep(0.1)
     for workflow_id in workflow_ids:
         handle = client.get_workflow_handle(workflow_id)
         try:

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -137,6 +138,8 @@ class ApplicationWorkflow:
         self._assigned: dict[str, str] = {}  # reviewer -> child workflow id, open assignments
         self._reviewers_seen: list[str] = []
         self._task_seq = 0
+        self._review_tasks: dict[str, workflow.ChildWorkflowHandle[Any, str]] = {}
+        self._starting = 0  # review tasks whose start has not been confirmed yet
         self._assigning = asyncio.Lock()  # reassignments one at a time: never the same person twice
         self._scorecards: dict[str, ScorecardInput] = {}
         self._reviewing: set[str] = set()
@@ -154,6 +157,8 @@ class ApplicationWorkflow:
         # feedback
         self._feedback_held = False
         self._feedback_release: FeedbackRelease | None = None
+        # check-ins
+        self._next_check_in: datetime | None = None
         # onboarding
         self._modules_done: set[str] = set()
         # ending
@@ -175,6 +180,7 @@ class ApplicationWorkflow:
                 await runner(stage)  # type: ignore[misc]
         except Closed:
             pass
+        await self._end_review_tasks()
         if self._withdrawal is not None:
             await self._email("withdrawn", "withdrawn")
         if self._outcome is None:
@@ -184,6 +190,21 @@ class ApplicationWorkflow:
 
     def _closed(self) -> bool:
         return self._withdrawal is not None
+
+    async def _end_review_tasks(self) -> None:
+        """No review task outlives its application: cancel those still open and wait for them."""
+        await workflow.wait_condition(lambda: self._starting == 0)
+        for child_id, handle in list(self._review_tasks.items()):
+            await self._cancel_review_task(child_id, handle)
+        await workflow.wait_condition(lambda: not self._review_tasks)
+
+    async def _cancel_review_task(
+        self, child_id: str, handle: workflow.ChildWorkflowHandle[Any, str]
+    ) -> None:
+        try:
+            await handle.signal(ReviewTaskWorkflow.cancel)
+        except Exception:  # it ended on its own meanwhile
+            workflow.logger.info("review task %s had already ended", child_id)
 
     async def _wait(self, condition: Callable[[], bool], until: datetime | None = None) -> bool:
         """Wait until `condition` holds (True) or the durable timer reaches `until` (False). Raises
@@ -563,7 +584,7 @@ class ApplicationWorkflow:
             chosen = await self._assign(stage, stage.reviewers)
             tasks = [asyncio.create_task(self._review_task(stage, reviewer)) for reviewer in chosen]
             # Scorecards are taken once every reviewer's task has started.
-            await workflow.wait_condition(lambda: all(r in self._assigned for r in chosen))
+            await self._wait(lambda: all(r in self._assigned for r in chosen))
             await self._record_status(Status.in_review, stage_id=stage.id)
             await self._wait(lambda: len(self._scorecards) >= stage.reviewers)
             await asyncio.gather(*tasks)
@@ -576,9 +597,7 @@ class ApplicationWorkflow:
             retry_policy=DB_RETRY,
         )
         if stage.auto_reject_below is not None and self._combined < stage.auto_reject_below:
-            await self._conclude(
-                DecisionInput("reject", "system:auto-reject", f"Combined score {self._combined}", None, None)
-            )
+            await self._conclude(DecisionInput("reject", "system:auto-reject", None, None, None))
         elif stage.auto_advance_at is not None and self._combined >= stage.auto_advance_at:
             self._auto_decision = "approve"
         else:
@@ -613,18 +632,28 @@ class ApplicationWorkflow:
         same one again when the pool has nobody else), up to max_reassignments; after that the
         assignment simply stays open."""
         reassignments = 0
-        while not self._scored(reviewer):
+        while not self._scored(reviewer) and not self._closed():
             self._task_seq += 1
             child_id = f"review-{self._input.application_id}-{stage.id}-{self._task_seq}"
-            handle = await workflow.start_child_workflow(
-                ReviewTaskWorkflow.run,
-                ReviewTaskInput(
-                    self._input.application_id, stage.id, reviewer, stage.sla, stage.reminder_before_sla
-                ),
-                id=child_id,
-            )
+            self._starting += 1
+            try:
+                handle = await workflow.start_child_workflow(
+                    ReviewTaskWorkflow.run,
+                    ReviewTaskInput(
+                        self._input.application_id, stage.id, reviewer, stage.sla, stage.reminder_before_sla
+                    ),
+                    id=child_id,
+                )
+            finally:
+                self._starting -= 1
             self._assigned[reviewer] = child_id
-            outcome = await handle
+            self._review_tasks[child_id] = handle
+            if self._closed():  # the application ended while the task was starting
+                await self._cancel_review_task(child_id, handle)
+            try:
+                outcome = await handle
+            finally:
+                self._review_tasks.pop(child_id, None)
             if outcome != "overdue" or self._scored(reviewer) or self._closed():
                 return
             if reassignments >= stage.max_reassignments:
@@ -723,9 +752,7 @@ class ApplicationWorkflow:
     async def _run_decision(self, stage: DecisionStage) -> None:
         if self._auto_decision is not None:
             code = next(r.code for r in stage.reason_codes if r.decision == self._auto_decision)
-            auto = DecisionInput(
-                self._auto_decision, "system:auto-advance", f"Combined score {self._combined}", code, None
-            )
+            auto = DecisionInput(self._auto_decision, "system:auto-advance", None, code, None)
             self._auto_decision = None
             await self._conclude(auto, stage)
             return
@@ -776,6 +803,7 @@ class ApplicationWorkflow:
             await self._send_decision_email(stage, decision)
 
     async def _send_decision_email(self, stage: DecisionStage | None, decision: DecisionInput) -> None:
+        self._candidate_heard_news()
         template = "approved" if decision.decision == Decision.approve else "rejected"
         if stage is not None and decision.reason_code:
             template = next(r.template for r in stage.reason_codes if r.code == decision.reason_code)
@@ -850,6 +878,7 @@ class ApplicationWorkflow:
         await self._record_status(Status.in_review, stage_id=stage.id)
         async with self._checking_in(stage.id):
             await self._wait(lambda: bool(self._slots))
+        self._candidate_heard_news()
         await self._email(
             f"slots-offered-{stage.id}",
             "slots_offered",
@@ -963,6 +992,7 @@ class ApplicationWorkflow:
             assert self._feedback_release is not None
             self._feedback_held = False
             await save(released=True, text=self._feedback_release.text)
+        self._candidate_heard_news()
         await self._email(f"feedback-{stage.id}", "feedback")
         if self._outcome == Status.rejected or self._last_stage():
             await self._record_status(self._status, "closed")
@@ -1059,27 +1089,31 @@ class ApplicationWorkflow:
 
     @asynccontextmanager
     async def _checking_in(self, stage_id: str) -> AsyncIterator[None]:
-        """While the candidate waits on the company longer than promised, send updates."""
+        """While the candidate waits on the company longer than promised, send updates. The wait
+        runs on across consecutive company stages (review, then decision) until the candidate hears
+        news (a decision, slots, feedback), so the rhythm does not restart at each stage."""
         rule = self._pipeline.check_in
         if rule is None:
             yield
             return
-        waiting_since = workflow.now()
+        if self._next_check_in is None:
+            self._next_check_in = workflow.now() + timedelta(seconds=rule.promised_response)
         stop = False
 
         async def keep_in_touch() -> None:
             count = 0
-            at = waiting_since + timedelta(seconds=rule.promised_response)
             while True:
+                assert self._next_check_in is not None
+                remaining = max((self._next_check_in - workflow.now()).total_seconds(), 0.001)
                 try:
-                    await workflow.wait_condition(lambda: stop, timeout=(at - workflow.now()).total_seconds())
+                    await workflow.wait_condition(lambda: stop, timeout=remaining)
                     return
                 except TimeoutError:
                     pass
                 count += 1
                 expect_by = workflow.now() + timedelta(seconds=rule.every)
                 await self._email(f"check-in-{stage_id}-{count}", "check_in", expect_by=expect_by.isoformat())
-                at = workflow.now() + timedelta(seconds=rule.every)
+                self._next_check_in = workflow.now() + timedelta(seconds=rule.every)
 
         task = asyncio.create_task(keep_in_touch())
         try:
@@ -1087,6 +1121,10 @@ class ApplicationWorkflow:
         finally:
             stop = True
             await task
+
+    def _candidate_heard_news(self) -> None:
+        """The company answered: the promised response time starts again from the next wait."""
+        self._next_check_in = None
 
     # =================================================================================== queries
 
@@ -1168,6 +1206,8 @@ class ApplicationWorkflow:
     # =================================================================================== effects
 
     async def _record_status(self, status: Status, stage_id: str | None = None) -> None:
+        if self._status.is_final and not status.is_final:
+            return  # an application that has ended stays ended, whatever a stage still in flight says
         self._status = status
         if stage_id is not None:
             self._stage = stage_id

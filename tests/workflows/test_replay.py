@@ -1,0 +1,146 @@
+"""The replay corpus: recorded histories of every example pipeline and main path, replayed against
+the current workflow code, so that no change silently alters how past applications were decided.
+
+Histories live in tests/histories/ as `temporal workflow show -o json` writes them. To record them
+again (after a change made behind `workflow.patched`, keep the old files and add new ones):
+
+    OFFHOURS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_replay.py -k record
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from pipelines import PIPELINES
+from tests.driver import Run, World, answer_everything, finish, start
+from workflows import WORKFLOWS
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+async def _approved(run: Run) -> None:
+    await finish(run, "approve", rating=4)
+
+
+async def _rejected(run: Run) -> None:
+    await finish(run, "reject", rating=2)
+
+
+async def _expired(run: Run) -> None:
+    await run.world.env.sleep(timedelta(seconds=run.pipeline.invite.deadline + 60))
+    await finish(run)
+
+
+async def _withdrawn(run: Run) -> None:
+    await answer_everything(run)
+    await run.request(
+        "POST", f"/api/v1/applications/{run.application_id}/withdraw", json={"reason": "Took another offer"}
+    )
+    await finish(run)
+
+
+async def _assessment_failed(run: Run) -> None:
+    await answer_everything(run, pass_assessment=False)
+    await finish(run)
+
+
+async def _auto_advanced(run: Run) -> None:
+    await finish(run, rating=5)
+
+
+Scenario = Callable[[Run], Coroutine[Any, Any, None]]
+SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
+    "standard--approved": ("standard", _approved, "approved"),
+    "standard--rejected": ("standard", _rejected, "rejected"),
+    "standard--expired": ("standard", _expired, "expired"),
+    "standard--withdrawn": ("standard", _withdrawn, "withdrawn"),
+    "support-agent--assessment-failed": ("support-agent", _assessment_failed, "rejected"),
+    "support-agent--auto-advanced": ("support-agent", _auto_advanced, "approved"),
+    "support-agent--auto-rejected": ("support-agent", lambda run: finish(run, rating=1), "rejected"),
+    "senior-backend-engineer--hired": ("senior-backend-engineer", _approved, "approved"),
+    "senior-backend-engineer--rejected": ("senior-backend-engineer", _rejected, "rejected"),
+    "internship--hired-and-onboarded": ("internship", _approved, "approved"),
+    "internship--rejected-with-feedback": ("internship", _rejected, "rejected"),
+}
+
+
+def corpus() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def started_pipeline(history: dict[str, Any]) -> tuple[str, str]:
+    first = history["events"][0]
+    attributes = first["workflowExecutionStartedEventAttributes"]
+    return attributes["workflowType"]["name"], json.dumps(attributes.get("input", {}))
+
+
+async def test_the_corpus_replays_against_the_current_code() -> None:
+    files = corpus()
+    assert files, "no recorded histories in tests/histories"
+    replayer = Replayer(workflows=WORKFLOWS)
+    for path in files:
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+def test_the_corpus_covers_every_example_pipeline_and_main_path() -> None:
+    names = {p.stem for p in corpus()}
+    assert set(SCENARIOS) <= names, (
+        f"missing histories: {sorted(set(SCENARIOS) - names)}; record them (see the docstring)"
+    )
+    covered = {SCENARIOS[n][0] for n in names if n in SCENARIOS}
+    assert covered == set(PIPELINES), f"pipelines without a recorded history: {set(PIPELINES) - covered}"
+    children = [n for n in names if "--review-task-" in n]
+    assert children, "the corpus must include review task (child workflow) histories"
+    for name in SCENARIOS:
+        data = json.loads((HISTORIES / f"{name}.json").read_text())
+        kind, _ = started_pipeline(data)
+        assert kind == "Application"
+        last = data["events"][-1]["eventType"]
+        assert last in (
+            "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED",
+            EventType.Name(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED),
+        )
+
+
+@pytest.mark.skipif(
+    not os.environ.get("OFFHOURS_RECORD_HISTORIES"), reason="set OFFHOURS_RECORD_HISTORIES=1 to record"
+)
+def test_record_histories() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    world = World()
+    try:
+        for name, (pipeline_name, scenario, expected) in SCENARIOS.items():
+            run = world.run(start(world, PIPELINES[pipeline_name]))
+            world.run(scenario(run), timeout=300)
+            state, running = world.run(run.state())
+            assert not running and state.status == expected, (name, state)
+            world.run(_save(world, run, name))
+    finally:
+        world.close()
+
+
+async def _save(world: World, run: Run, name: str) -> None:
+    client = world.env.client
+    handle = client.get_workflow_handle(f"application-{run.application_id}")
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+    children = [
+        e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+    ]
+    for n, child_id in enumerate(children, start=1):
+        child = await client.get_workflow_handle(child_id).fetch_history()
+        (HISTORIES / f"{name}--review-task-{n}.json").write_text(child.to_json() + "\n")
