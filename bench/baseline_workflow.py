@@ -44,7 +44,45 @@ async def save_decision(step: str) -> None:
     return None
 
 
-ACTIVITIES = [record_status, send_email, save_answer, save_scorecard, save_decision]
+@activity.defn(name="baseline_assign_reviewers")
+async def assign_reviewers(step: str) -> None:
+    return None
+
+
+@activity.defn(name="baseline_save_score")
+async def save_score(step: str) -> None:
+    return None
+
+
+ACTIVITIES = [
+    record_status,
+    send_email,
+    save_answer,
+    save_scorecard,
+    save_decision,
+    assign_reviewers,
+    save_score,
+]
+
+
+@workflow.defn(name="BenchBaselineTask")
+class BaselineTaskWorkflow:
+    """The reviewer's task: a child workflow with one email and a completion signal."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self, application_id: str) -> str:
+        await workflow.execute_activity(
+            "baseline_send_email", "review-assigned", start_to_close_timeout=TIMEOUT
+        )
+        await workflow.wait_condition(lambda: self._done)
+        return "completed"
+
+    @workflow.signal
+    def complete(self) -> None:
+        self._done = True
 
 
 @workflow.defn(name="BenchBaseline")
@@ -56,6 +94,8 @@ class BaselineWorkflow:
         self._submitted = False
         self._scored = False
         self._decision: str | None = None
+        self._reviewed = False
+        self._task: workflow.ChildWorkflowHandle[BaselineTaskWorkflow, str]
 
     @workflow.run
     async def run(self, application_id: str) -> str:
@@ -63,9 +103,18 @@ class BaselineWorkflow:
         await self._activity("baseline_send_email", "invite")
         await workflow.wait_condition(lambda: self._submitted)
         await self._activity("baseline_send_email", "submitted")
+        await self._activity("baseline_assign_reviewers", "review")
+        self._task = await workflow.start_child_workflow(
+            BaselineTaskWorkflow.run, application_id, id=f"bench-task-{application_id}"
+        )
         self._status = "in_review"
         await self._activity("baseline_record_status", "in_review")
         await workflow.wait_condition(lambda: self._scored)
+        await self._task
+        await self._activity("baseline_save_score", "review")
+        self._status = "awaiting_decision"
+        await self._activity("baseline_record_status", "awaiting_decision")
+        self._reviewed = True
         await workflow.wait_condition(lambda: self._decision is not None)
         await self._activity("baseline_send_email", "decision")
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -94,9 +143,9 @@ class BaselineWorkflow:
     @workflow.update
     async def submit_scorecard(self, recommendation: str) -> str:
         await self._activity("baseline_save_scorecard", recommendation)
-        self._status = "awaiting_decision"
-        await self._activity("baseline_record_status", "awaiting_decision")
+        await self._task.signal(BaselineTaskWorkflow.complete)
         self._scored = True
+        await workflow.wait_condition(lambda: self._reviewed)
         return self._status
 
     @workflow.update

@@ -47,7 +47,7 @@ import temporalio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from baseline_workflow import ACTIVITIES as BASELINE_ACTIVITIES
-from baseline_workflow import BaselineWorkflow
+from baseline_workflow import BaselineTaskWorkflow, BaselineWorkflow
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
@@ -394,7 +394,7 @@ async def baseline_run(options: Options, env: WorkflowEnvironment) -> tuple[RunR
     worker = Worker(
         env.client,
         task_queue=task_queue,
-        workflows=[BaselineWorkflow],
+        workflows=[BaselineWorkflow, BaselineTaskWorkflow],
         activities=BASELINE_ACTIVITIES,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
@@ -439,7 +439,8 @@ async def bench(options: Options) -> dict[str, Any]:
             await env.shutdown()
         controller.stop()
 
-    expected_emails = 3 * (options.applications + options.warmup)
+    # invite, receipt, the reviewer's assignment, decision
+    expected_emails = 4 * (options.applications + options.warmup)
     if handler.count != expected_emails:
         raise BenchError(f"the SMTP server received {handler.count} emails, expected {expected_emails}")
     if product_shape["activities"] != baseline_shape["activities"]:

@@ -601,7 +601,10 @@ class ApplicationWorkflow:
         elif stage.auto_advance_at is not None and self._combined >= stage.auto_advance_at:
             self._auto_decision = "approve"
         else:
-            await self._record_status(Status.awaiting_decision, stage_id=stage.id)
+            # Straight into the decision that follows: one write names both the status and stage.
+            following = self._pipeline.stages[self._index(stage.id) + 1 :]
+            next_id = following[0].id if following and isinstance(following[0], DecisionStage) else stage.id
+            await self._record_status(Status.awaiting_decision, stage_id=next_id)
         self._reviews_done.add(stage.id)
 
     async def _assign(self, stage: Review, count: int) -> list[str]:
@@ -756,7 +759,8 @@ class ApplicationWorkflow:
             self._auto_decision = None
             await self._conclude(auto, stage)
             return
-        await self._record_status(Status.awaiting_decision, stage_id=stage.id)
+        if self._status != Status.awaiting_decision or self._stage != stage.id:
+            await self._record_status(Status.awaiting_decision, stage_id=stage.id)
         async with self._checking_in(stage.id):
             waiting_since = workflow.now()
             if stage.sla is not None:
