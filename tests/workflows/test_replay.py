@@ -58,6 +58,10 @@ async def _auto_advanced(run: Run) -> None:
     await finish(run, rating=5)
 
 
+async def _auto_rejected(run: Run) -> None:
+    await finish(run, rating=1)
+
+
 Scenario = Callable[[Run], Coroutine[Any, Any, None]]
 SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     "standard--approved": ("standard", _approved, "approved"),
@@ -66,7 +70,7 @@ SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     "standard--withdrawn": ("standard", _withdrawn, "withdrawn"),
     "support-agent--assessment-failed": ("support-agent", _assessment_failed, "rejected"),
     "support-agent--auto-advanced": ("support-agent", _auto_advanced, "approved"),
-    "support-agent--auto-rejected": ("support-agent", lambda run: finish(run, rating=1), "rejected"),
+    "support-agent--auto-rejected": ("support-agent", _auto_rejected, "rejected"),
     "senior-backend-engineer--hired": ("senior-backend-engineer", _approved, "approved"),
     "senior-backend-engineer--rejected": ("senior-backend-engineer", _rejected, "rejected"),
     "internship--hired-and-onboarded": ("internship", _approved, "approved"),
