@@ -5,6 +5,8 @@ Histories live in tests/histories/ as `temporal workflow show -o json` writes th
 again (after a change made behind `workflow.patched`, keep the old files and add new ones):
 
     OFFHOURS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_replay.py -k record
+
+records the scenarios that have no history yet; =overwrite records them all again.
 """
 
 from __future__ import annotations
@@ -122,10 +124,15 @@ def test_the_corpus_covers_every_example_pipeline_and_main_path() -> None:
     not os.environ.get("OFFHOURS_RECORD_HISTORIES"), reason="set OFFHOURS_RECORD_HISTORIES=1 to record"
 )
 def test_record_histories() -> None:
+    """Record the scenarios whose history is missing (=1), or all of them again (=overwrite, only
+    while no deployment runs code older than the current one)."""
     HISTORIES.mkdir(exist_ok=True)
+    overwrite = os.environ.get("OFFHOURS_RECORD_HISTORIES") == "overwrite"
     world = World()
     try:
         for name, (pipeline_name, scenario, expected) in SCENARIOS.items():
+            if (HISTORIES / f"{name}.json").exists() and not overwrite:
+                continue
             run = world.run(start(world, PIPELINES[pipeline_name]))
             world.run(scenario(run), timeout=300)
             state, running = world.run(run.state())
