@@ -127,6 +127,7 @@ class ApplicationWorkflow:
         self._reminders_sent: list[str] = []
         # extensions
         self._extended = 0
+        self._extension_requests = 0  # numbers each request's messages, granted or not
         self._pending_extension: ExtensionRequest | None = None
         # assessment
         self._assessment_started: dict[str, datetime] = {}
@@ -294,6 +295,7 @@ class ApplicationWorkflow:
     @workflow.update
     async def request_extension(self, request: ExtensionRequest) -> ApplicationState:
         self._check_extension_request(request)
+        self._extension_requests += 1
         rules = self._pipeline.invite.extensions
         if self._extended + request.seconds <= rules.auto_grant:
             await self._grant(request.seconds, decided_by="auto")
@@ -302,7 +304,7 @@ class ApplicationWorkflow:
             contact = self._pipeline.contact
             if contact:
                 await self._email(
-                    f"extension-request-{len(self._reminders_sent)}-{self._extended}",
+                    f"extension-request-{self._extension_requests}",
                     "extension_requested",
                     to_staff=contact,
                     requested=describe_duration(request.seconds),
@@ -340,7 +342,7 @@ class ApplicationWorkflow:
         if decision.grant:
             await self._grant(request.seconds, decided_by=decision.decided_by)
         else:
-            await self._email(f"extension-refused-{self._extended}-{request.seconds}", "extension_refused")
+            await self._email(f"extension-refused-{self._extension_requests}", "extension_refused")
         return self.state()
 
     @decide_extension.validator
@@ -353,7 +355,9 @@ class ApplicationWorkflow:
         self._extended += seconds
         self._deadline = self._deadline + timedelta(seconds=seconds)
         await self._record_status(self._status)
-        await self._email(f"extension-granted-{self._extended}", "extension_granted", decided_by=decided_by)
+        await self._email(
+            f"extension-granted-{self._extension_requests}", "extension_granted", decided_by=decided_by
+        )
 
     # =================================================================================== interview
 
