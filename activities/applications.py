@@ -3,8 +3,10 @@ application id and the step, so a retried or replayed activity never duplicates 
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -35,6 +37,24 @@ from offhours.models import (
 )
 from offhours.states import ApplicationStatus
 from pipelines.people import POOLS
+
+RowT = TypeVar("RowT", bound=SQLModel)
+
+
+def _find(session: Session, model: type[RowT], **keys: Any) -> RowT | None:
+    return session.exec(select(model).where(*(getattr(model, k) == v for k, v in keys.items()))).first()
+
+
+def _upsert(session: Session, model: type[RowT], keys: dict[str, Any], **values: Any) -> RowT:
+    """The row with these keys, created or updated with these values: retries write it once."""
+    row = _find(session, model, **keys)
+    if row is None:
+        row = model(**keys, **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+    return row
 
 
 def _application(session: Session, application_id: str) -> Application:
@@ -85,51 +105,42 @@ class ApplicationActivities:
         answer = request.answer
         with session_scope(self.engine) as session:
             _application(session, request.application_id)
-            row = session.exec(
-                select(Answer).where(
-                    Answer.application_id == request.application_id, Answer.question_id == answer.question_id
-                )
-            ).first() or Answer(
-                application_id=request.application_id, question_id=answer.question_id, kind=""
+            _upsert(
+                session,
+                Answer,
+                {"application_id": request.application_id, "question_id": answer.question_id},
+                kind=answer.kind,
+                text=answer.text,
+                file_sha256=answer.file_sha256,
+                file_name=answer.file_name,
+                content_type=answer.content_type,
+                size=answer.size,
+                answered_at=request.at,
             )
-            row.kind = answer.kind
-            row.text = answer.text
-            row.file_sha256 = answer.file_sha256
-            row.file_name = answer.file_name
-            row.content_type = answer.content_type
-            row.size = answer.size
-            row.answered_at = request.at
-            session.add(row)
 
     @activity.defn(name="save_scorecard")
     def save_scorecard(self, request: SaveScorecard) -> None:
         card = request.scorecard
         with session_scope(self.engine) as session:
             _application(session, request.application_id)
-            row = session.exec(
-                select(Scorecard).where(
-                    Scorecard.application_id == request.application_id, Scorecard.reviewer == card.reviewer
-                )
-            ).first() or Scorecard(
-                application_id=request.application_id,
-                reviewer=card.reviewer,
-                overall_recommendation="",
-                ratings={},
+            _upsert(
+                session,
+                Scorecard,
+                {"application_id": request.application_id, "reviewer": card.reviewer},
+                overall_recommendation=card.overall_recommendation,
+                ratings=dict(card.ratings),
+                notes=card.notes,
+                stage_id=request.stage_id,
+                submitted_by=card.submitted_by or None,
+                submitted_at=request.at,
             )
-            row.overall_recommendation = card.overall_recommendation
-            row.ratings = dict(card.ratings)
-            row.notes = card.notes
-            row.stage_id = request.stage_id
-            row.submitted_by = card.submitted_by or None
-            row.submitted_at = request.at
-            session.add(row)
-            assignment = session.exec(
-                select(ReviewAssignment).where(
-                    ReviewAssignment.application_id == request.application_id,
-                    ReviewAssignment.stage_id == request.stage_id,
-                    ReviewAssignment.reviewer == card.reviewer,
-                )
-            ).first()
+            assignment = _find(
+                session,
+                ReviewAssignment,
+                application_id=request.application_id,
+                stage_id=request.stage_id,
+                reviewer=card.reviewer,
+            )
             if assignment is not None and assignment.status != "completed":
                 assignment.status = "completed"
                 assignment.closed_at = request.at
@@ -150,26 +161,17 @@ class ApplicationActivities:
     def save_assessment(self, request: SaveAssessment) -> None:
         with session_scope(self.engine) as session:
             _application(session, request.application_id)
-            row = session.exec(
-                select(AssessmentResult).where(
-                    AssessmentResult.application_id == request.application_id,
-                    AssessmentResult.stage_id == request.stage_id,
-                )
-            ).first() or AssessmentResult(
-                application_id=request.application_id,
-                stage_id=request.stage_id,
-                answers={},
-                points=0,
-                max_points=0,
-                passed=False,
+            _upsert(
+                session,
+                AssessmentResult,
+                {"application_id": request.application_id, "stage_id": request.stage_id},
+                answers=dict(request.answers),
+                points=request.points,
+                max_points=request.max_points,
+                passed=request.passed,
+                started_at=request.started_at,
+                finished_at=request.at,
             )
-            row.answers = dict(request.answers)
-            row.points = request.points
-            row.max_points = request.max_points
-            row.passed = request.passed
-            row.started_at = request.started_at
-            row.finished_at = request.at
-            session.add(row)
 
     @activity.defn(name="assign_reviewers")
     def assign_reviewers(self, request: AssignReviewers) -> list[str]:
@@ -205,33 +207,32 @@ class ApplicationActivities:
             candidates = [m for m in pool.members if m not in request.exclude and m not in chosen]
             candidates.sort(key=lambda m: (load.get(m, 0), pool.members.index(m)))
             for reviewer in candidates[: request.count - len(chosen)]:
-                row = session.exec(
-                    select(ReviewAssignment).where(
-                        ReviewAssignment.application_id == request.application_id,
-                        ReviewAssignment.stage_id == request.stage_id,
-                        ReviewAssignment.reviewer == reviewer,
-                    )
-                ).first() or ReviewAssignment(
-                    application_id=request.application_id, stage_id=request.stage_id, reviewer=reviewer
+                _upsert(
+                    session,
+                    ReviewAssignment,
+                    {
+                        "application_id": request.application_id,
+                        "stage_id": request.stage_id,
+                        "reviewer": reviewer,
+                    },
+                    status="assigned",
+                    assigned_at=request.at,
+                    due_at=request.due,
+                    closed_at=None,
                 )
-                row.status = "assigned"
-                row.assigned_at = request.at
-                row.due_at = request.due
-                row.closed_at = None
-                session.add(row)
                 chosen.append(reviewer)
             return chosen
 
     @activity.defn(name="release_assignment")
     def release_assignment(self, request: ReleaseAssignment) -> None:
         with session_scope(self.engine) as session:
-            row = session.exec(
-                select(ReviewAssignment).where(
-                    ReviewAssignment.application_id == request.application_id,
-                    ReviewAssignment.stage_id == request.stage_id,
-                    ReviewAssignment.reviewer == request.reviewer,
-                )
-            ).first()
+            row = _find(
+                session,
+                ReviewAssignment,
+                application_id=request.application_id,
+                stage_id=request.stage_id,
+                reviewer=request.reviewer,
+            )
             if row is not None and row.status == "assigned":
                 row.status = request.status
                 row.closed_at = request.at
@@ -248,61 +249,38 @@ class ApplicationActivities:
     def save_feedback(self, request: SaveFeedback) -> None:
         with session_scope(self.engine) as session:
             _application(session, request.application_id)
-            row = session.exec(
-                select(CandidateFeedback).where(
-                    CandidateFeedback.application_id == request.application_id,
-                    CandidateFeedback.stage_id == request.stage_id,
-                )
-            ).first() or CandidateFeedback(
-                application_id=request.application_id,
-                stage_id=request.stage_id,
-                strengths=[],
-                to_develop=[],
-                next_steps="",
+            keys = {"application_id": request.application_id, "stage_id": request.stage_id}
+            released_before = _find(session, CandidateFeedback, **keys)
+            _upsert(
+                session,
+                CandidateFeedback,
+                keys,
+                strengths=list(request.strengths),
+                to_develop=list(request.to_develop),
+                next_steps=request.next_steps,
+                edited_text=request.edited_text,
+                released=request.released,
+                released_at=(released_before.released_at if released_before else None)
+                or (request.at if request.released else None),
             )
-            row.strengths = list(request.strengths)
-            row.to_develop = list(request.to_develop)
-            row.next_steps = request.next_steps
-            row.edited_text = request.edited_text
-            row.released = request.released
-            if request.released and row.released_at is None:
-                row.released_at = request.at
-            session.add(row)
 
     @activity.defn(name="save_booking")
     def save_booking(self, request: SaveBooking) -> None:
         with session_scope(self.engine) as session:
             _application(session, request.application_id)
-            row = session.exec(
-                select(Booking).where(
-                    Booking.application_id == request.application_id, Booking.stage_id == request.stage_id
-                )
-            ).first() or Booking(
-                application_id=request.application_id,
-                stage_id=request.stage_id,
+            _upsert(
+                session,
+                Booking,
+                {"application_id": request.application_id, "stage_id": request.stage_id},
                 slot=request.slot,
-                duration_minutes=0,
+                duration_minutes=request.duration_minutes,
+                booked_at=request.at,
             )
-            row.slot = request.slot
-            row.duration_minutes = request.duration_minutes
-            row.booked_at = request.at
-            session.add(row)
 
     @activity.defn(name="save_module_progress")
     def save_module_progress(self, request: SaveModuleProgress) -> None:
         with session_scope(self.engine) as session:
             _application(session, request.application_id)
-            exists = session.exec(
-                select(ModuleProgress).where(
-                    ModuleProgress.application_id == request.application_id,
-                    ModuleProgress.module_id == request.module_id,
-                )
-            ).first()
-            if exists is None:
-                session.add(
-                    ModuleProgress(
-                        application_id=request.application_id,
-                        module_id=request.module_id,
-                        completed_at=request.at,
-                    )
-                )
+            keys = {"application_id": request.application_id, "module_id": request.module_id}
+            if _find(session, ModuleProgress, **keys) is None:  # the first completion counts
+                _upsert(session, ModuleProgress, keys, completed_at=request.at)
