@@ -154,7 +154,7 @@ class EmailActivities:
             recipient = candidate.email
         base = f"emails/{request.template}"
         subject = self.templates.get_template(f"{base}.subject.txt").render(context).strip()
-        attachment = self.calendar_invite(request, job.title) if request.attach_ics else None
+        attachment = self.calendar_invite(request, job.title, candidate.email) if request.attach_ics else None
         return RenderedEmail(
             recipient=recipient,
             subject=" ".join(subject.split()),
@@ -163,7 +163,7 @@ class EmailActivities:
             ics=attachment,
         )
 
-    def calendar_invite(self, request: EmailRequest, job_title: str) -> str:
+    def calendar_invite(self, request: EmailRequest, job_title: str, attendee: str) -> str:
         """An iCalendar event (RFC 5545) for a booked slot."""
         start = datetime.fromisoformat(request.extra["slot"]).astimezone(UTC)
         end = start + timedelta(minutes=int(request.extra["duration_minutes"]))
@@ -181,11 +181,13 @@ class EmailActivities:
             "METHOD:REQUEST",
             "BEGIN:VEVENT",
             f"UID:{request.application_id}.{request.message_key}@{self.domain}",
-            f"DTSTAMP:{stamp(start)}",
+            f"DTSTAMP:{stamp(utcnow())}",
             f"DTSTART:{stamp(start)}",
             f"DTEND:{stamp(end)}",
             f"SUMMARY:{escape(request.extra.get('title', 'Interview'))} - {escape(job_title)}",
             f"LOCATION:{escape(request.extra.get('location', ''))}",
+            f"ORGANIZER:mailto:{parseaddr(self.settings.MAIL_FROM)[1]}",
+            f"ATTENDEE;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:{attendee}",
             "END:VEVENT",
             "END:VCALENDAR",
         ]

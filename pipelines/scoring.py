@@ -68,10 +68,11 @@ def build_feedback(review: Review, cards: list[dict[str, int]], next_steps: str)
     to_develop: list[str] = []
     for criterion in review.criteria:
         mean = statistics.fmean(card[criterion.id] for card in cards)
-        anchor = criterion.anchors[min(4, max(0, round(mean) - 1))]
+        level = math.floor(mean + 0.5)  # halves round up: 3.5 reads as a 4, 2.5 as a 3
+        anchor = criterion.anchors[min(4, max(0, level - 1))]
         line = f"{criterion.title}: {anchor.rstrip('.')}."
-        if mean >= 3.5:
+        if level >= 4:
             strengths.append(line)
-        elif mean <= 2.5:
+        elif level <= 2:
             to_develop.append(line)
     return FeedbackContent(strengths, to_develop, next_steps)

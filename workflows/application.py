@@ -885,6 +885,14 @@ class ApplicationWorkflow:
     async def _run_scheduling(self, stage: Scheduling) -> None:
         await self._record_status(Status.in_review, stage_id=stage.id)
         async with self._checking_in(stage.id):
+            offer_by = workflow.now() + timedelta(seconds=stage.offer_within)
+            if not await self._wait(lambda: bool(self._slots), offer_by) and self._pipeline.contact:
+                await self._email(
+                    f"slots-needed-{stage.id}",
+                    "slots_needed",
+                    to_staff=self._pipeline.contact,
+                    waiting=describe_duration(stage.offer_within),
+                )
             await self._wait(lambda: bool(self._slots))
         self._candidate_heard_news()
         await self._email(
