@@ -4,7 +4,7 @@ applications, scorecards with overall_recommendation)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
@@ -169,6 +169,11 @@ class DecisionCreate(Strict):
     approver_id: str | None = Field(
         default=None, description="The approver voting, when the pipeline names approvers"
     )
+
+
+class StageOutcomeCreate(Strict):
+    outcome: Literal["continue", "reject"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000)] | None = None
 
 
 class ExtensionDecisionCreate(Strict):

@@ -18,24 +18,30 @@ UPDATE_TIMEOUT_SECONDS = 30.0
 
 
 async def update_application(
-    client: Client, session: Session, application: Application, update: str, arg: Any = None
-) -> ApplicationState:
-    """Run an update on the application's workflow; 409/422 when it refuses, 503 when unreachable."""
-    handle = client.get_workflow_handle(application.workflow_id)
+    client: Client,
+    session: Session,
+    application: Application,
+    update: str,
+    arg: Any = None,
+    *,
+    workflow_id: str | None = None,
+    result_type: type = ApplicationState,
+    closed_message: str | None = None,
+) -> Any:
+    """Run an update on the application's workflow (or one of its stage workflows); 409/422 when it
+    refuses, 503 when unreachable."""
+    handle = client.get_workflow_handle(workflow_id or application.workflow_id)
     args = [] if arg is None else [arg]
     try:
         async with asyncio.timeout(UPDATE_TIMEOUT_SECONDS):
-            state: ApplicationState = await handle.execute_update(
-                update, args=args, result_type=ApplicationState
-            )
-            return state
+            return await handle.execute_update(update, args=args, result_type=result_type)
     except WorkflowUpdateFailedError as error:
         raise _refusal(error.cause, session, application) from None
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             session.refresh(application)
             raise Conflict(
-                f"the application is {application.status} and its workflow has closed",
+                closed_message or f"the application is {application.status} and its workflow has closed",
                 status=application.status,
                 stage=application.stage,
             ) from None

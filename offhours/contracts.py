@@ -236,6 +236,16 @@ class CustomStageInput:
     application_id: str
     stage_id: str
     outcome_so_far: str | None
+    contact: str | None = None  # staff id of the pipeline's contact person
+
+
+@dataclass
+class StageOutcome:
+    """What a person records on a custom stage that waits for one (a reference check, say)."""
+
+    outcome: str  # "continue" or "reject"
+    recorded_by: str
+    note: str | None = None
 
 
 @dataclass

@@ -2,14 +2,14 @@
 
 from offhours import TEMPLATES_DIR
 from pipelines.base import Pipeline, PipelineError, pipeline_from_snapshot
-from pipelines.custom import CUSTOM_ACTIVITIES
+from pipelines.custom import CUSTOM_ACTIVITIES, CUSTOM_WORKFLOWS
 from pipelines.examples import INTERNSHIP, SENIOR_BACKEND_ENGINEER, SUPPORT_AGENT
 from pipelines.people import PEOPLE, POOLS
 from pipelines.standard import STANDARD
 
 
 def validate(pipeline: Pipeline) -> Pipeline:
-    return pipeline.validate(PEOPLE, POOLS, CUSTOM_ACTIVITIES, TEMPLATES_DIR)
+    return pipeline.validate(PEOPLE, POOLS, CUSTOM_ACTIVITIES, TEMPLATES_DIR, CUSTOM_WORKFLOWS)
 
 
 PIPELINES: dict[str, Pipeline] = {

@@ -100,9 +100,10 @@ class Pipeline:
         pools: Mapping[str, Pool] | None = None,
         custom_activities: Collection[str] | None = None,
         templates_dir: Path | None = None,
+        custom_workflows: Collection[str] | None = None,
     ) -> "Pipeline":
         """Raise PipelineError listing every problem, each naming the pipeline and stage."""
-        problems = _Validator(self, people, pools, custom_activities, templates_dir).run()
+        problems = _Validator(self, people, pools, custom_activities, templates_dir, custom_workflows).run()
         if problems:
             raise PipelineError(problems)
         return self
@@ -116,8 +117,10 @@ class _Validator:
         pools: Mapping[str, Pool] | None,
         custom_activities: Collection[str] | None,
         templates_dir: Path | None,
+        custom_workflows: Collection[str] | None = None,
     ) -> None:
         self.p = pipeline
+        self.custom_workflows = custom_workflows
         self.people = people
         self.pools = pools
         self.custom = custom_activities
@@ -344,8 +347,16 @@ class _Validator:
                 self.fail(f"module '{m.id}' is due before its reminder could be sent", i, s)
 
     def custom_stage(self, i: int, s: Custom) -> None:
-        if not s.activity:
-            self.fail("names no activity", i, s)
+        if bool(s.activity) == bool(s.workflow):
+            self.fail("names an activity or a workflow: exactly one of the two", i, s)
+        elif s.workflow:
+            if self.custom_workflows is not None and s.workflow not in self.custom_workflows:
+                known = ", ".join(sorted(self.custom_workflows)) or "none"
+                self.fail(
+                    f"workflow '{s.workflow}' is not registered in pipelines/custom.py (registered: {known})",
+                    i,
+                    s,
+                )
         elif self.custom is not None and s.activity not in self.custom:
             known = ", ".join(sorted(self.custom)) or "none"
             self.fail(

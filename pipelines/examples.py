@@ -168,7 +168,7 @@ COLLABORATION = Criterion(
 )
 
 # A senior engineer: an assessment that informs reviewers, a blind three-reviewer panel combined by
-# median, a live interview the candidate books, and two of three named approvers.
+# median, a live interview the candidate books, a reference check, and two of three named approvers.
 SENIOR_BACKEND_ENGINEER = Pipeline(
     name="senior-backend-engineer",
     title="Senior backend engineer",
@@ -233,6 +233,7 @@ SENIOR_BACKEND_ENGINEER = Pipeline(
             reminder_before_sla=1 * DAY,
         ),
         Scheduling(title="Technical interview with the team", duration_minutes=60, pick_within=5 * DAY),
+        Custom(id="references", workflow="ReferenceCheck"),
         Decision(
             approvals_required=2,
             approvers=("kai", "ruth", "noor"),

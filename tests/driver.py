@@ -236,6 +236,8 @@ async def finish(run: Run, decision: str = "approve", rating: int = 3) -> Applic
                 state, _ = await run.state()
             if state.slots:
                 await run.request("POST", f"{c}/slot", json={"slot": state.slots[0].isoformat()})
+        if kind == "custom" and stage.workflow:
+            await run.request("POST", f"{a}/stages/{stage.id}/outcome", json={"outcome": "continue"})
         await run.request("POST", f"{a}/feedback/release", json={})
         onboarding = next((s for s in run.pipeline.stages if isinstance(s, Onboarding)), None)
         for module in onboarding.modules if onboarding and kind == "onboarding" else ():

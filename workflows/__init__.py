@@ -1,8 +1,9 @@
 """Deterministic workflow code: no I/O, clocks, randomness or database access in this package."""
 
 from workflows.application import ApplicationWorkflow
+from workflows.custom import ReferenceCheckWorkflow
 from workflows.review_task import ReviewTaskWorkflow
 
-WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow]
+WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow, ReferenceCheckWorkflow]
 
-__all__ = ["WORKFLOWS", "ApplicationWorkflow", "ReviewTaskWorkflow"]
+__all__ = ["WORKFLOWS", "ApplicationWorkflow", "ReferenceCheckWorkflow", "ReviewTaskWorkflow"]

@@ -605,10 +605,11 @@ class ApplicationWorkflow:
         elif stage.auto_advance_at is not None and self._combined >= stage.auto_advance_at:
             self._auto_decision = "approve"
         else:
-            # Straight into the decision that follows: one write names both the status and stage.
+            # Straight into a decision: one write names both the status and the stage. Any other
+            # stage that follows records its own.
             following = self._pipeline.stages[self._index(stage.id) + 1 :]
-            next_id = following[0].id if following and isinstance(following[0], DecisionStage) else stage.id
-            await self._record_status(Status.awaiting_decision, stage_id=next_id)
+            if following and isinstance(following[0], DecisionStage):
+                await self._record_status(Status.awaiting_decision, stage_id=following[0].id)
         self._reviews_done.add(stage.id)
 
     async def _assign(self, stage: Review, count: int) -> list[str]:
@@ -1089,17 +1090,41 @@ class ApplicationWorkflow:
     # =================================================================================== custom
 
     async def _run_custom(self, stage: Custom) -> None:
-        outcome: str = await workflow.execute_activity(
-            stage.activity,
-            CustomStageInput(self._input.application_id, stage.id, self._outcome),
-            result_type=str,
-            start_to_close_timeout=timedelta(seconds=stage.timeout),
-            retry_policy=DB_RETRY,
-        )
+        if not self._status.is_final:
+            await self._record_status(self._status, stage_id=stage.id)
+        given = CustomStageInput(self._input.application_id, stage.id, self._outcome, self._pipeline.contact)
+        if stage.workflow:
+            outcome = await self._custom_workflow(stage, given)
+        else:
+            outcome = await workflow.execute_activity(
+                stage.activity,
+                given,
+                result_type=str,
+                start_to_close_timeout=timedelta(seconds=stage.timeout),
+                retry_policy=DB_RETRY,
+            )
         if outcome == "reject":
-            await self._conclude(DecisionInput("reject", f"custom:{stage.activity}", None, None, None))
+            await self._conclude(
+                DecisionInput("reject", f"custom:{stage.activity or stage.workflow}", None, None, None)
+            )
         elif self._last_stage():
             await self._record_status(self._status, "closed")
+
+    async def _custom_workflow(self, stage: Custom, given: CustomStageInput) -> str:
+        handle = await workflow.start_child_workflow(
+            stage.workflow, given, id=f"custom-{self._input.application_id}-{stage.id}", result_type=str
+        )
+        try:
+            await self._wait(handle.done)
+        except Closed:
+            handle.cancel()  # the application ended: so does its custom stage
+            raise
+        try:
+            outcome: str = handle.result()
+        except Exception as error:  # a failed custom stage must not strand the application
+            workflow.logger.warning("custom stage %s failed: %s", stage.id, error)
+            return "continue"
+        return outcome
 
     # =================================================================================== check-ins
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from api.schemas import (
     ScorecardCreate,
     ScorecardPublic,
     SlotOfferCreate,
+    StageOutcomeCreate,
     WithdrawCreate,
 )
 from api.workflow_calls import update_application
@@ -35,6 +37,7 @@ from offhours.contracts import (
     FeedbackRelease,
     ScorecardInput,
     SlotOffer,
+    StageOutcome,
     WithdrawInput,
 )
 from offhours.models import (
@@ -50,7 +53,7 @@ from offhours.models import (
 from offhours.states import ApplicationStatus
 from pipelines import get_pipeline
 from pipelines.base import pipeline_from_snapshot
-from pipelines.stages import Review
+from pipelines.stages import Custom, Review
 
 log = logging.getLogger("offhours.api")
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
@@ -362,3 +365,43 @@ def review_view(
         other_scorecards=others if own is not None or not review.independent else None,
         combined_score=application.combined_score if own is not None or not review.independent else None,
     )
+
+
+@router.post(
+    "/{application_id}/stages/{stage_id}/outcome",
+    response_model=ApplicationDetail,
+    summary="Record the outcome of a custom stage that waits for one (a reference check, say)",
+)
+async def record_stage_outcome(
+    application_id: str,
+    stage_id: str,
+    body: StageOutcomeCreate,
+    session: SessionDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> ApplicationDetail:
+    staff.require("ops", "recruiter")
+    application = load_application(session, application_id)
+    pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
+    stage = next((s for s in pipeline.stages if s.id == stage_id), None)
+    if not isinstance(stage, Custom) or not stage.workflow:
+        raise NotFound(
+            f"application '{application_id}' has no custom stage '{stage_id}' that takes an outcome"
+        )
+    await update_application(
+        client,
+        session,
+        application,
+        "record_outcome",
+        StageOutcome(body.outcome, _who(staff), body.note),
+        workflow_id=f"custom-{application.id}-{stage_id}",
+        result_type=str,
+        closed_message=f"the {stage_id} stage is not waiting for an outcome",
+    )
+    # The application moves on (to its next stage, or to rejected); answer once it has.
+    for _ in range(100):
+        session.expire_all()
+        if load_application(session, application_id).stage != stage_id:
+            break
+        await asyncio.sleep(0.05)
+    return application_detail(session, load_application(session, application_id))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
@@ -107,8 +108,8 @@ def test_the_corpus_covers_every_example_pipeline_and_main_path() -> None:
     )
     covered = {SCENARIOS[n][0] for n in names if n in SCENARIOS}
     assert covered == set(PIPELINES), f"pipelines without a recorded history: {set(PIPELINES) - covered}"
-    children = [n for n in names if "--review-task-" in n]
-    assert children, "the corpus must include review task (child workflow) histories"
+    assert any("--review-task-" in n for n in names), "the corpus must include review task histories"
+    assert any("--reference-check-" in n for n in names), "the corpus must include a custom child workflow"
     for name in SCENARIOS:
         data = json.loads((HISTORIES / f"{name}.json").read_text())
         kind, _ = started_pipeline(data)
@@ -148,10 +149,11 @@ async def _save(world: World, run: Run, name: str) -> None:
     history = await handle.fetch_history()
     (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
     children = [
-        e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+        e.child_workflow_execution_started_event_attributes
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
     ]
-    for n, child_id in enumerate(children, start=1):
-        child = await client.get_workflow_handle(child_id).fetch_history()
-        (HISTORIES / f"{name}--review-task-{n}.json").write_text(child.to_json() + "\n")
+    for n, child in enumerate(children, start=1):
+        kind = re.sub(r"(?<!^)(?=[A-Z])", "-", child.workflow_type.name).lower()  # ReviewTask -> review-task
+        history = await client.get_workflow_handle(child.workflow_execution.workflow_id).fetch_history()
+        (HISTORIES / f"{name}--{kind}-{n}.json").write_text(history.to_json() + "\n")

@@ -810,6 +810,10 @@ async def test_senior_backend_engineer_tells_the_hiring_manager_after_approval(s
     ).status_code == 200
     await stack.mailbox.wait_for(applicant.address, 4)  # invite, submitted, slots, confirmed
     await skip(stack, slot.astimezone(UTC) - await clock(stack, applicant) + timedelta(minutes=61))
+    # The reference check (a custom child workflow) waits for the recruiter's outcome.
+    await wait_stage(stack, applicant, "references")
+    referenced = await post(stack, f"{url}/stages/references/outcome", {"outcome": "continue"}, staff=True)
+    assert referenced.status_code == 200, referenced.text
     await wait_stage(stack, applicant, "decision")
 
     # Two of the three approvers.
