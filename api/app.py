@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api.errors import ApiError
-from api.routes import applications, candidate, health, jobs, mailbox, pipelines, portal
+from api.routes import applications, candidate, files, health, jobs, mailbox, pipelines, portal
 from offhours.db import get_engine
 from offhours.settings import Settings, get_settings
 
@@ -83,7 +83,7 @@ def create_app(
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
 
-    for module in (health, pipelines, jobs, applications, candidate, portal):
+    for module in (health, pipelines, jobs, applications, files, candidate, portal):
         app.include_router(module.router)
     if settings.is_development:
         app.include_router(mailbox.router)

@@ -6,10 +6,10 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 
@@ -48,7 +48,6 @@ from pipelines.people import PEOPLE
 from pipelines.stages import Assessment, Onboarding
 
 log = logging.getLogger("offhours.api")
-ModelT = TypeVar("ModelT", bound=BaseModel)
 router = APIRouter(prefix="/api/v1/candidate", tags=["candidate"])
 
 ACCEPTING = (ApplicationStatus.invited, ApplicationStatus.in_progress)
@@ -306,20 +305,6 @@ def _state_public(state: ApplicationState) -> WorkflowStatePublic:
     return WorkflowStatePublic(
         status=state.status, stage=state.stage, deadline=state.deadline, answered=state.answered
     )
-
-
-def _parse(model: type[ModelT], raw: Any) -> ModelT:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as error:
-        raise _validation_error(error) from None
-
-
-async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Unprocessable("the body must be JSON") from None
 
 
 @router.post("/{token}/extension", response_model=CandidateStatePublic, summary="Ask for more time")

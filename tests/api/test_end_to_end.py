@@ -7,6 +7,7 @@ import hashlib
 
 from sqlmodel import Session, select
 
+from api.routes.files import _signature
 from offhours.contracts import ApplicationState
 from offhours.models import EmailMessage
 from offhours.storage import FileStore
@@ -227,3 +228,42 @@ async def test_opening_the_link_is_recorded_once(stack: Stack) -> None:
         and e.activity_task_scheduled_event_attributes.activity_type.name == "record_link_opened"
     ]
     assert len(recorded) == 1, "only the first opening is recorded"
+
+
+async def test_staff_fetch_uploads_only_through_short_lived_signed_urls(stack: Stack) -> None:
+    job = await stack.create_job()
+    address = unique_email()
+    application = await stack.invite(job["id"], address)
+    [invite] = await stack.mailbox.wait_for(address, 1)
+    token = token_from(invite.link())
+    content = b"%PDF-1.4 the portfolio\n"
+    uploaded = await stack.http.post(
+        f"/api/v1/candidate/{token}/answers",
+        data={"question_id": "cv"},
+        files={"file": ("portfolio.pdf", content, "application/pdf")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    url = f"/api/v1/applications/{application['id']}/answers/cv/file"
+    assert (await stack.http.get(url)).status_code == 401
+    assert (
+        await stack.http.get(
+            f"/api/v1/applications/{application['id']}/answers/motivation/file", headers=STAFF
+        )
+    ).status_code == 404
+    signed = (await stack.http.get(url, headers=STAFF)).json()
+    assert signed["sha256"] == hashlib.sha256(content).hexdigest()
+    path = signed["url"].removeprefix("http://offhours.test")
+    fetched = await stack.http.get(path)
+    assert fetched.status_code == 200 and fetched.content == content
+    assert fetched.headers["content-type"] == "application/pdf"
+    assert "no-store" in fetched.headers["cache-control"]
+    answer_id = path.split("/files/")[1].split("?")[0]
+    tampered = path.replace(f"/files/{answer_id}", f"/files/{int(answer_id) + 1}")
+    assert (await stack.http.get(tampered)).status_code == 403
+    unsigned = f"/files/{answer_id}?expires=9999999999&signature={'0' * 64}"
+    assert (await stack.http.get(unsigned)).status_code == 403
+    past = 1_000_000
+    expired = (
+        f"/files/{answer_id}?expires={past}&signature={_signature(stack.settings, int(answer_id), past)}"
+    )
+    assert (await stack.http.get(expired)).status_code == 410
