@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -46,7 +46,7 @@ async def update_application(
                 stage=application.stage,
             ) from None
         raise ServiceUnavailable(f"the workflow engine could not be reached: {error.message}") from None
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise ServiceUnavailable(
             "the application's workflow did not answer in time; is a worker running? Try again."
         ) from None
