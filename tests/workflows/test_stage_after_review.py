@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.email import format_deadline
@@ -39,6 +37,7 @@ from pipelines.stages import (
     Stage,
 )
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
+from tests.history import scheduled_emails
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -106,13 +105,6 @@ class Applicant:
     address: str
     token: str
     title: str
-
-
-@dataclass
-class ScheduledEmail:
-    at: datetime  # workflow time at which the send_email activity was scheduled
-    key: str
-    template: str
 
 
 def make_pipeline(name: str, *later: Stage, review: Review | None = None) -> Pipeline:
@@ -223,25 +215,6 @@ async def candidate_view(stack: Stack, applicant: Applicant) -> dict[str, Any]:
     response = await stack.http.get(f"/api/v1/candidate/{applicant.token}")
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-async def scheduled_emails(stack: Stack, application_id: str) -> list[ScheduledEmail]:
-    """Every send_email activity the application's workflow scheduled, with its workflow time."""
-    history = await stack.workflow(application_id).fetch_history()
-    emails: list[ScheduledEmail] = []
-    for event in history.events:
-        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            continue
-        attributes = event.activity_task_scheduled_event_attributes
-        if attributes.activity_type.name != "send_email":
-            continue
-        request = json.loads(attributes.input.payloads[0].data)
-        emails.append(
-            ScheduledEmail(
-                event.event_time.ToDatetime(tzinfo=UTC), request["message_key"], request["template"]
-            )
-        )
-    return emails
 
 
 async def is_running(stack: Stack, application_id: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import statistics
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from pipelines.stages import (
     Stage,
 )
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
+from tests.history import scheduled_emails
 
 QUESTION = Question("why", "Why does this role interest you?")
 ANSWER = "Because I like solving problems for people."
@@ -211,32 +211,6 @@ def assert_names_no_candidate(mail: CaughtMail, candidate: Candidate) -> None:
     for part in (subject(mail), mail.text, mail.html):
         assert candidate.name not in part, part
         assert candidate.address not in part, part
-
-
-@dataclass
-class ScheduledEmail:
-    at: datetime
-    key: str
-    template: str
-
-
-async def emails_scheduled(stack: Stack, application_id: str) -> list[ScheduledEmail]:
-    """Every send_email the application's workflow scheduled, with the workflow time it did so."""
-    history = await stack.workflow(application_id).fetch_history()
-    found: list[ScheduledEmail] = []
-    for event in history.events:
-        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            continue
-        attributes = event.activity_task_scheduled_event_attributes
-        if attributes.activity_type.name != "send_email":
-            continue
-        request = json.loads(attributes.input.payloads[0].data)
-        found.append(
-            ScheduledEmail(
-                event.event_time.ToDatetime(tzinfo=UTC), request["message_key"], request["template"]
-            )
-        )
-    return found
 
 
 async def review_ended_at(stack: Stack, application_id: str) -> datetime:
@@ -834,7 +808,7 @@ async def test_decision_sla_reminds_pending_approvers_then_escalates(
     assert_names_no_candidate(escalation, candidate)
 
     # When, on the workflow's clock.
-    scheduled = {e.key: e for e in await emails_scheduled(stack, app_id)}
+    scheduled = {e.key: e for e in await scheduled_emails(stack, app_id)}
     for approver in ("ruth", "noor"):
         at = scheduled[f"decision-reminder-{decision.id}-{approver}"].at
         assert abs(at - (waiting_since + timedelta(days=3))) <= TOLERANCE
@@ -932,9 +906,9 @@ async def test_check_ins_while_waiting_in_review_stop_once_decided(
     second = (await stack.mailbox.wait_for(candidate.address, 4))[3]
     assert subject(second) == update
 
-    scheduled = [e for e in await emails_scheduled(stack, app_id) if e.template == "check_in"]
+    scheduled = [e for e in await scheduled_emails(stack, app_id) if e.template == "check_in"]
     assert [e.key for e in scheduled] == [f"check-in-{review.id}-1", f"check-in-{review.id}-2"]
-    review_started = next(e.at for e in await emails_scheduled(stack, app_id) if e.key == "submitted")
+    review_started = next(e.at for e in await scheduled_emails(stack, app_id) if e.key == "submitted")
     assert abs(scheduled[0].at - (review_started + timedelta(days=2))) <= TOLERANCE
     assert abs(scheduled[1].at - (review_started + timedelta(days=3))) <= TOLERANCE
 
@@ -953,7 +927,7 @@ async def test_check_ins_while_waiting_in_review_stop_once_decided(
     await stack.mailbox.settle(1.0)
     assert (await state(stack, app_id)).stage == onboarding.id  # still running
     assert subjects(stack.mailbox.to(candidate.address)).count(update) == 2
-    assert [e.key for e in await emails_scheduled(stack, app_id) if e.template == "check_in"] == [
+    assert [e.key for e in await scheduled_emails(stack, app_id) if e.template == "check_in"] == [
         f"check-in-{review.id}-1",
         f"check-in-{review.id}-2",
     ]

@@ -1,0 +1,34 @@
+"""Reading a workflow's history in tests: what it scheduled, and when on the workflow's clock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio.api.enums.v1 import EventType
+
+from tests.conftest import Stack
+
+
+@dataclass
+class ScheduledEmail:
+    at: datetime  # workflow time at which the send_email activity was scheduled
+    key: str
+    template: str
+
+
+async def scheduled_emails(stack: Stack, application_id: str) -> list[ScheduledEmail]:
+    """Every send_email activity the application's workflow scheduled, with its workflow time."""
+    history = await stack.workflow(application_id).fetch_history()
+    emails: list[ScheduledEmail] = []
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        attributes = event.activity_task_scheduled_event_attributes
+        if attributes.activity_type.name != "send_email":
+            continue
+        request = json.loads(attributes.input.payloads[0].data)
+        at = event.event_time.ToDatetime(tzinfo=UTC)
+        emails.append(ScheduledEmail(at, request["message_key"], request["template"]))
+    return emails
