@@ -18,6 +18,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
     return [
         db.record_status,
         db.record_link_opened,
+        db.record_consent,
         db.save_answer,
         db.save_scorecard,
         db.save_decision,

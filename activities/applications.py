@@ -17,6 +17,7 @@ from offhours.contracts import (
     SaveAnswer,
     SaveAssessment,
     SaveBooking,
+    SaveConsent,
     SaveDecision,
     SaveFeedback,
     SaveModuleProgress,
@@ -100,6 +101,15 @@ class ApplicationActivities:
                 application.opened_at = event.at
                 session.add(application)
 
+    @activity.defn(name="record_consent")
+    def record_consent(self, consent: SaveConsent) -> None:
+        with session_scope(self.engine) as session:
+            application = _application(session, consent.application_id)
+            if application.consent_at is None:
+                application.consent_at = consent.at
+                application.consent_version = consent.version
+                session.add(application)
+
     @activity.defn(name="save_answer")
     def save_answer(self, request: SaveAnswer) -> None:
         answer = request.answer
@@ -115,6 +125,7 @@ class ApplicationActivities:
                 file_name=answer.file_name,
                 content_type=answer.content_type,
                 size=answer.size,
+                duration_seconds=answer.duration_seconds,
                 answered_at=request.at,
             )
 

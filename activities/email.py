@@ -29,7 +29,15 @@ from offhours import TEMPLATES_DIR
 from offhours.contracts import EmailRequest, EmailResult
 from offhours.db import session_scope
 from offhours.links import make_candidate_token
-from offhours.models import Application, Candidate, CandidateFeedback, EmailMessage, Job, utcnow
+from offhours.models import (
+    Application,
+    Candidate,
+    CandidateFeedback,
+    ContactMessage,
+    EmailMessage,
+    Job,
+    utcnow,
+)
 from offhours.settings import Settings
 from pipelines.people import PEOPLE
 
@@ -96,6 +104,12 @@ class EmailActivities:
                 .where(CandidateFeedback.application_id == application.id)
                 .order_by(col(CandidateFeedback.id).desc())
             ).first()
+            # Questions and answers between candidate and contact: the text stays in the database,
+            # the workflow carries only the message id.
+            message_id = request.extra.get("message_id")
+            message = session.get(ContactMessage, message_id) if message_id else None
+            if message_id and message is None:
+                raise ApplicationError(f"message {message_id} is not in the database yet")
         snapshot = application.pipeline_snapshot
         deadline = request.deadline or application.deadline
         staff = PEOPLE.get(request.to_staff) if request.to_staff else None
@@ -129,6 +143,7 @@ class EmailActivities:
             "deadline": format_deadline(deadline, zone),
             "contact_name": contact.name if contact else None,
             "when": lambda iso: format_deadline(datetime.fromisoformat(iso), zone),
+            "message": message.body if message else None,
             **extra,
         }
         if staff is not None:
@@ -137,6 +152,7 @@ class EmailActivities:
                 "staff_name": staff.name,
                 "application_id": application.id,
                 "staff_link": f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}",
+                "messages_link": f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}/messages",
                 # Reviewers get the blind, independent view, never the full application.
                 "review_link": (
                     f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}/review?reviewer_id={staff.id}"

@@ -6,19 +6,35 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api.errors import ApiError
+from api.pages import render_page
+from api.ratelimit import CandidateRateLimits
 from api.routes import applications, candidate, files, health, jobs, mailbox, pipelines, portal
+from offhours import TEMPLATES_DIR
 from offhours.db import get_engine
 from offhours.settings import Settings, get_settings
 
 log = logging.getLogger("offhours.api")
+
+PORTAL_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; "
+    "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'",
+}
 
 
 class TemporalGateway:
@@ -72,10 +88,20 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.DATABASE_URL)
     app.state.temporal = TemporalGateway(settings, temporal_client)
+    app.state.rate_limits = CandidateRateLimits(settings)
 
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status_code)
+    async def _api_error(request: Request, error: ApiError) -> Response:
+        # The candidate portal's pages get a page; scripts and API clients get JSON.
+        accept = request.headers.get("accept", "")
+        html = request.method == "GET" or ("text/html" in accept and "application/json" not in accept)
+        if request.url.path.startswith("/c/") and html:
+            page = render_page(
+                request, "pages/link_error.html", {"message": error.detail}, status_code=error.status_code
+            )
+            page.headers.update(error.headers)
+            return page
+        return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -83,8 +109,17 @@ def create_app(
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
 
+    @app.middleware("http")
+    async def _portal_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        if request.url.path.startswith("/c/"):
+            # The link is the candidate's key: never cached, never sent on as a Referer, never framed.
+            response.headers.update(PORTAL_HEADERS)
+        return response
+
     for module in (health, pipelines, jobs, applications, files, candidate, portal):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
     if settings.is_development:
         app.include_router(mailbox.router)
     return app

@@ -8,10 +8,11 @@ from typing import Any
 class ApiError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return {"detail": self.detail, **self.extra}
@@ -43,6 +44,14 @@ class PayloadTooLarge(ApiError):
 
 class Unprocessable(ApiError):
     status_code = 422
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+
+
+class LengthRequired(ApiError):
+    status_code = 411
 
 
 class ServiceUnavailable(ApiError):

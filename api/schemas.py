@@ -213,12 +213,65 @@ class TextAnswerCreate(Strict):
     text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 
 
+class TakePublic(BaseModel):
+    """An opened question: its prompt, and the clock of the current take when it is timed."""
+
+    question_id: str
+    prompt: str
+    take: int
+    takes_allowed: int | None
+    opened_at: datetime
+    think_ends_at: datetime | None
+    answer_ends_at: datetime | None
+    server_now: datetime
+
+
 class QuestionPublic(BaseModel):
     id: str
-    prompt: str
+    number: int
+    prompt: str | None = Field(description="Hidden (null) until a timed question is opened")
     type: str
     required: bool
     answered: bool
+    choices: list[str]
+    think_time: int | None
+    answer_time_limit: int | None
+    takes_allowed: int | None
+    takes_used: int
+    open_take: TakePublic | None
+    max_bytes: int | None
+    accepts: list[str]
+    answer_text: str | None = None
+
+
+class ProcessStep(BaseModel):
+    id: str
+    kind: str
+    title: str
+    detail: str
+    state: str  # done, current or upcoming
+
+
+class MessagePublic(BaseModel):
+    id: str
+    from_candidate: bool
+    author: str
+    body: str
+    created_at: datetime
+
+
+class MessageCreate(Strict):
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
+
+
+class DeletionRequestCreate(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = None
+
+
+class ConsentCreate(Strict):
+    version: Annotated[str, StringConstraints(min_length=64, max_length=64)] = Field(
+        description="The version of the consent wording shown (GET the view: consent.version)"
+    )
 
 
 class Progress(BaseModel):
@@ -256,9 +309,18 @@ class CandidateView(BaseModel):
     feedback: dict[str, Any] | None
     deadline: datetime | None
     deadline_local: str
+    timezone: str
     accepting_answers: bool
     questions: list[QuestionPublic]
     progress: Progress
+    process: list[ProcessStep]
+    promised_response: str | None
+    consent_required: bool
+    consent_at: datetime | None
+    consent_version: str
+    pending_extension_hours: float | None
+    messages: list[MessagePublic]
+    deletion_requested_at: datetime | None
 
 
 class CandidateStatePublic(BaseModel):

@@ -31,6 +31,32 @@ class AnswerInput:
     file_name: str | None = None
     content_type: str | None = None
     size: int | None = None
+    # Set by the API, never by the client: when the upload began arriving, and the length of the
+    # recording as measured from the media. The workflow checks both against the question's limits.
+    received_at: datetime | None = None
+    duration_seconds: float | None = None
+
+
+@dataclass
+class ConsentInput:
+    version: str  # sha256 of the consent wording the candidate saw
+
+
+@dataclass
+class OpenQuestion:
+    question_id: str
+
+
+@dataclass
+class QuestionTake:
+    """A question the candidate has opened: its prompt is shown and, if timed, its clock runs."""
+
+    question_id: str
+    take: int  # 1 for the first take; 0 for a question without limits (no take is counted)
+    opened_at: datetime
+    think_ends_at: datetime | None  # recording starts by this time
+    answer_ends_at: datetime | None  # the answer must be in by this time (before the grace period)
+    takes_allowed: int | None  # None = unlimited
 
 
 @dataclass
@@ -122,6 +148,9 @@ class ApplicationState:
     modules_done: list[str] = field(default_factory=list)
     feedback_held: bool = False
     outcome: str | None = None  # how the application ended, once it has
+    consent_at: datetime | None = None
+    takes: dict[str, int] = field(default_factory=dict)  # takes opened per question
+    open_takes: dict[str, QuestionTake] = field(default_factory=dict)  # opened and not yet answered
 
 
 # ------------------------------------------------------------------------------------ activities
@@ -146,6 +175,13 @@ class StatusChange:
 class SaveAnswer:
     application_id: str
     answer: AnswerInput
+    at: datetime
+
+
+@dataclass
+class SaveConsent:
+    application_id: str
+    version: str
     at: datetime
 
 

@@ -101,6 +101,9 @@ class Application(SQLModel, table=True):
     submitted_at: datetime | None = _ts(nullable=True)
     decided_at: datetime | None = _ts(nullable=True)
     closed_at: datetime | None = _ts(nullable=True)
+    # The candidate's consent to recording: when, and which wording (sha256 of the consent text).
+    consent_at: datetime | None = _ts(nullable=True)
+    consent_version: str | None = Field(default=None, max_length=64)
 
 
 class Answer(SQLModel, table=True):
@@ -116,6 +119,7 @@ class Answer(SQLModel, table=True):
     file_name: str | None = Field(default=None, max_length=255)
     content_type: str | None = Field(default=None, max_length=255)
     size: int | None = None
+    duration_seconds: float | None = None  # recorded answers: measured from the media itself
     answered_at: datetime = _ts()
 
 
@@ -223,3 +227,27 @@ class ModuleProgress(SQLModel, table=True):
     application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
     module_id: str = Field(max_length=64)
     completed_at: datetime = _ts()
+
+
+class ContactMessage(SQLModel, table=True):
+    """The candidate's thread with their contact person: questions one way, answers the other."""
+
+    __tablename__ = "contact_messages"
+
+    id: str = Field(primary_key=True, max_length=40)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    author: str = Field(max_length=200)  # "candidate" or the staff member's id
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts()
+
+
+class DeletionRequest(SQLModel, table=True):
+    """A candidate asked for their data to be deleted. Carried out by the privacy tooling."""
+
+    __tablename__ = "deletion_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: str = Field(foreign_key="applications.id", unique=True, max_length=40)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    requested_at: datetime = _ts()
+    completed_at: datetime | None = _ts(nullable=True)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,7 +51,16 @@ class Settings(BaseSettings):
     MAILBOX_DIR: Path = Path(".offhours/mailbox")
     # Candidate links stay readable this long after the application's deadline (status, feedback).
     CANDIDATE_LINK_GRACE_DAYS: int = Field(default=30, ge=0)
-    MAX_UPLOAD_BYTES: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Uploads: a ceiling for any request, and a limit per question type (a question may set a lower one).
+    MAX_UPLOAD_BYTES: int = Field(default=250 * 1024 * 1024, gt=0)
+    MAX_VIDEO_BYTES: int = Field(default=250 * 1024 * 1024, gt=0)
+    MAX_AUDIO_BYTES: int = Field(default=50 * 1024 * 1024, gt=0)
+    MAX_FILE_BYTES: int = Field(default=20 * 1024 * 1024, gt=0)
+    # How long recordings and answers are kept after the application closes (told to candidates).
+    RETENTION_DAYS: int = Field(default=180, ge=1)
+    # Candidate-link endpoints, per client address: all requests, and links that fail to verify.
+    CANDIDATE_RATE_LIMIT: str = "300/minute"
+    BAD_LINK_RATE_LIMIT: str = "20/10 minutes"
 
     @field_validator("PUBLIC_URL")
     @classmethod
@@ -58,6 +68,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("CANDIDATE_RATE_LIMIT", "BAD_LINK_RATE_LIMIT")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must look like '300/minute' or '20/10 minutes'") from None
+        return value
 
     @field_validator("TEMPORAL_ADDRESS")
     @classmethod

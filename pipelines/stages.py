@@ -61,6 +61,21 @@ class Question:
     max_length: int = 10_000
     max_bytes: int | None = None  # upload limit for file, video and audio answers
 
+    @property
+    def timed(self) -> bool:
+        """Its prompt stays hidden until opened, and its clock runs from then."""
+        return self.think_time is not None or self.answer_time_limit is not None
+
+    @property
+    def takes_allowed(self) -> int | None:
+        """How many takes it allows (None = unlimited). A recording with think time gets one go,
+        otherwise one plus its retakes; a timed written answer gets one go."""
+        if self.type in RECORDED:
+            if self.think_time is not None:
+                return 1
+            return None if self.retakes is None else 1 + self.retakes
+        return 1 if self.timed else None
+
 
 @dataclass(frozen=True)
 class Interview:

@@ -2,8 +2,9 @@
 
 from workflows.application import ApplicationWorkflow
 from workflows.custom import ReferenceCheckWorkflow
+from workflows.notice import NoticeWorkflow
 from workflows.review_task import ReviewTaskWorkflow
 
-WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow, ReferenceCheckWorkflow]
+WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow, ReferenceCheckWorkflow, NoticeWorkflow]
 
-__all__ = ["WORKFLOWS", "ApplicationWorkflow", "ReferenceCheckWorkflow", "ReviewTaskWorkflow"]
+__all__ = ["WORKFLOWS", "ApplicationWorkflow", "NoticeWorkflow", "ReferenceCheckWorkflow", "ReviewTaskWorkflow"]

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ApplicationState,
         AssessmentAnswerInput,
         AssignReviewers,
+        ConsentInput,
         CustomStageInput,
         DecisionInput,
         EmailRequest,
@@ -37,11 +38,14 @@ with workflow.unsafe.imports_passed_through():
         FeedbackRelease,
         LinkOpened,
         ModuleCompletion,
+        OpenQuestion,
+        QuestionTake,
         ReleaseAssignment,
         ReviewTaskInput,
         SaveAnswer,
         SaveAssessment,
         SaveBooking,
+        SaveConsent,
         SaveDecision,
         SaveFeedback,
         SaveModuleProgress,
@@ -64,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         Feedback,
         Interview,
         Onboarding,
+        Question,
         Review,
         Scheduling,
     )
@@ -84,6 +89,10 @@ EMAIL_RETRY = RetryPolicy(
 )
 
 ACCEPTS_ANSWERS = (Status.invited, Status.in_progress)
+# A timed answer may arrive this long after its limit: the upload of a recording takes a while.
+ANSWER_GRACE = timedelta(seconds=60)
+# A recording may last this much longer than its limit: browsers stop a fraction late, encoders round.
+DURATION_TOLERANCE_SECONDS = 2.0
 
 
 def describe_duration(seconds: int) -> str:
@@ -125,6 +134,9 @@ class ApplicationWorkflow:
         self._takes: dict[str, int] = {}
         self._interview_done: set[str] = set()
         self._reminders_sent: list[str] = []
+        self._consent_at: datetime | None = None
+        self._opened: dict[str, list[datetime]] = {}  # when each take of a question was opened
+        self._answered_take: dict[str, int] = {}  # which take each saved answer came from
         # extensions
         self._extended = 0
         self._extension_requests = 0  # numbers each request's messages, granted or not
@@ -381,6 +393,8 @@ class ApplicationWorkflow:
             question = self._pipeline.question(answer.question_id)
             if question is not None and question.type in RECORDED:
                 self._takes[answer.question_id] = self._takes.get(answer.question_id, 0) + 1
+            if answer.question_id in self._opened:
+                self._answered_take[answer.question_id] = len(self._opened[answer.question_id])
             if self._status == Status.invited:
                 await self._record_status(Status.in_progress)
         finally:
@@ -390,6 +404,102 @@ class ApplicationWorkflow:
     @save_answer.validator
     def _validate_answer(self, answer: AnswerInput) -> None:
         self._check_answer(answer)
+        self._check_answer_limits(answer)
+
+    def _check_answer_limits(self, answer: AnswerInput) -> None:
+        """Consent, time limits and takes, which the browser also enforces but cannot be trusted
+        with. Validator only: validators do not run on replay, so histories recorded before these
+        rules existed replay unchanged."""
+        question = self._pipeline.question(answer.question_id)
+        assert question is not None  # _check_answer has refused unknown questions
+        if question.type in RECORDED and self._consent_at is None:
+            raise conflict("give your consent to recording before sending a recorded answer")
+        limit = question.answer_time_limit
+        duration = answer.duration_seconds or 0.0
+        if question.type in RECORDED and limit is not None and duration > limit + DURATION_TOLERANCE_SECONDS:
+            raise conflict(f"the recording lasts {duration:.0f} s; question '{question.id}' allows {limit} s")
+        if not question.timed:
+            return
+        now = workflow.now()
+        at = answer.received_at if answer.received_at is not None and answer.received_at <= now else now
+        if not self._opened.get(question.id):
+            raise conflict(f"open question '{question.id}' first: its clock starts when you see it")
+        take = self._open_take(question, at)
+        if take is None:
+            raise conflict(
+                f"the time for question '{question.id}' has run out and no take is left; "
+                "you can still answer the other questions"
+            )
+
+    def _open_take(self, question: Question, at: datetime) -> QuestionTake | None:
+        """The question's latest take if it is still open at `at`: opened, not answered, in time."""
+        opened = self._opened.get(question.id, [])
+        if not opened or self._answered_take.get(question.id) == len(opened):
+            return None
+        take = _take(question, len(opened), opened[-1], question.takes_allowed)
+        if take.answer_ends_at is not None and at > take.answer_ends_at + ANSWER_GRACE:
+            return None
+        return take
+
+    @workflow.update
+    async def open_question(self, request: OpenQuestion) -> QuestionTake:
+        """The candidate sees a question. For a timed or recorded question this starts a take (its
+        clock runs from now); opening it again while that take is open returns the same take."""
+        question = self._check_open(request)
+        now = workflow.now()
+        current = self._open_take(question, now)
+        if current is not None:
+            return current
+        if not (question.timed or question.type in RECORDED):
+            return _take(question, 0, now, None)
+        self._opened.setdefault(question.id, []).append(now)
+        return _take(question, len(self._opened[question.id]), now, question.takes_allowed)
+
+    @open_question.validator
+    def _validate_open(self, request: OpenQuestion) -> None:
+        self._check_open(request)
+
+    def _check_open(self, request: OpenQuestion) -> Question:
+        self._check_accepting()
+        question = self._interview_question(request.question_id)
+        if question.type in RECORDED and self._consent_at is None:
+            raise conflict("give your consent to recording before opening a recorded question")
+        if self._open_take(question, workflow.now()) is not None:
+            return question
+        allowed = question.takes_allowed
+        if allowed is not None and len(self._opened.get(question.id, [])) >= allowed:
+            raise conflict(f"question '{question.id}' allows {allowed} take(s); none left")
+        return question
+
+    @workflow.update
+    async def give_consent(self, consent: ConsentInput) -> ApplicationState:
+        """The candidate agrees to be recorded. The first consent counts; repeating it changes nothing."""
+        self._check_accepting()
+        if self._consent_at is None:
+            self._consent_at = workflow.now()
+            await workflow.execute_activity(
+                "record_consent",
+                SaveConsent(self._input.application_id, consent.version, self._consent_at),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+        return self.state()
+
+    @give_consent.validator
+    def _validate_consent(self, consent: ConsentInput) -> None:
+        self._check_accepting()
+        if not consent.version:
+            raise invalid("the consent must name the version of the wording the candidate saw")
+
+    def _interview_question(self, question_id: str) -> Question:
+        interview = self._current_interview()
+        if interview is None:
+            raise conflict("the interview is done; there is no interview question to answer now")
+        question = next((q for q in interview.questions if q.id == question_id), None)
+        if question is None:
+            known = ", ".join(q.id for q in interview.questions)
+            raise invalid(f"unknown question_id '{question_id}'; this interview asks: {known}")
+        return question
 
     def _active_candidate_stage(self) -> object | None:
         """The candidate's current task: the first interview or assessment not yet done. Derived from
@@ -405,13 +515,7 @@ class ApplicationWorkflow:
 
     def _check_answer(self, answer: AnswerInput) -> None:
         self._check_accepting()
-        interview = self._current_interview()
-        if interview is None:
-            raise conflict("the interview is done; there is no interview question to answer now")
-        question = next((q for q in interview.questions if q.id == answer.question_id), None)
-        if question is None:
-            known = ", ".join(q.id for q in interview.questions)
-            raise invalid(f"unknown question_id '{answer.question_id}'; this interview asks: {known}")
+        question = self._interview_question(answer.question_id)
         uploaded = question.type in ("file", *RECORDED)
         if uploaded != (answer.kind == "file"):
             wanted = "an uploaded file or recording" if uploaded else f"a {question.type} answer as text"
@@ -427,12 +531,9 @@ class ApplicationWorkflow:
             raise invalid(f"question '{question.id}' needs a file")
         if question.max_bytes is not None and (answer.size or 0) > question.max_bytes:
             raise invalid(f"question '{question.id}' accepts files up to {question.max_bytes} bytes")
-        if question.type in RECORDED:
-            allowed = 1 + (0 if question.think_time is not None else (question.retakes or 0))
-            if question.retakes is None and question.think_time is None:
-                allowed = 1_000_000
-            if self._takes.get(question.id, 0) >= allowed:
-                raise conflict(f"question '{question.id}' allows {allowed} take(s); none left")
+        allowed = question.takes_allowed
+        if question.type in RECORDED and allowed is not None and self._takes.get(question.id, 0) >= allowed:
+            raise conflict(f"question '{question.id}' allows {allowed} take(s); none left")
 
     def _check_accepting(self) -> None:
         if self._closed() or self._status not in ACCEPTS_ANSWERS:
@@ -1193,7 +1294,20 @@ class ApplicationWorkflow:
             modules_done=sorted(self._modules_done),
             feedback_held=self._feedback_held,
             outcome=self._outcome,
+            consent_at=self._consent_at,
+            takes={q: len(opened) for q, opened in sorted(self._opened.items())},
+            open_takes=self._open_takes(),
         )
+
+    def _open_takes(self) -> dict[str, QuestionTake]:
+        now = workflow.now()
+        takes = {}
+        for question_id in sorted(self._opened):
+            question = self._pipeline.question(question_id)
+            take = self._open_take(question, now) if question is not None else None
+            if take is not None:
+                takes[question_id] = take
+        return takes
 
     def _assessment_ends_at(self) -> datetime | None:
         stage = self._current_assessment()
@@ -1292,6 +1406,19 @@ class ApplicationWorkflow:
             # A permanently refused address must not stop the application; it is recorded instead.
             workflow.logger.warning("email %s could not be delivered: %s", key, error.cause)
             self._emails_failed.append(key)
+
+
+def _take(question: Question, number: int, opened_at: datetime, allowed: int | None) -> QuestionTake:
+    think = question.think_time or 0
+    limit = question.answer_time_limit
+    return QuestionTake(
+        question_id=question.id,
+        take=number,
+        opened_at=opened_at,
+        think_ends_at=opened_at + timedelta(seconds=think) if question.think_time is not None else None,
+        answer_ends_at=opened_at + timedelta(seconds=think + limit) if limit is not None else None,
+        takes_allowed=allowed,
+    )
 
 
 __all__ = ["ApplicationWorkflow", "describe_duration"]

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api import candidate_service
+from api.candidate_service import messages_of
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import Conflict, NotFound, ServiceUnavailable
 from api.schemas import (
@@ -21,6 +23,8 @@ from api.schemas import (
     DecisionCreate,
     ExtensionDecisionCreate,
     FeedbackReleaseCreate,
+    MessageCreate,
+    MessagePublic,
     PipelineRef,
     ReviewView,
     ScorecardCreate,
@@ -405,3 +409,35 @@ async def record_stage_outcome(
             break
         await asyncio.sleep(0.05)
     return application_detail(session, load_application(session, application_id))
+
+
+@router.get(
+    "/{application_id}/messages",
+    response_model=list[MessagePublic],
+    summary="The candidate's questions to their contact and the answers",
+)
+def messages(application_id: str, session: SessionDep, staff: StaffDep) -> list[MessagePublic]:
+    staff.require("ops", "recruiter")
+    return messages_of(session, load_application(session, application_id))
+
+
+@router.post(
+    "/{application_id}/messages",
+    response_model=MessagePublic,
+    status_code=201,
+    summary="Answer the candidate: emailed to them and shown on their page",
+)
+async def answer_candidate(
+    application_id: str,
+    body: MessageCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> MessagePublic:
+    staff.require("ops", "recruiter")
+    application = load_application(session, application_id)
+    message = await candidate_service.answer_candidate(
+        client, session, settings, application, _who(staff), body.body
+    )
+    return next(m for m in messages_of(session, application) if m.id == message.id)

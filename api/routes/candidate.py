@@ -1,199 +1,87 @@
-"""The candidate's API, authorised by the signed link token from their invite email."""
+"""The candidate's API, authorised by the signed link token from their invite email.
+
+The portal's pages (api/routes/portal.py) do the same through api.candidate_service; this is the same
+contract for other clients (a mobile app, an integration, the tests that bypass the browser).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 
-from activities.email import format_deadline
+from api import candidate_service as service
+from api.candidate_service import CandidateDep, candidate_view, notify_link_opened, workflow_state
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
-from api.errors import Conflict, Gone, PayloadTooLarge, Unauthorized, Unprocessable
+from api.errors import LengthRequired, PayloadTooLarge, Unprocessable
 from api.schemas import (
     AssessmentAnswerCreate,
     CandidateStatePublic,
     CandidateView,
+    ConsentCreate,
+    DeletionRequestCreate,
     ExtensionRequestCreate,
-    GradedQuestionPublic,
-    ModulePublic,
-    Progress,
-    QuestionPublic,
+    MessageCreate,
+    MessagePublic,
     SlotPickCreate,
+    TakePublic,
     TextAnswerCreate,
     WorkflowStatePublic,
 )
+from api.uploads import chunks_of
 from api.workflow_calls import update_application
 from offhours.contracts import (
-    AnswerInput,
     ApplicationState,
     AssessmentAnswerInput,
     ExtensionRequest,
     ModuleCompletion,
     SlotPick,
 )
-from offhours.links import BadLink, ExpiredLink, read_candidate_token
-from offhours.models import Answer, Application, Candidate, CandidateFeedback, Job, ModuleProgress
+from offhours.models import Application
 from offhours.settings import Settings
-from offhours.states import ApplicationStatus
-from offhours.storage import FileStore, FileTooLarge
-from pipelines.base import pipeline_from_snapshot
-from pipelines.people import PEOPLE
-from pipelines.stages import Assessment, Onboarding
 
-log = logging.getLogger("offhours.api")
 router = APIRouter(prefix="/api/v1/candidate", tags=["candidate"])
-
-ACCEPTING = (ApplicationStatus.invited, ApplicationStatus.in_progress)
-
-
-def application_for_token(session: Session, settings: Settings, token: str) -> Application:
-    try:
-        application_id = read_candidate_token(token, settings.secret_key)
-    except BadLink:
-        raise Unauthorized("this link is not valid; use the link from your most recent email") from None
-    except ExpiredLink:
-        raise Gone("this link has expired; contact the hiring team for a new one") from None
-    application = session.get(Application, application_id)
-    if application is None:  # erased or never existed: reveal nothing
-        raise Unauthorized("this link is not valid; use the link from your most recent email")
-    return application
-
-
-def _accepting(application: Application) -> bool:
-    deadline_open = application.deadline is None or datetime.now(UTC) < application.deadline
-    return application.status in ACCEPTING and deadline_open
-
-
-async def notify_link_opened(request: Request, application: Application) -> None:
-    """Fire-and-forget signal the first time a candidate opens their link; never fails the page."""
-    if application.opened_at is not None or application.status not in ACCEPTING:
-        return
-    try:
-        client = await request.app.state.temporal.client()
-        await client.get_workflow_handle(application.workflow_id).signal("link_opened")
-    except Exception as error:  # the page matters more than the analytics event
-        log.info("could not record that %s was opened: %s", application.id, error)
-
-
-async def workflow_state(request: Request, application: Application) -> ApplicationState | None:
-    """The workflow's own view (slots on offer, assessment clock); None when it cannot be asked."""
-    try:
-        client = await request.app.state.temporal.client()
-        handle = client.get_workflow_handle(application.workflow_id)
-        async with asyncio.timeout(5):
-            state: ApplicationState = await handle.query("state", result_type=ApplicationState)
-        return state
-    except Exception as error:
-        log.info("could not query %s: %s", application.id, error)
-        return None
 
 
 @router.get(
     "/{token}",
     response_model=CandidateView,
-    summary="What the candidate sees: stages, questions and progress",
+    summary="What the candidate sees: process, questions, progress, messages",
 )
 async def candidate_view_route(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep
+    request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
 ) -> CandidateView:
-    application = application_for_token(session, settings, token)
-    view = candidate_view(session, application, await workflow_state(request, application))
+    view = candidate_view(session, application, await workflow_state(request, application), settings)
     await notify_link_opened(request, application)
     return view
 
 
-def candidate_view(
-    session: Session, application: Application, state: ApplicationState | None
-) -> CandidateView:
-    candidate = session.get(Candidate, application.candidate_id)
-    job = session.get(Job, application.job_id)
-    assert candidate is not None and job is not None
-    pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
-    answered = set(
-        session.exec(select(Answer.question_id).where(Answer.application_id == application.id)).all()
-    )
-    questions = [
-        QuestionPublic(id=q.id, prompt=q.prompt, type=q.type, required=q.required, answered=q.id in answered)
-        for q in pipeline.interview_questions()
-    ]
-    stage = next((s for s in pipeline.stages if s.id == application.stage), None)
-    stage_kind = stage.kind if stage is not None else application.stage
-    assessment = None
-    if isinstance(stage, Assessment) and state is not None and state.assessment_ends_at is not None:
-        assessment = [
-            GradedQuestionPublic(id=q.id, prompt=q.prompt, type=q.type, choices=list(q.choices))
-            for q in stage.questions
-        ]
-    onboarding = pipeline.first(Onboarding)
-    modules = None
-    if onboarding is not None and application.status == ApplicationStatus.approved:
-        done = set(
-            session.exec(
-                select(ModuleProgress.module_id).where(ModuleProgress.application_id == application.id)
-            ).all()
-        )
-        modules = [ModulePublic(id=m.id, title=m.title, done=m.id in done) for m in onboarding.modules]
-    feedback = session.exec(
-        select(CandidateFeedback).where(
-            CandidateFeedback.application_id == application.id, col(CandidateFeedback.released).is_(True)
-        )
-    ).first()
-    contact = PEOPLE.get(pipeline.contact or "")
-    return CandidateView(
-        job_title=job.title,
-        candidate_name=candidate.name,
-        status=application.status,
-        stage=application.stage,
-        stage_kind=stage_kind,
-        stages=[s.kind for s in pipeline.stages],
-        contact_name=contact.name if contact else None,
-        faq=[{"question": f.question, "answer": f.answer} for f in pipeline.faq],
-        deadline=application.deadline,
-        deadline_local=format_deadline(application.deadline, candidate.timezone),
-        accepting_answers=_accepting(application) and stage_kind in ("interview", "invite"),
-        questions=questions,
-        progress=Progress(
-            answered=sum(q.answered for q in questions),
-            total=len(questions),
-            required_remaining=[q.id for q in questions if q.required and not q.answered],
-        ),
-        assessment=assessment,
-        slots=list(state.slots) if state and not state.booked_slot else [],
-        booked_slot=state.booked_slot if state else None,
-        modules=modules,
-        feedback=(
-            {
-                "text": feedback.edited_text,
-                "strengths": feedback.strengths,
-                "to_develop": feedback.to_develop,
-                "next_steps": feedback.next_steps,
-            }
-            if feedback
-            else None
-        ),
+@router.post("/{token}/consent", response_model=CandidateStatePublic, summary="Agree to be recorded")
+async def consent(
+    body: ConsentCreate,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> CandidateStatePublic:
+    return CandidateStatePublic.of(
+        await service.give_consent(client, session, settings, application, body.version)
     )
 
 
-def _refuse_if_closed(application: Application) -> None:
-    if application.status not in ACCEPTING:
-        raise Conflict(
-            f"the application is {application.status} and takes no more answers",
-            status=application.status,
-            stage=application.stage,
-        )
-    if application.deadline is not None and datetime.now(UTC) >= application.deadline:
-        raise Conflict(
-            f"the deadline ({application.deadline.isoformat()}) has passed",
-            status=application.status,
-            stage=application.stage,
-        )
+@router.post(
+    "/{token}/questions/{question_id}/open",
+    response_model=TakePublic,
+    summary="See a question: returns its prompt and starts its clock when it is timed",
+)
+async def open_question(
+    question_id: str, application: CandidateDep, session: SessionDep, client: TemporalClientDep
+) -> TakePublic:
+    return await service.open_question(client, session, application, question_id)
 
 
 def _validation_error(error: ValidationError) -> Unprocessable:
@@ -204,10 +92,19 @@ def _validation_error(error: ValidationError) -> Unprocessable:
     return Unprocessable(f"invalid answer: check {fields}", errors=problems)
 
 
-async def _file_answer(request: Request, settings: Settings) -> AnswerInput:
+def check_declared_length(request: Request, settings: Settings) -> None:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.MAX_UPLOAD_BYTES + 64 * 1024:
+    if declared is None or not declared.isdigit():
+        raise LengthRequired("send the upload with a Content-Length header")
+    if int(declared) > settings.MAX_UPLOAD_BYTES + 64 * 1024:
         raise PayloadTooLarge(f"the upload is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes")
+
+
+async def _file_answer(
+    request: Request, application: Application, session: SessionDep, settings: Settings, client: Any
+) -> ApplicationState:
+    received_at = datetime.now(UTC)
+    check_declared_length(request, settings)
     form = await request.form(max_files=1, max_fields=4)
     try:
         question_id = form.get("question_id")
@@ -216,33 +113,20 @@ async def _file_answer(request: Request, settings: Settings) -> AnswerInput:
             raise Unprocessable("form field 'question_id' is required", errors=[{"field": "question_id"}])
         if not isinstance(upload, UploadFile):
             raise Unprocessable("form field 'file' must carry a file", errors=[{"field": "file"}])
-        store = FileStore(settings.DATA_DIR)
-        try:
-            stored = await asyncio.to_thread(store.put, upload.file, settings.MAX_UPLOAD_BYTES)
-        except FileTooLarge as error:
-            raise PayloadTooLarge(str(error)) from None
-        return AnswerInput(
-            question_id=question_id,
-            kind="file",
-            file_sha256=stored.sha256,
-            file_name=(upload.filename or "upload")[:255],
-            content_type=(upload.content_type or "application/octet-stream")[:255],
-            size=stored.size,
+        question = service.interview_question(application, question_id)
+        service.refuse_if_closed(application)
+        return await service.save_file_answer(
+            client,
+            session,
+            settings,
+            application,
+            question,
+            chunks_of(upload),
+            upload.filename or "",
+            received_at,
         )
     finally:
         await form.close()
-
-
-async def _text_answer(request: Request) -> AnswerInput:
-    try:
-        raw: Any = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Unprocessable('the body must be JSON: {"question_id": ..., "text": ...}') from None
-    try:
-        body = TextAnswerCreate.model_validate(raw)
-    except ValidationError as error:
-        raise _validation_error(error) from None
-    return AnswerInput(question_id=body.question_id, kind="text", text=body.text)
 
 
 ANSWER_DOC: dict[str, Any] = {
@@ -265,57 +149,97 @@ ANSWER_DOC: dict[str, Any] = {
 }
 
 
-@router.post(
-    "/{token}/answers",
-    response_model=WorkflowStatePublic,
-    summary="Save an answer: JSON for text, multipart for a file",
-    openapi_extra=ANSWER_DOC,
-)
-async def save_answer(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
-) -> WorkflowStatePublic:
-    application = application_for_token(session, settings, token)
-    _refuse_if_closed(application)
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        answer = await _file_answer(request, settings)
-    elif content_type.startswith("application/json"):
-        answer = await _text_answer(request)
-    else:
-        raise Unprocessable("send JSON for a text answer or multipart/form-data for a file")
-    state = await update_application(client, session, application, "save_answer", answer)
-    return WorkflowStatePublic(
-        status=state.status, stage=state.stage, deadline=state.deadline, answered=state.answered
-    )
-
-
-@router.post("/{token}/submit", response_model=WorkflowStatePublic, summary="Submit the answers for review")
-async def submit(
-    token: str, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
-) -> WorkflowStatePublic:
-    application = application_for_token(session, settings, token)
-    _refuse_if_closed(application)
-    state = await update_application(client, session, application, "submit")
-    return WorkflowStatePublic(
-        status=state.status, stage=state.stage, deadline=state.deadline, answered=state.answered
-    )
-
-
 def _state_public(state: ApplicationState) -> WorkflowStatePublic:
     return WorkflowStatePublic(
         status=state.status, stage=state.stage, deadline=state.deadline, answered=state.answered
     )
 
 
-@router.post("/{token}/extension", response_model=CandidateStatePublic, summary="Ask for more time")
-async def request_extension(
-    token: str,
-    body: ExtensionRequestCreate,
+@router.post(
+    "/{token}/answers",
+    response_model=WorkflowStatePublic,
+    summary="Save an answer: JSON for text or choice, multipart for a file or a recording",
+    openapi_extra=ANSWER_DOC,
+)
+async def save_answer(
+    request: Request,
+    application: CandidateDep,
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
+) -> WorkflowStatePublic:
+    service.refuse_if_closed(application)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return _state_public(await _file_answer(request, application, session, settings, client))
+    if not content_type.startswith("application/json"):
+        raise Unprocessable("send JSON for a text answer or multipart/form-data for a file")
+    try:
+        raw: Any = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Unprocessable('the body must be JSON: {"question_id": ..., "text": ...}') from None
+    try:
+        body = TextAnswerCreate.model_validate(raw)
+    except ValidationError as error:
+        raise _validation_error(error) from None
+    return _state_public(
+        await service.save_text_answer(client, session, application, body.question_id, body.text)
+    )
+
+
+@router.post("/{token}/submit", response_model=WorkflowStatePublic, summary="Submit the answers for review")
+async def submit(
+    application: CandidateDep, session: SessionDep, client: TemporalClientDep
+) -> WorkflowStatePublic:
+    return _state_public(await service.submit(client, session, application))
+
+
+@router.get(
+    "/{token}/messages", response_model=list[MessagePublic], summary="The thread with the contact person"
+)
+def messages(application: CandidateDep, session: SessionDep) -> list[MessagePublic]:
+    return service.messages_of(session, application)
+
+
+@router.post(
+    "/{token}/messages", response_model=MessagePublic, status_code=201, summary="Ask the contact person"
+)
+async def ask(
+    body: MessageCreate,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> MessagePublic:
+    message = await service.ask_contact(client, session, settings, application, body.body)
+    return MessagePublic(
+        id=message.id, from_candidate=True, author="You", body=message.body, created_at=message.created_at
+    )
+
+
+@router.post(
+    "/{token}/deletion-request",
+    status_code=202,
+    summary="Ask for my data to be deleted (recorded, confirmed)",
+)
+async def deletion_request(
+    body: DeletionRequestCreate,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> dict[str, Any]:
+    request = await service.request_deletion(client, session, settings, application, body.reason)
+    return {"requested_at": request.requested_at, "detail": "recorded; you will get a confirmation by email"}
+
+
+@router.post("/{token}/extension", response_model=CandidateStatePublic, summary="Ask for more time")
+async def request_extension(
+    body: ExtensionRequestCreate,
+    application: CandidateDep,
+    session: SessionDep,
+    client: TemporalClientDep,
 ) -> CandidateStatePublic:
-    application = application_for_token(session, settings, token)
     state = await update_application(
         client, session, application, "request_extension", ExtensionRequest(body.hours * 3600, body.reason)
     )
@@ -326,21 +250,18 @@ async def request_extension(
     "/{token}/assessment/start", response_model=CandidateStatePublic, summary="Start the timed assessment"
 )
 async def start_assessment(
-    token: str, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+    application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    application = application_for_token(session, settings, token)
     return CandidateStatePublic.of(await update_application(client, session, application, "start_assessment"))
 
 
 @router.post("/{token}/assessment/answers", response_model=CandidateStatePublic)
 async def save_assessment_answer(
-    token: str,
     body: AssessmentAnswerCreate,
+    application: CandidateDep,
     session: SessionDep,
-    settings: SettingsDep,
     client: TemporalClientDep,
 ) -> CandidateStatePublic:
-    application = application_for_token(session, settings, token)
     answer = AssessmentAnswerInput(body.question_id, body.value)
     return CandidateStatePublic.of(
         await update_application(client, session, application, "save_assessment_answer", answer)
@@ -349,9 +270,8 @@ async def save_assessment_answer(
 
 @router.post("/{token}/assessment/submit", response_model=CandidateStatePublic)
 async def submit_assessment(
-    token: str, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+    application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    application = application_for_token(session, settings, token)
     return CandidateStatePublic.of(
         await update_application(client, session, application, "submit_assessment")
     )
@@ -359,9 +279,8 @@ async def submit_assessment(
 
 @router.post("/{token}/slot", response_model=CandidateStatePublic, summary="Book one of the offered slots")
 async def pick_slot(
-    token: str, body: SlotPickCreate, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+    body: SlotPickCreate, application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    application = application_for_token(session, settings, token)
     return CandidateStatePublic.of(
         await update_application(client, session, application, "pick_slot", SlotPick(body.slot))
     )
@@ -369,9 +288,8 @@ async def pick_slot(
 
 @router.post("/{token}/modules/{module_id}/complete", response_model=CandidateStatePublic)
 async def complete_module(
-    token: str, module_id: str, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+    module_id: str, application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    application = application_for_token(session, settings, token)
     completion = ModuleCompletion(module_id)
     return CandidateStatePublic.of(
         await update_application(client, session, application, "complete_module", completion)

@@ -47,7 +47,9 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     assert link.startswith("http://offhours.test/c/")
     page = await stack.http.get(link.removeprefix("http://offhours.test"))
     assert page.status_code == 200
-    assert "Support engineer" in page.text and "Why does this role interest you?" in page.text
+    assert "Support engineer" in page.text and "Grace Hopper" in page.text
+    questions = await stack.http.get(link.removeprefix("http://offhours.test") + "/questions")
+    assert "Why does this role interest you?" in questions.text
 
     token = token_from(link)
     view = (await stack.http.get(f"/api/v1/candidate/{token}")).json()

@@ -1,0 +1,521 @@
+"""What a candidate can do with their link, shared by the JSON API and the portal's pages.
+
+Every action goes through the application's workflow (consent, opening a question, answers,
+submission, extension) or, for what outlives it (questions to the contact, deletion requests),
+through the database plus a Notice workflow that emails exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session, col, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.email import format_deadline
+from api.deps import SessionDep, SettingsDep
+from api.errors import Conflict, Gone, ServiceUnavailable, Unauthorized, Unprocessable
+from api.ratelimit import CandidateRateLimits
+from api.schemas import (
+    CandidateView,
+    GradedQuestionPublic,
+    MessagePublic,
+    ModulePublic,
+    ProcessStep,
+    Progress,
+    QuestionPublic,
+    TakePublic,
+)
+from api.uploads import forget_if_unused, receive_file, upload_limit
+from api.workflow_calls import update_application
+from offhours.consent import consent_text
+from offhours.contracts import (
+    AnswerInput,
+    ApplicationState,
+    ConsentInput,
+    EmailRequest,
+    OpenQuestion,
+    QuestionTake,
+    WithdrawInput,
+)
+from offhours.links import BadLink, ExpiredLink, read_candidate_token
+from offhours.media import ACCEPTED
+from offhours.models import (
+    Answer,
+    Application,
+    Candidate,
+    CandidateFeedback,
+    ContactMessage,
+    DeletionRequest,
+    Job,
+    ModuleProgress,
+    new_id,
+)
+from offhours.settings import Settings
+from offhours.states import ApplicationStatus
+from pipelines.base import Pipeline, pipeline_from_snapshot
+from pipelines.people import PEOPLE
+from pipelines.stages import RECORDED, Assessment, Interview, Onboarding, Question, Review, Scheduling
+from pipelines.stages import Decision as DecisionStage
+
+log = logging.getLogger("offhours.api")
+ACCEPTING = (ApplicationStatus.invited, ApplicationStatus.in_progress)
+INVALID_LINK = "this link is not valid; use the link from your most recent email"
+
+
+# ------------------------------------------------------------------------------------- the link
+
+
+def candidate_application(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Application:
+    """The application a link is scoped to. Rate-limited per address; a bad link counts double."""
+    limits: CandidateRateLimits = request.app.state.rate_limits
+    limits.check(request)
+    try:
+        application_id = read_candidate_token(token, settings.secret_key)
+    except BadLink:
+        limits.bad_link(request)
+        raise Unauthorized(INVALID_LINK) from None
+    except ExpiredLink:
+        raise Gone("this link has expired; contact the hiring team for a new one") from None
+    application = session.get(Application, application_id)
+    if application is None:  # erased or never existed: reveal nothing
+        limits.bad_link(request)
+        raise Unauthorized(INVALID_LINK)
+    return application
+
+
+CandidateDep = Annotated[Application, Depends(candidate_application)]
+
+
+def accepting(application: Application) -> bool:
+    deadline_open = application.deadline is None or datetime.now(UTC) < application.deadline
+    return application.status in ACCEPTING and deadline_open
+
+
+def refuse_if_closed(application: Application) -> None:
+    if application.status not in ACCEPTING:
+        raise Conflict(
+            f"the application is {application.status} and takes no more answers",
+            status=application.status,
+            stage=application.stage,
+        )
+    if application.deadline is not None and datetime.now(UTC) >= application.deadline:
+        raise Conflict(
+            f"the deadline ({application.deadline.isoformat()}) has passed",
+            status=application.status,
+            stage=application.stage,
+        )
+
+
+def pipeline_of(application: Application) -> Pipeline:
+    return pipeline_from_snapshot(application.pipeline_snapshot)
+
+
+def interview_question(application: Application, question_id: str) -> Question:
+    pipeline = pipeline_of(application)
+    question = pipeline.question(question_id)
+    if question is None:
+        known = ", ".join(q.id for q in pipeline.interview_questions())
+        raise Unprocessable(
+            f"unknown question_id '{question_id}'; this interview asks: {known}",
+            errors=[{"field": "question_id", "message": "unknown question"}],
+        )
+    return question
+
+
+async def notify_link_opened(request: Request, application: Application) -> None:
+    """Fire-and-forget signal the first time a candidate opens their link; never fails the page."""
+    if application.opened_at is not None or application.status not in ACCEPTING:
+        return
+    try:
+        client = await request.app.state.temporal.client()
+        await client.get_workflow_handle(application.workflow_id).signal("link_opened")
+    except Exception as error:  # the page matters more than the analytics event
+        log.info("could not record that %s was opened: %s", application.id, error)
+
+
+async def workflow_state(request: Request, application: Application) -> ApplicationState | None:
+    """The workflow's own view (takes, slots, assessment clock); None when it cannot be asked."""
+    try:
+        client = await request.app.state.temporal.client()
+        handle: WorkflowHandle[object, object] = client.get_workflow_handle(application.workflow_id)
+        async with asyncio.timeout(5):
+            state: ApplicationState = await handle.query("state", result_type=ApplicationState)
+        return state
+    except Exception as error:
+        log.info("could not query %s: %s", application.id, error)
+        return None
+
+
+# ------------------------------------------------------------------------------------- the view
+
+
+def describe_seconds(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        days = seconds // 86400
+        return f"{days} day{'s' if days != 1 else ''}"
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    if seconds >= 120:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"
+
+
+def take_public(question: Question, take: QuestionTake) -> TakePublic:
+    return TakePublic(
+        question_id=question.id,
+        prompt=question.prompt,
+        take=take.take,
+        takes_allowed=take.takes_allowed,
+        opened_at=take.opened_at,
+        think_ends_at=take.think_ends_at,
+        answer_ends_at=take.answer_ends_at,
+        server_now=datetime.now(UTC),
+    )
+
+
+def promised_response(pipeline: Pipeline) -> int | None:
+    """How long the company promises to take once the candidate has done their part."""
+    if pipeline.check_in is not None:
+        return pipeline.check_in.promised_response
+    review, decision = pipeline.first(Review), pipeline.first(DecisionStage)
+    total = (review.sla if review else 0) + ((decision.sla or 0) if decision else 0)
+    return total or None
+
+
+def process_steps(pipeline: Pipeline, application: Application, zone: str) -> list[ProcessStep]:
+    deadline = format_deadline(application.deadline, zone)
+    ids = [s.id for s in pipeline.stages]
+    current = ids.index(application.stage) if application.stage in ids else len(ids)
+    if ApplicationStatus(application.status).is_final:
+        current = len(ids)
+    promised = promised_response(pipeline)
+    steps = []
+    for index, stage in enumerate(pipeline.stages):
+        if isinstance(stage, Interview):
+            title, detail = "Answer the questions", f"{len(stage.questions)} questions, by {deadline}"
+        elif isinstance(stage, Assessment):
+            title = "Short assessment"
+            detail = f"{len(stage.questions)} questions, {describe_seconds(stage.time_limit)} once started, by {deadline}"
+        elif isinstance(stage, Review):
+            title = "Review by the team"
+            detail = f"{stage.reviewers} reviewer(s) score your answers against the same criteria"
+            if promised:
+                detail += f"; you hear from us within {describe_seconds(promised)}"
+        elif isinstance(stage, DecisionStage):
+            title, detail = "Decision", "You receive the decision by email, with its reason"
+        elif isinstance(stage, Scheduling):
+            title = stage.title
+            detail = f"{stage.duration_minutes} minutes; you pick a time within {describe_seconds(stage.pick_within)}"
+        elif isinstance(stage, Onboarding):
+            title, detail = "Onboarding", f"{len(stage.modules)} modules if you join"
+        elif stage.kind == "feedback":
+            title, detail = "Written feedback", "What stood out in your answers and what to develop"
+        elif stage.kind == "invite":
+            title, detail = "Invitation", f"Open until {deadline}"
+        else:
+            title, detail = stage.id.replace("_", " ").replace("-", " ").capitalize(), "Handled by the team"
+        state = "done" if index < current else "current" if index == current else "upcoming"
+        steps.append(ProcessStep(id=stage.id, kind=stage.kind, title=title, detail=detail, state=state))
+    return steps
+
+
+def messages_of(session: Session, application: Application) -> list[MessagePublic]:
+    rows = session.exec(
+        select(ContactMessage)
+        .where(ContactMessage.application_id == application.id)
+        .order_by(col(ContactMessage.created_at), col(ContactMessage.id))
+    ).all()
+    pipeline = pipeline_of(application)
+    contact = PEOPLE.get(pipeline.contact or "")
+    return [
+        MessagePublic(
+            id=m.id,
+            from_candidate=m.author == "candidate",
+            author="You" if m.author == "candidate" else (contact.name if contact else "The hiring team"),
+            body=m.body,
+            created_at=m.created_at,
+        )
+        for m in rows
+    ]
+
+
+def candidate_view(
+    session: Session, application: Application, state: ApplicationState | None, settings: Settings
+) -> CandidateView:
+    candidate = session.get(Candidate, application.candidate_id)
+    job = session.get(Job, application.job_id)
+    assert candidate is not None and job is not None
+    pipeline = pipeline_of(application)
+    answers = {
+        a.question_id: a
+        for a in session.exec(select(Answer).where(Answer.application_id == application.id)).all()
+    }
+    questions = []
+    for number, q in enumerate(pipeline.interview_questions(), start=1):
+        used = state.takes.get(q.id, 0) if state else 0
+        open_take = state.open_takes.get(q.id) if state else None
+        seen = used > 0 or q.id in answers
+        answer = answers.get(q.id)
+        questions.append(
+            QuestionPublic(
+                id=q.id,
+                number=number,
+                prompt=q.prompt if (seen or not q.timed) else None,
+                type=q.type,
+                required=q.required,
+                answered=q.id in answers,
+                choices=list(q.choices),
+                think_time=q.think_time,
+                answer_time_limit=q.answer_time_limit,
+                takes_allowed=q.takes_allowed,
+                takes_used=used,
+                open_take=take_public(q, open_take) if open_take else None,
+                max_bytes=upload_limit(settings, q) if q.type in ("file", *RECORDED) else None,
+                accepts=list(ACCEPTED.get(q.type, ())),
+                answer_text=answer.text if answer is not None and q.type in ("text", "choice") else None,
+            )
+        )
+    stage = next((s for s in pipeline.stages if s.id == application.stage), None)
+    stage_kind = stage.kind if stage is not None else application.stage
+    assessment = None
+    if isinstance(stage, Assessment) and state is not None and state.assessment_ends_at is not None:
+        assessment = [
+            GradedQuestionPublic(id=q.id, prompt=q.prompt, type=q.type, choices=list(q.choices))
+            for q in stage.questions
+        ]
+    onboarding = pipeline.first(Onboarding)
+    modules = None
+    if onboarding is not None and application.status == ApplicationStatus.approved:
+        done = set(
+            session.exec(
+                select(ModuleProgress.module_id).where(ModuleProgress.application_id == application.id)
+            ).all()
+        )
+        modules = [ModulePublic(id=m.id, title=m.title, done=m.id in done) for m in onboarding.modules]
+    feedback = session.exec(
+        select(CandidateFeedback).where(
+            CandidateFeedback.application_id == application.id, col(CandidateFeedback.released).is_(True)
+        )
+    ).first()
+    contact = PEOPLE.get(pipeline.contact or "")
+    deletion = session.exec(
+        select(DeletionRequest).where(DeletionRequest.application_id == application.id)
+    ).first()
+    promised = promised_response(pipeline)
+    pending = state.pending_extension_seconds if state else None
+    return CandidateView(
+        job_title=job.title,
+        candidate_name=candidate.name,
+        status=application.status,
+        stage=application.stage,
+        stage_kind=stage_kind,
+        stages=[s.kind for s in pipeline.stages],
+        contact_name=contact.name if contact else None,
+        faq=[{"question": f.question, "answer": f.answer} for f in pipeline.faq],
+        deadline=application.deadline,
+        deadline_local=format_deadline(application.deadline, candidate.timezone),
+        timezone=candidate.timezone,
+        accepting_answers=accepting(application) and stage_kind in ("interview", "invite"),
+        questions=questions,
+        progress=Progress(
+            answered=sum(q.answered for q in questions),
+            total=len(questions),
+            required_remaining=[q.id for q in questions if q.required and not q.answered],
+        ),
+        process=process_steps(pipeline, application, candidate.timezone),
+        promised_response=describe_seconds(promised) if promised else None,
+        consent_required=any(q.type in RECORDED for q in pipeline.interview_questions()),
+        consent_at=application.consent_at,
+        consent_version=consent_text(pipeline, job.title, settings.RETENTION_DAYS).version,
+        pending_extension_hours=pending / 3600 if pending else None,
+        assessment=assessment,
+        slots=list(state.slots) if state and not state.booked_slot else [],
+        booked_slot=state.booked_slot if state else None,
+        modules=modules,
+        feedback=(
+            {
+                "text": feedback.edited_text,
+                "strengths": feedback.strengths,
+                "to_develop": feedback.to_develop,
+                "next_steps": feedback.next_steps,
+            }
+            if feedback
+            else None
+        ),
+        messages=messages_of(session, application),
+        deletion_requested_at=deletion.requested_at if deletion else None,
+    )
+
+
+# ------------------------------------------------------------------------------------- actions
+
+
+async def give_consent(
+    client: Client, session: Session, settings: Settings, application: Application, version: str
+) -> ApplicationState:
+    job = session.get(Job, application.job_id)
+    assert job is not None
+    current = consent_text(pipeline_of(application), job.title, settings.RETENTION_DAYS).version
+    if version != current:
+        raise Conflict(
+            "the consent wording has changed since the page was loaded; reload it, read it and agree again",
+            errors=[{"field": "version", "message": "not the current wording"}],
+        )
+    state: ApplicationState = await update_application(
+        client, session, application, "give_consent", ConsentInput(version)
+    )
+    return state
+
+
+async def open_question(
+    client: Client, session: Session, application: Application, question_id: str
+) -> TakePublic:
+    question = interview_question(application, question_id)
+    refuse_if_closed(application)
+    take: QuestionTake = await update_application(
+        client, session, application, "open_question", OpenQuestion(question.id), result_type=QuestionTake
+    )
+    return take_public(question, take)
+
+
+async def save_text_answer(
+    client: Client, session: Session, application: Application, question_id: str, text: str
+) -> ApplicationState:
+    question = interview_question(application, question_id)
+    refuse_if_closed(application)
+    answer = AnswerInput(question_id=question.id, kind="text", text=text, received_at=datetime.now(UTC))
+    state: ApplicationState = await update_application(client, session, application, "save_answer", answer)
+    return state
+
+
+async def save_file_answer(
+    client: Client,
+    session: Session,
+    settings: Settings,
+    application: Application,
+    question: Question,
+    chunks: AsyncIterable[bytes],
+    file_name: str,
+    received_at: datetime,
+) -> ApplicationState:
+    if question.type not in ("file", *RECORDED):
+        raise Unprocessable(
+            f"question '{question.id}' takes a {question.type} answer as text, not a file",
+            errors=[{"field": "file", "message": "not a file question"}],
+        )
+    answer, stored = await receive_file(chunks, settings, question, file_name, received_at)
+    try:
+        state: ApplicationState = await update_application(
+            client, session, application, "save_answer", answer
+        )
+    except (Conflict, Unprocessable):
+        forget_if_unused(session, settings, stored)  # refused: keep no file nobody points at
+        raise
+    return state
+
+
+async def submit(client: Client, session: Session, application: Application) -> ApplicationState:
+    refuse_if_closed(application)
+    state: ApplicationState = await update_application(client, session, application, "submit")
+    return state
+
+
+async def _notify(client: Client, settings: Settings, notice_id: str, emails: list[EmailRequest]) -> None:
+    async with asyncio.timeout(10):
+        await client.start_workflow("Notice", emails, id=notice_id, task_queue=settings.TASK_QUEUE)
+
+
+async def ask_contact(
+    client: Client, session: Session, settings: Settings, application: Application, body: str
+) -> ContactMessage:
+    """The candidate's question to their contact: stored, then emailed by a Notice workflow."""
+    contact = pipeline_of(application).contact
+    if contact is None or contact not in PEOPLE:
+        raise Conflict("this process names no contact person; reply to one of our emails instead")
+    message = ContactMessage(id=new_id("msg"), application_id=application.id, author="candidate", body=body)
+    session.add(message)
+    session.commit()
+    email = EmailRequest(
+        application.id,
+        f"msg-{message.id}",
+        "contact_question",
+        to_staff=contact,
+        extra={"message_id": message.id},
+    )
+    try:
+        await _notify(client, settings, f"notice-{message.id}", [email])
+    except Exception as error:
+        session.delete(message)  # not sent, so not kept: the candidate sends it again
+        session.commit()
+        raise ServiceUnavailable(f"your question could not be sent just now ({error}); try again") from None
+    return message
+
+
+async def answer_candidate(
+    client: Client, session: Session, settings: Settings, application: Application, author: str, body: str
+) -> ContactMessage:
+    """A staff member's answer: stored, shown on the candidate's page and emailed to them."""
+    message = ContactMessage(id=new_id("msg"), application_id=application.id, author=author, body=body)
+    session.add(message)
+    session.commit()
+    email = EmailRequest(
+        application.id, f"msg-{message.id}", "contact_answer", extra={"message_id": message.id}
+    )
+    try:
+        await _notify(client, settings, f"notice-{message.id}", [email])
+    except Exception as error:
+        session.delete(message)
+        session.commit()
+        raise ServiceUnavailable(f"the answer could not be sent just now ({error}); try again") from None
+    return message
+
+
+async def request_deletion(
+    client: Client, session: Session, settings: Settings, application: Application, reason: str | None
+) -> DeletionRequest:
+    """Record the request once and confirm it by email once; asking again changes nothing (but
+    starts the confirmation if Temporal was unreachable the first time)."""
+    existing = session.exec(
+        select(DeletionRequest).where(DeletionRequest.application_id == application.id)
+    ).first()
+    if existing is not None:
+        return existing
+    request = DeletionRequest(application_id=application.id, reason=reason)
+    session.add(request)
+    session.commit()
+    emails = [EmailRequest(application.id, "deletion-requested", "deletion_requested")]
+    contact = pipeline_of(application).contact
+    if contact in PEOPLE:
+        emails.append(
+            EmailRequest(
+                application.id, "deletion-requested-staff", "deletion_requested_staff", to_staff=contact
+            )
+        )
+    if not ApplicationStatus(application.status).is_final:  # an open application ends: it can no longer be processed
+        try:
+            await update_application(
+                client,
+                session,
+                application,
+                "withdraw",
+                WithdrawInput("candidate", "asked for their data to be deleted"),
+            )
+        except (Conflict, ServiceUnavailable) as error:
+            log.info("deletion request of %s: application not withdrawn (%s)", application.id, error.detail)
+    try:
+        await _notify(client, settings, f"notice-deletion-{application.id}", emails)
+    except WorkflowAlreadyStartedError:
+        pass
+    except Exception as error:
+        log.warning("deletion request of %s recorded, confirmation not started: %s", application.id, error)
+    return request
