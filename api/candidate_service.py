@@ -393,7 +393,7 @@ async def save_text_answer(
 ) -> ApplicationState:
     question = interview_question(application, question_id)
     refuse_if_closed(application)
-    answer = AnswerInput(question_id=question.id, kind="text", text=text, received_at=datetime.now(UTC))
+    answer = AnswerInput(question_id=question.id, kind="text", text=text)
     state: ApplicationState = await update_application(client, session, application, "save_answer", answer)
     return state
 
@@ -501,7 +501,9 @@ async def request_deletion(
                 application.id, "deletion-requested-staff", "deletion_requested_staff", to_staff=contact
             )
         )
-    if not ApplicationStatus(application.status).is_final:  # an open application ends: it can no longer be processed
+    if not ApplicationStatus(
+        application.status
+    ).is_final:  # an open application ends: it can no longer be processed
         try:
             await update_application(
                 client,

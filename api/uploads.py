@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 from starlette.datastructures import UploadFile
@@ -81,7 +81,7 @@ async def receive_file(
         file_name=stem,
         content_type=inspected.content_type,
         size=stored.size,
-        received_at=received_at,
+        upload_seconds=(datetime.now(UTC) - received_at).total_seconds(),
         duration_seconds=inspected.duration_seconds,
     )
     return answer, stored

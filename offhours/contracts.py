@@ -31,9 +31,9 @@ class AnswerInput:
     file_name: str | None = None
     content_type: str | None = None
     size: int | None = None
-    # Set by the API, never by the client: when the upload began arriving, and the length of the
+    # Set by the API, never by the client: how long the upload took to arrive, and the length of the
     # recording as measured from the media. The workflow checks both against the question's limits.
-    received_at: datetime | None = None
+    upload_seconds: float | None = None
     duration_seconds: float | None = None
 
 

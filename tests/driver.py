@@ -29,8 +29,9 @@ from offhours.links import make_candidate_token
 from offhours.migrate import upgrade
 from offhours.settings import load_settings
 from pipelines.base import Pipeline
-from pipelines.stages import Assessment, Interview, Onboarding, Review
+from pipelines.stages import RECORDED, Assessment, Interview, Onboarding, Review
 from tests.conftest import ADMIN_TOKEN, Mailbox, _Handler, free_port
+from tests.samples import PDF, webm
 from workers import build_worker
 
 T = TypeVar("T")
@@ -222,9 +223,19 @@ async def answer_everything(run: Run, *, pass_assessment: bool = True) -> None:
     c = f"/api/v1/candidate/{run.token}"
     for stage in run.pipeline.stages:
         if isinstance(stage, Interview):
+            if any(q.type in RECORDED for q in stage.questions):
+                version = (await run.request("GET", c)).json()["consent_version"]
+                await run.request("POST", f"{c}/consent", json={"version": version})
             for q in stage.questions:
+                if q.timed:
+                    await run.request("POST", f"{c}/questions/{q.id}/open")
                 if q.type in ("file", "video", "audio"):
-                    files = {"file": ("answer.webm", b"\x1aE\xdf\xa3 recorded answer", "video/webm")}
+                    upload = (
+                        ("answer.pdf", PDF)
+                        if q.type == "file"
+                        else ("answer.webm", webm(1.0, q.type == "video"))
+                    )
+                    files = {"file": upload}
                     await run.request("POST", f"{c}/answers", data={"question_id": q.id}, files=files)
                 else:
                     text = q.choices[0] if q.type == "choice" else "An answer."

@@ -7,4 +7,10 @@ from workflows.review_task import ReviewTaskWorkflow
 
 WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow, ReferenceCheckWorkflow, NoticeWorkflow]
 
-__all__ = ["WORKFLOWS", "ApplicationWorkflow", "NoticeWorkflow", "ReferenceCheckWorkflow", "ReviewTaskWorkflow"]
+__all__ = [
+    "WORKFLOWS",
+    "ApplicationWorkflow",
+    "NoticeWorkflow",
+    "ReferenceCheckWorkflow",
+    "ReviewTaskWorkflow",
+]

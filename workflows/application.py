@@ -93,6 +93,8 @@ ACCEPTS_ANSWERS = (Status.invited, Status.in_progress)
 ANSWER_GRACE = timedelta(seconds=60)
 # A recording may last this much longer than its limit: browsers stop a fraction late, encoders round.
 DURATION_TOLERANCE_SECONDS = 2.0
+# At most this much of an upload's transfer time is forgiven (a slow connection, a large recording).
+MAX_UPLOAD_CREDIT_SECONDS = 600.0
 
 
 def describe_duration(seconds: int) -> str:
@@ -420,8 +422,10 @@ class ApplicationWorkflow:
             raise conflict(f"the recording lasts {duration:.0f} s; question '{question.id}' allows {limit} s")
         if not question.timed:
             return
-        now = workflow.now()
-        at = answer.received_at if answer.received_at is not None and answer.received_at <= now else now
+        # Judged at the moment the upload began: its transfer time (measured by the API, capped) is not
+        # the candidate's answering time.
+        credit = min(max(answer.upload_seconds or 0.0, 0.0), MAX_UPLOAD_CREDIT_SECONDS)
+        at = workflow.now() - timedelta(seconds=credit)
         if not self._opened.get(question.id):
             raise conflict(f"open question '{question.id}' first: its clock starts when you see it")
         take = self._open_take(question, at)

@@ -34,6 +34,8 @@ class NoticeWorkflow:
                     ),
                 )
             except ActivityError as error:
-                workflow.logger.warning("notice %s could not be delivered: %s", email.message_key, error.cause)
+                workflow.logger.warning(
+                    "notice %s could not be delivered: %s", email.message_key, error.cause
+                )
                 failed.append(email.message_key)
         return failed

@@ -27,7 +27,7 @@
   var btnSave = $("rec-save"), btnAgain = $("rec-again"), nextLink = $("rec-next");
 
   var offsetMs = 0, stream = null, recorder = null, chunks = [], blob = null;
-  var tick = null, stopTimer = null, thinkTimer = null, startedAt = 0;
+  var tick = null, stopTimer = null, thinkTimer = null, startedAt = 0, timeUp = false;
 
   function now() { return Date.now() + offsetMs; }
   function say(message, isError) {
@@ -61,6 +61,7 @@
     offsetMs = Date.parse(t.server_now) - Date.now();
     takesUsed = Math.max(takesUsed, t.take);
     if (promptEl && t.prompt) { promptEl.textContent = t.prompt; promptEl.hidden = false; }
+    show($("prompt-hint"), false);
     showTakes();
   }
 
@@ -159,11 +160,14 @@
       only([btnStop]);
       btnStop.focus();
       say("Recording. Press Stop when you have finished.");
-      tick = setInterval(function () {
+      var showElapsed = function () {
         var elapsed = (Date.now() - startedAt) / 1000;
         clockEl.textContent = "Recording " + fmt(elapsed) + (limit === null ? "" : " of " + fmt(seconds));
-      }, 250);
-      stopTimer = setTimeout(function () { say("Time is up: the recording stopped."); stop(); }, seconds * 1000);
+      };
+      showElapsed();
+      tick = setInterval(showElapsed, 250);
+      timeUp = false;
+      stopTimer = setTimeout(function () { timeUp = true; stop(); }, seconds * 1000);
     });
   }
 
@@ -183,9 +187,10 @@
       btnAgain.focus();
       return;
     }
-    var canRedo = takesLeft() > 0 || takeOpen();
+    var canRedo = takesLeft() > 0;
     only(canRedo ? [btnSave, btnAgain] : [btnSave]);
-    say("Check your take below, then save it" + (canRedo ? " or record again." : "."));
+    say((timeUp ? "Time is up: the recording stopped. " : "") +
+      "Check your take below, then save it" + (canRedo ? " or record again." : "."));
     btnSave.focus();
   }
 

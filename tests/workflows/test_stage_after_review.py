@@ -38,6 +38,7 @@ from pipelines.stages import (
 )
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
 from tests.history import scheduled_emails
+from tests.samples import PDF, upload_recording, webm
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -731,11 +732,7 @@ async def test_onboarding_modules_reminders_and_completion(
 
 
 async def upload(stack: Stack, token: str, question_id: str, name: str, content: bytes, kind: str) -> None:
-    response = await stack.http.post(
-        f"/api/v1/candidate/{token}/answers",
-        data={"question_id": question_id},
-        files={"file": (name, content, kind)},
-    )
+    response = await upload_recording(stack.http, token, question_id, content, kind)
     assert response.status_code == 200, response.text
 
 
@@ -747,8 +744,8 @@ async def test_senior_backend_engineer_tells_the_hiring_manager_after_approval(s
     url = f"/api/v1/applications/{applicant.application_id}"
 
     # Interview: a recording, a document, a text answer.
-    await upload(stack, token, "incident", "incident.webm", b"\x1aE\xdf\xa3 a short recording", "video/webm")
-    await upload(stack, token, "design_doc", "design.pdf", b"%PDF-1.4 a design document\n", "application/pdf")
+    await upload(stack, token, "incident", "incident.webm", webm(1.0), "video/webm")
+    await upload(stack, token, "design_doc", "design.pdf", PDF, "application/pdf")
     text = await post(
         stack, f"/api/v1/candidate/{token}/answers", {"question_id": "tradeoff", "text": "Quorum reads."}
     )
@@ -835,7 +832,7 @@ async def test_internship_end_to_end_from_invite_to_onboarding_complete(skipping
     token = applicant.token
     url = f"/api/v1/applications/{applicant.application_id}"
 
-    await upload(stack, token, "hello", "hello.webm", b"\x1aE\xdf\xa3 hello there", "video/webm")
+    await upload(stack, token, "hello", "hello.webm", webm(1.0), "video/webm")
     for question_id, answer in (
         ("learned", "I taught myself SQL with a library dataset."),
         ("field", "Design"),

@@ -43,6 +43,7 @@ from pipelines.stages import (
     Review,
 )
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
+from tests.samples import upload_recording, webm
 
 TIMEZONE = "Europe/Paris"  # the candidate's timezone set by Stack.invite
 CANDIDATE_NAME = "Ada Lovelace"  # the candidate's name set by Stack.invite
@@ -246,11 +247,7 @@ async def answer_assessment(stack: Stack, invited: Invited, answers: dict[str, s
 async def upload(
     stack: Stack, invited: Invited, question_id: str, content: bytes, kind: str
 ) -> httpx.Response:
-    return await stack.http.post(
-        f"/api/v1/candidate/{invited.token}/answers",
-        data={"question_id": question_id},
-        files={"file": (f"{question_id}.webm", content, f"{kind}/webm")},
-    )
+    return await upload_recording(stack.http, invited.token, question_id, content, f"{kind}/webm")
 
 
 async def state(stack: Stack, application_id: str) -> ApplicationState:
@@ -610,8 +607,10 @@ async def test_a_failing_assessment_with_on_fail_reject_ends_the_application(
     rejects below 75%."""
     stack = ts
     invited = await invite(stack, "support-agent", "Support agent (quiz)")
-    video = await upload(stack, invited, "angry_customer", b"a one-take video answer", "video")
+    video = await upload(stack, invited, "angry_customer", webm(1.0), "video")
     assert video.status_code == 200, video.text
+    # why_support is timed: its clock starts when it is opened.
+    assert (await candidate_post(stack, invited, "questions/why_support/open")).status_code == 200
     for question_id, text in (("why_support", "I like solving problems for people."), ("shift", "Any")):
         answer = await candidate_post(stack, invited, "answers", {"question_id": question_id, "text": text})
         assert answer.status_code == 200, answer.text
@@ -760,23 +759,25 @@ async def test_recorded_answers_allow_only_their_takes(ts: Stack, pipelines: dic
     invited = await invite(stack, pipelines["takes"], "Recorded agent")
 
     # Think time set: one take only.
-    first = await upload(stack, invited, "pitch", b"pitch take 1", "video")
+    pitch = [webm(1.0), webm(1.2)]
+    voice = [webm(1.0 + take / 10, video=False) for take in range(4)]
+    first = await upload(stack, invited, "pitch", pitch[0], "video")
     assert first.status_code == 200, first.text
-    second = await upload(stack, invited, "pitch", b"pitch take 2", "video")
+    second = await upload(stack, invited, "pitch", pitch[1], "video")
     assert second.status_code == 409, second.text
     assert "allows 1 take(s); none left" in detail_of(second)
 
     # retakes=2: three takes.
-    for take in (1, 2, 3):
-        response = await upload(stack, invited, "voice", f"voice take {take}".encode(), "audio")
+    for take in (0, 1, 2):
+        response = await upload(stack, invited, "voice", voice[take], "audio")
         assert response.status_code == 200, (take, response.text)
-    fourth = await upload(stack, invited, "voice", b"voice take 4", "audio")
+    fourth = await upload(stack, invited, "voice", voice[3], "audio")
     assert fourth.status_code == 409, fourth.text
     assert "allows 3 take(s); none left" in detail_of(fourth)
 
     answers = {a["question_id"]: a for a in (await stack.application(invited.application_id))["answers"]}
-    assert answers["pitch"]["file_sha256"] == hashlib.sha256(b"pitch take 1").hexdigest()
-    assert answers["voice"]["file_sha256"] == hashlib.sha256(b"voice take 3").hexdigest()
+    assert answers["pitch"]["file_sha256"] == hashlib.sha256(pitch[0]).hexdigest()
+    assert answers["voice"]["file_sha256"] == hashlib.sha256(voice[2]).hexdigest()
     assert (await candidate_post(stack, invited, "submit")).status_code == 200
 
 

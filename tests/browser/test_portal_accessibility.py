@@ -1,0 +1,110 @@
+"""The portal for people who use a keyboard, a screen reader, or a small screen: axe-core's WCAG 2.1 A/AA
+rules on every page (and on pages showing errors), and the written-answer flow done with keys only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import Live
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+async def audit(page: Page, axe_source: str) -> list[dict[str, Any]]:
+    await page.add_script_tag(content=axe_source)
+    result: dict[str, Any] = await page.evaluate(
+        "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    return [
+        {
+            "page": page.url.split("/c/", 1)[-1][-40:],
+            "rule": v["id"],
+            "help": v["help"],
+            "nodes": len(v["nodes"]),
+        }
+        for v in result["violations"]
+    ]
+
+
+async def test_every_portal_page_passes_wcag_aa_rules(
+    live: Live, browser: Browser, axe_source: str, pipelines: None
+) -> None:
+    _, link = await live.invite("portal-visit", "Support engineer")
+    # Scripts are injected for the audit only: the portal's own policy allows no inline script.
+    context = await browser.new_context(viewport={"width": 360, "height": 740}, bypass_csp=True)
+    page = await context.new_page()
+    problems: list[dict[str, Any]] = []
+    for path in (
+        "",
+        "/consent",
+        "/practice",
+        "/questions",
+        "/faq",
+        "/messages",
+        "/extension",
+        "/feedback",
+        "/privacy",
+    ):
+        await page.goto(link + path)
+        problems += await audit(page, axe_source)
+
+    # Pages as they show errors: the consent box not ticked, an empty written answer.
+    await page.goto(link + "/consent")
+    await page.get_by_role("button", name="Agree and continue").click()
+    await expect(page.locator("#agree-error")).to_be_visible()
+    problems += await audit(page, axe_source)
+    await page.get_by_label("I have read this and agree").check()
+    await page.get_by_role("button", name="Agree and continue").click()
+    for question in ("intro", "why", "shift"):
+        await page.goto(f"{link}/questions/{question}")
+        problems += await audit(page, axe_source)
+    await page.goto(f"{link}/questions/why")
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.locator("#answer-error")).to_have_text("Write an answer first.")
+    await expect(page.get_by_label("Your answer")).to_have_attribute("aria-invalid", "true")
+    problems += await audit(page, axe_source)
+    assert problems == []
+
+    # The audit does find problems where there are some (an unlabelled field, an image without text).
+    await page.set_content('<html><body><input type="text"><img src="x.png"></body></html>')
+    assert {p["rule"] for p in await audit(page, axe_source)} >= {"label", "image-alt"}
+    await context.close()
+
+
+async def tab_to(page: Page, name: str, limit: int = 40) -> None:
+    """Press Tab until the element with this accessible name (or label) has the focus."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(
+            """() => {
+                const el = document.activeElement;
+                const label = el.labels && el.labels.length ? el.labels[0].textContent : "";
+                return (el.getAttribute("aria-label") || label || el.textContent || "").trim();
+            }"""
+        )
+        if focused.startswith(name):
+            outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            assert outline != "none", f"no visible focus on {name!r}"
+            return
+    raise AssertionError(f"{name!r} cannot be reached with the Tab key")
+
+
+async def test_a_written_answer_with_the_keyboard_only(live: Live, browser: Browser, pipelines: None) -> None:
+    _, link = await live.invite("portal-visit", "Support engineer")
+    context = await browser.new_context(viewport={"width": 1024, "height": 768})
+    page = await context.new_page()
+    await page.goto(link + "/questions")
+    await tab_to(page, "Question 2")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Question 2")).to_be_visible()
+    await tab_to(page, "Your answer")
+    await page.keyboard.type("Because I like to make things work for people.")
+    await tab_to(page, "Save answer")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    token = link.rsplit("/c/", 1)[1]
+    view = (await live.http.get(f"/api/v1/candidate/{token}")).json()
+    assert view["questions"][1]["answer_text"] == "Because I like to make things work for people."
+    await context.close()
