@@ -48,5 +48,6 @@ class CandidateRateLimits:
             raise self._refuse(self.requests, key, "too many requests from your address")
 
     def bad_link(self, request: Request) -> None:
-        """Count a link that did not verify (tampered, expired, unknown)."""
+        """Count a link that did not verify (tampered, or naming no application). An expired link is
+        genuine, so it is not counted: it cannot have been guessed."""
         self.limiter.hit(self.bad_links, "bad-link", self.address(request))

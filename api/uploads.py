@@ -71,9 +71,11 @@ async def receive_file(
         raise Unprocessable(str(error), errors=[{"field": "file", "message": str(error)}]) from None
     finally:
         incoming.discard()  # nothing left behind unless committed (a no-op then)
-    stem = file_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1][:200] or f"answer-{question.id}"
-    if question.type in ("video", "audio"):
-        stem = f"answer-{question.id}.{inspected.extension}"
+    # The name staff download it under ends as what the content is, whatever the client called it.
+    base = file_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].rsplit(".", 1)[0][:200]
+    if question.type in ("video", "audio") or not base:
+        base = f"answer-{question.id}"
+    stem = f"{base}.{inspected.extension}"
     answer = AnswerInput(
         question_id=question.id,
         kind="file",

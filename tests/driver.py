@@ -63,6 +63,8 @@ class World:
             DATA_DIR=self.tmp / "data",
             TASK_QUEUE=f"prop-{uuid.uuid4().hex[:8]}",
             PUBLIC_URL="http://offhours.test",
+            # One client address drives hundreds of applications here: no per-address limit applies.
+            CANDIDATE_RATE_LIMIT="1000000/minute",
         )
         upgrade(self.settings.DATABASE_URL)
         self.engine = make_engine(self.settings.DATABASE_URL)

@@ -436,9 +436,12 @@ class ApplicationWorkflow:
             )
 
     def _open_take(self, question: Question, at: datetime) -> QuestionTake | None:
-        """The question's latest take if it is still open at `at`: opened, not answered, in time."""
+        """The question's latest take if it is still open at `at`: opened and in time, and for a
+        recording not yet saved (one upload per take; a written answer can be corrected in time)."""
         opened = self._opened.get(question.id, [])
-        if not opened or self._answered_take.get(question.id) == len(opened):
+        if not opened:
+            return None
+        if question.type in RECORDED and self._answered_take.get(question.id) == len(opened):
             return None
         take = _take(question, len(opened), opened[-1], question.takes_allowed)
         if take.answer_ends_at is not None and at > take.answer_ends_at + ANSWER_GRACE:

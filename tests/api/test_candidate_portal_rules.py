@@ -19,7 +19,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -369,6 +369,27 @@ async def test_a_timed_question_must_be_opened_before_it_is_answered(stack: Stac
     assert stored_files(stack.settings) == set()
 
 
+async def test_a_timed_written_answer_can_be_corrected_while_its_clock_runs(stack: Stack, rules: str) -> None:
+    """A timed text question gives 120 s from opening. Saving a first version after a few seconds
+    must not end that time: the portal shows the saved text in an editable form, and a correction
+    sent well within the 120 s is the candidate's answer. (A refusal here must at least not claim
+    that the time has run out.)"""
+    who = await invite(stack, rules)
+    opened = await open_question(stack, who, "essay")
+    assert opened.status_code == 200, opened.text
+    draft = await write(stack, who, "essay", "Four long days.")
+    assert draft.status_code == 200, draft.text
+    assert datetime.now(UTC) < at(opened.json()["answer_ends_at"]) - timedelta(seconds=60)
+
+    page = await stack.http.get(f"{who.portal}/questions/essay")
+    assert page.status_code == 200 and 'name="answer"' in page.text, "the portal offers to edit the answer"
+    corrected = await write(stack, who, "essay", "Four long days and a short one.")
+    assert "has run out" not in corrected.text, "the clock has not run out: 100 s or so are left"
+    assert corrected.status_code == 200, corrected.text
+    saved = stored_answer(stack, who, "essay")
+    assert saved is not None and saved.text == "Four long days and a short one."
+
+
 # ------------------------------------------------------------------------------------ 4. takes
 
 
@@ -475,6 +496,24 @@ async def test_an_uploaded_file_is_stored_and_served_as_what_it_really_is(stack:
     assert served.content == PDF
     assert served.headers["content-type"].startswith("application/pdf")
     assert served.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_file_answer_is_downloaded_under_a_name_that_matches_its_type(
+    stack: Stack, rules: str
+) -> None:
+    """The PDF was sent as "cv.png": served as application/pdf, but saved by the reviewer's browser
+    as cv.png, their computer would open it as an image and fail. Recordings are renamed after their
+    sniffed type (answer-<question>.webm); an uploaded file's extension must match its type too."""
+    who = await invite(stack, rules)
+    response = await upload(stack.http, who, "cv", PDF, name="cv.png", content_type="image/png")
+    assert response.status_code == 200, response.text
+    signed = await stack.http.get(f"/api/v1/applications/{who.application_id}/answers/cv/file", headers=STAFF)
+    served = await stack.http.get(signed.json()["url"])
+    assert served.status_code == 200
+    disposition = served.headers["content-disposition"]
+    name = re.search(r'filename="([^"]+)"', disposition)
+    assert name, disposition
+    assert name.group(1).endswith(".pdf"), f"a PDF is downloaded as {name.group(1)!r}"
 
 
 async def test_a_recording_is_measured_and_served_as_webm(stack: Stack, rules: str) -> None:

@@ -65,6 +65,16 @@ async def _auto_rejected(run: Run) -> None:
     await finish(run, rating=1)
 
 
+async def _deletion_requested(run: Run) -> None:
+    """The candidate consents, opens a timed question, then asks for their data to be deleted."""
+    c = f"/api/v1/candidate/{run.token}"
+    version = (await run.request("GET", c)).json()["consent_version"]
+    await run.request("POST", f"{c}/consent", json={"version": version})
+    await run.request("POST", f"{c}/questions/why_support/open")
+    await run.request("POST", f"{c}/deletion-request", json={"reason": "I accepted another offer"})
+    await finish(run)
+
+
 Scenario = Callable[[Run], Coroutine[Any, Any, None]]
 SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     "standard--approved": ("standard", _approved, "approved"),
@@ -74,6 +84,9 @@ SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     "support-agent--assessment-failed": ("support-agent", _assessment_failed, "rejected"),
     "support-agent--auto-advanced": ("support-agent", _auto_advanced, "approved"),
     "support-agent--auto-rejected": ("support-agent", _auto_rejected, "rejected"),
+    # Recorded with the portal's updates: consent, timed questions opened before they are answered.
+    "support-agent--consent-and-timed-takes": ("support-agent", _auto_advanced, "approved"),
+    "support-agent--deletion-requested": ("support-agent", _deletion_requested, "withdrawn"),
     "senior-backend-engineer--hired": ("senior-backend-engineer", _approved, "approved"),
     "senior-backend-engineer--rejected": ("senior-backend-engineer", _rejected, "rejected"),
     "internship--hired-and-onboarded": ("internship", _approved, "approved"),
