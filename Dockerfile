@@ -10,7 +10,8 @@ COPY pipelines pipelines
 COPY migrations migrations
 COPY templates templates
 COPY workers.py ./
-RUN pip install --no-cache-dir '.[postgres]' && useradd --create-home offhours
+# Editable: the code runs from /app, next to templates/ (pages, emails, static files) and migrations/.
+RUN pip install --no-cache-dir -e '.[postgres]' && useradd --create-home offhours
 USER offhours
 ENV OFFHOURS_ENVIRONMENT=production
 CMD ["offhours", "api", "--host", "0.0.0.0", "--port", "8000"]

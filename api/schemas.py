@@ -69,8 +69,9 @@ class AnswerPublic(BaseModel):
     text: str | None
     file_sha256: str | None
     file_name: str | None
-    content_type: str | None
+    content_type: str | None = Field(description="Read from the file's content, not from the upload")
     size: int | None
+    duration_seconds: float | None = Field(default=None, description="Recordings: measured from the media")
     answered_at: datetime
 
 

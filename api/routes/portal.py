@@ -350,7 +350,7 @@ async def answer_question(
     question = service.interview_question(application, question_id)
     draft: str | None = None
     try:
-        if question.type == "file":
+        if question.type in ("file", "video", "audio"):  # a document, or a recording made elsewhere
             check_declared_length(request, settings)
             form = await request.form(max_files=1, max_fields=4)
             try:

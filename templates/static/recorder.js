@@ -176,7 +176,15 @@
     if (recorder && recorder.state !== "inactive") { recorder.stop(); }
   }
 
+  function releaseCamera() {
+    // The camera and microphone are on only while needed: their light goes off between takes.
+    if (stream) { stream.getTracks().forEach(function (track) { track.stop(); }); }
+    stream = null;
+    if (live) { live.srcObject = null; show(live, false); }
+  }
+
   function recorded() {
+    releaseCamera();
     blob = new Blob(chunks, { type: recorder.mimeType || (kind + "/webm") });
     preview.src = URL.createObjectURL(blob);
     show(preview, true);
@@ -201,6 +209,11 @@
     request("POST", d.uploadUrl, blob, blob.type, function (share) {
       say("Uploading your answer… " + Math.round(share * 100) + "%");
     }).then(function () {
+      if (!answered) {  // the first saved take of this question: one more question answered
+        var count = $("answered-count"), bar = $("answered-progress");
+        if (count) { count.textContent = String(Number(count.textContent) + 1); }
+        if (bar) { bar.value = bar.value + 1; }
+      }
       answered = true;
       take = null;
       blob = null;

@@ -85,9 +85,21 @@ PHONE = Pipeline(
 )
 
 
+DOCUMENT = Pipeline(
+    name="portal-document",
+    title="Portal with a document",
+    stages=(
+        Invite(deadline=5 * DAY),
+        Interview(questions=(Question("cv", "Upload your CV.", "file"),)),
+        Review(pool="default", reviewers=1, criteria=(CLARITY,)),
+        Decision(),
+    ),
+)
+
+
 @pytest.fixture
 def pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
-    for pipeline in (VISIT, PHONE):
+    for pipeline in (VISIT, PHONE, DOCUMENT):
         monkeypatch.setitem(PIPELINES, pipeline.name, validate(pipeline))
 
 

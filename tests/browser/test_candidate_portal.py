@@ -8,11 +8,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from offhours.media import inspect_upload
 from tests.browser.conftest import Live, Shots
 from tests.conftest import STAFF
+from tests.samples import PDF, webm
 
 
 async def candidate_view(live: Live, link: str) -> dict[str, Any]:
@@ -82,6 +84,7 @@ async def test_a_candidate_records_retakes_answers_leaves_resumes_and_submits(
     await shots.take(page, "first-take")
     await page.get_by_role("button", name="Save this answer").click()
     await expect(page.locator("#rec-status")).to_contain_text("Saved", timeout=20_000)
+    await expect(page.locator("#answered-count")).to_have_text("1")
     first = await candidate_view(live, link)
     assert first["questions"][0]["answered"] is True and first["questions"][0]["takes_used"] == 1
 
@@ -90,6 +93,8 @@ async def test_a_candidate_records_retakes_answers_leaves_resumes_and_submits(
     await page.get_by_role("button", name="Save this answer").click()
     await expect(page.locator("#rec-status")).to_contain_text("Saved", timeout=20_000)
     await expect(page.locator("#rec-takes")).to_have_text("Takes used: 2 of 3")
+    await expect(page.locator("#answered-count")).to_have_text("1")  # still one question answered
+    await expect(page.locator("#rec-live")).to_be_hidden()  # the camera is off between takes
     await shots.take(page, "retake-saved")
 
     # A written answer, then a choice made with the keyboard.
@@ -133,6 +138,9 @@ async def test_a_candidate_records_retakes_answers_leaves_resumes_and_submits(
     path = Path(live.settings.DATA_DIR) / "downloaded.webm"
     path.write_bytes(download.content)
     media = inspect_upload(path, "video")
+    detail = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()
+    recorded = next(a for a in detail["answers"] if a["question_id"] == "intro")
+    assert recorded["duration_seconds"] == pytest.approx(media.duration_seconds, abs=0.01)
     assert media.has_video and media.has_audio
     assert 1.5 < (media.duration_seconds or 0) < 20, media  # the 3 s retake, not the 2 s first take
     assert media.duration_seconds and media.duration_seconds > 2.4
@@ -237,3 +245,59 @@ async def test_a_timed_question_opened_on_one_device_keeps_its_clock_on_another(
     assert again["open_take"]["opened_at"] == opened["opened_at"]
     assert again["takes_used"] == 1
     await second.close()
+
+
+async def test_a_document_upload_refused_for_its_content_then_accepted(
+    live: Live, browser: Browser, shots: Shots, pipelines: None, tmp_path: Path
+) -> None:
+    application, link = await live.invite("portal-document", "Analyst")
+    program = tmp_path / "cv.pdf"  # named like a PDF, but a Windows program
+    program.write_bytes(b"MZ\x90\x00" + bytes(200))
+    document = tmp_path / "my cv.png"  # named like an image, but a PDF
+    document.write_bytes(PDF)
+    context = await new_context(browser, 360, 740)
+    page = await context.new_page()
+    await page.goto(f"{link}/questions/cv")
+    await page.get_by_label("Your file").set_input_files(str(program))
+    await page.get_by_role("button", name="Save answer").click()
+    field = page.get_by_label("Your file")
+    await expect(field).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#answer-error")).to_contain_text("PDF")
+    await fits(page, 360)
+    await shots.take(page, "refused-document")
+    await page.get_by_label("Your file").set_input_files(str(document))
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    stored = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()
+    [answer] = stored["answers"]
+    assert answer["content_type"] == "application/pdf" and answer["file_name"] == "my cv.pdf"
+    assert answer["duration_seconds"] is None
+    assert answer["file_sha256"] == hashlib.sha256(PDF).hexdigest()
+    await context.close()
+
+
+async def test_a_recording_made_elsewhere_can_be_uploaded_when_the_browser_cannot_record(
+    live: Live, browser: Browser, pipelines: None, tmp_path: Path
+) -> None:
+    application, link = await live.invite("portal-visit", "Support engineer")
+    clip = tmp_path / "IMG_0042.webm"  # what a phone's camera app might hand over
+    clip.write_bytes(webm(1.0))
+    context = await new_context(browser, 360, 740)
+    page = await context.new_page()
+    await page.goto(f"{link}/questions/intro")
+    await expect(page).to_have_url(f"{link}/consent")  # consent first, whichever way it is recorded
+    await page.get_by_label("I have read this and agree").check()
+    await page.get_by_role("button", name="Agree and continue").click()
+    await page.goto(f"{link}/questions/intro")
+    await page.get_by_text("Cannot record in this browser?").click()
+    await page.get_by_role("button", name="Show the question and start the clock").click()
+    await expect(page.locator("#prompt")).to_have_text("Introduce yourself in a few words.")
+    await page.get_by_text("Cannot record in this browser?").click()
+    await page.get_by_label("Your recording").set_input_files(str(clip))
+    await page.get_by_role("button", name="Upload recording").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    detail = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()
+    [answer] = detail["answers"]
+    assert answer["file_name"] == "answer-intro.webm" and answer["content_type"] == "video/webm"
+    assert answer["duration_seconds"] == pytest.approx(1.0, abs=0.3)
+    await context.close()
