@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -58,6 +59,24 @@ class TemporalGateway:
             return self._client
 
 
+class RedactLinks(logging.Filter):
+    """Access logs show candidate paths without their link token (it is the candidate's key)."""
+
+    PATTERN = re.compile(r"(/c/|/api/v1/candidate/)[^/?\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self.PATTERN.sub(r"\1[link]", a) if isinstance(a, str) else a for a in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1[link]", record.msg)
+        return True
+
+
+REDACT_LINKS = RedactLinks()
+
+
 def _field(loc: tuple[object, ...] | list[object]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
@@ -89,6 +108,9 @@ def create_app(
     app.state.engine = engine or get_engine(settings.DATABASE_URL)
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.rate_limits = CandidateRateLimits(settings)
+    access = logging.getLogger("uvicorn.access")
+    if REDACT_LINKS not in access.filters:
+        access.addFilter(REDACT_LINKS)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> Response:
@@ -112,7 +134,7 @@ def create_app(
     @app.middleware("http")
     async def _portal_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        if request.url.path.startswith("/c/"):
+        if request.url.path.startswith(("/c/", "/api/v1/candidate/")):
             # The link is the candidate's key: never cached, never sent on as a Referer, never framed.
             response.headers.update(PORTAL_HEADERS)
         return response

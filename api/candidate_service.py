@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -89,6 +90,9 @@ def candidate_application(
     if application is None:  # erased or never existed: reveal nothing
         limits.bad_link(request)
         raise Unauthorized(INVALID_LINK)
+    # End the read transaction: its pooled connection is not held through a long upload or a
+    # workflow call (the loaded row stays usable; the session reconnects when next used).
+    session.commit()
     return application
 
 
@@ -435,16 +439,29 @@ async def _notify(client: Client, settings: Settings, notice_id: str, emails: li
         await client.start_workflow("Notice", emails, id=notice_id, task_queue=settings.TASK_QUEUE)
 
 
+async def _send_message(
+    client: Client, session: Session, settings: Settings, message: ContactMessage, email: EmailRequest
+) -> ContactMessage:
+    """Start the message's Notice first, then store the message. The Notice's email waits for the row
+    (retried for a day), so a message is never stored without being sent, nor sent twice: if Temporal
+    does not take the notice, nothing is stored and the sender is asked to try again."""
+    try:
+        await _notify(client, settings, f"notice-{message.id}", [email])
+    except Exception as error:
+        raise ServiceUnavailable(f"the message could not be sent just now ({error}); try again") from None
+    session.add(message)
+    session.commit()
+    return message
+
+
 async def ask_contact(
     client: Client, session: Session, settings: Settings, application: Application, body: str
 ) -> ContactMessage:
-    """The candidate's question to their contact: stored, then emailed by a Notice workflow."""
+    """The candidate's question to their contact: emailed by a Notice workflow, then stored."""
     contact = pipeline_of(application).contact
     if contact is None or contact not in PEOPLE:
         raise Conflict("this process names no contact person; reply to one of our emails instead")
     message = ContactMessage(id=new_id("msg"), application_id=application.id, author="candidate", body=body)
-    session.add(message)
-    session.commit()
     email = EmailRequest(
         application.id,
         f"msg-{message.id}",
@@ -452,58 +469,36 @@ async def ask_contact(
         to_staff=contact,
         extra={"message_id": message.id},
     )
-    try:
-        await _notify(client, settings, f"notice-{message.id}", [email])
-    except Exception as error:
-        session.delete(message)  # not sent, so not kept: the candidate sends it again
-        session.commit()
-        raise ServiceUnavailable(f"your question could not be sent just now ({error}); try again") from None
-    return message
+    return await _send_message(client, session, settings, message, email)
 
 
 async def answer_candidate(
     client: Client, session: Session, settings: Settings, application: Application, author: str, body: str
 ) -> ContactMessage:
-    """A staff member's answer: stored, shown on the candidate's page and emailed to them."""
+    """A staff member's answer: emailed to the candidate and shown on their page."""
     message = ContactMessage(id=new_id("msg"), application_id=application.id, author=author, body=body)
-    session.add(message)
-    session.commit()
     email = EmailRequest(
         application.id, f"msg-{message.id}", "contact_answer", extra={"message_id": message.id}
     )
-    try:
-        await _notify(client, settings, f"notice-{message.id}", [email])
-    except Exception as error:
-        session.delete(message)
-        session.commit()
-        raise ServiceUnavailable(f"the answer could not be sent just now ({error}); try again") from None
-    return message
+    return await _send_message(client, session, settings, message, email)
 
 
 async def request_deletion(
     client: Client, session: Session, settings: Settings, application: Application, reason: str | None
 ) -> DeletionRequest:
-    """Record the request once and confirm it by email once; asking again changes nothing (but
-    starts the confirmation if Temporal was unreachable the first time)."""
-    existing = session.exec(
-        select(DeletionRequest).where(DeletionRequest.application_id == application.id)
-    ).first()
-    if existing is not None:
-        return existing
-    request = DeletionRequest(application_id=application.id, reason=reason)
-    session.add(request)
-    session.commit()
-    emails = [EmailRequest(application.id, "deletion-requested", "deletion_requested")]
-    contact = pipeline_of(application).contact
-    if contact in PEOPLE:
-        emails.append(
-            EmailRequest(
-                application.id, "deletion-requested-staff", "deletion_requested_staff", to_staff=contact
-            )
-        )
-    if not ApplicationStatus(
-        application.status
-    ).is_final:  # an open application ends: it can no longer be processed
+    """Record the request once, end the application if it is open, and confirm by email once. Asking
+    again records nothing new but finishes what could not be done the first time (Temporal down)."""
+    request = _deletion_request(session, application)
+    if request is None:
+        session.add(DeletionRequest(application_id=application.id, reason=reason))
+        try:
+            session.commit()
+        except IntegrityError:  # the same request, sent twice at once
+            session.rollback()
+        request = _deletion_request(session, application)
+        assert request is not None
+    session.refresh(application)
+    if not ApplicationStatus(application.status).is_final:  # an open application can no longer go on
         try:
             await update_application(
                 client,
@@ -514,10 +509,24 @@ async def request_deletion(
             )
         except (Conflict, ServiceUnavailable) as error:
             log.info("deletion request of %s: application not withdrawn (%s)", application.id, error.detail)
+    emails = [EmailRequest(application.id, "deletion-requested", "deletion_requested")]
+    contact = pipeline_of(application).contact
+    if contact in PEOPLE:
+        emails.append(
+            EmailRequest(
+                application.id, "deletion-requested-staff", "deletion_requested_staff", to_staff=contact
+            )
+        )
     try:
         await _notify(client, settings, f"notice-deletion-{application.id}", emails)
     except WorkflowAlreadyStartedError:
-        pass
+        pass  # confirmed already
     except Exception as error:
         log.warning("deletion request of %s recorded, confirmation not started: %s", application.id, error)
     return request
+
+
+def _deletion_request(session: Session, application: Application) -> DeletionRequest | None:
+    return session.exec(
+        select(DeletionRequest).where(DeletionRequest.application_id == application.id)
+    ).first()

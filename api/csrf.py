@@ -1,9 +1,11 @@
 """CSRF protection for the candidate portal's form posts (double submit, signed).
 
-A random value lives in a cookie (HttpOnly, SameSite=Strict, Secure on https); forms carry an HMAC
+A random value lives in a cookie (HttpOnly, SameSite=Lax, Secure on https); forms carry an HMAC
 of it under the server's secret, in a hidden field or, from scripts, an X-CSRF-Token header. A post
-from another site cannot read the cookie to produce the matching token, and SameSite keeps the
-cookie off cross-site posts in the first place.
+from another site cannot read the cookie to produce the matching token, and SameSite=Lax keeps the
+cookie off cross-site posts in the first place. Lax rather than Strict: opening the link from a
+webmail tab is a cross-site navigation, which must find the cookie already set rather than replace
+it (and with it the token of a page open in another tab).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def set_cookie(response: Response, settings: Settings, value: str) -> None:
         COOKIE,
         value,
         httponly=True,
-        samesite="strict",
+        samesite="lax",
         secure=settings.PUBLIC_URL.startswith("https://"),
         path="/c/",
     )
@@ -56,7 +58,8 @@ def verify(request: Request, settings: Settings, submitted: str | None) -> None:
     """Refuse a post whose token does not match the browser's cookie."""
     value = request.cookies.get(COOKIE)
     token = submitted or request.headers.get(HEADER)
-    if not value or not token or not hmac.compare_digest(token, _sign(settings, value)):
+    expected = _sign(settings, value).encode() if value else b""
+    if not value or not token or not hmac.compare_digest(token.encode("utf-8", "replace"), expected):
         raise Forbidden(
             "this form has expired or was not sent from this site; reload the page and try again",
             errors=[{"field": FIELD, "message": "missing or wrong CSRF token"}],

@@ -8,9 +8,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from activities.email import paragraphs
 from offhours import TEMPLATES_DIR
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["paragraphs"] = paragraphs  # the same plain-text-to-HTML as in emails
 
 
 def render_page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:

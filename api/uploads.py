@@ -58,9 +58,9 @@ async def receive_file(
     limit = upload_limit(settings, question)
     incoming = FileStore(settings.DATA_DIR).incoming(limit)
     try:
-        async for chunk in chunks:
-            incoming.write(chunk)
-        path = incoming.finish()
+        async for chunk in chunks:  # disk writes off the event loop: other requests keep flowing
+            await asyncio.to_thread(incoming.write, chunk)
+        path = await asyncio.to_thread(incoming.finish)
         if incoming.size == 0:
             raise Unprocessable("the upload is empty; choose the file again", errors=[{"field": "file"}])
         inspected = await asyncio.to_thread(inspect_upload, path, question.type)

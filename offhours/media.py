@@ -146,7 +146,11 @@ def _inspect_media(path: pathlib.Path, content_type: str, question_type: str) ->
             # Cover art in an audio file is a still picture, not a recording.
             pictures = [s for s in container.streams.video if not s.disposition & Disposition.attached_pic]
             has_video, has_audio = bool(pictures), bool(container.streams.audio)
-            duration = _header_duration(container) or _scan_duration(container)
+            # The packets are always measured: a header's duration is written by the sender and can
+            # understate a recording, so the longer of the two counts.
+            scanned = _scan_duration(container)
+            durations = [d for d in (_header_duration(container), scanned) if d is not None]
+            duration = max(durations) if durations else None
     except (av.error.FFmpegError, OSError, ValueError) as error:
         raise RejectedUpload(
             f"this file looks like {_KINDS[content_type][1]} but it is damaged or incomplete and cannot "

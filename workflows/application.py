@@ -93,8 +93,11 @@ ACCEPTS_ANSWERS = (Status.invited, Status.in_progress)
 ANSWER_GRACE = timedelta(seconds=60)
 # A recording may last this much longer than its limit: browsers stop a fraction late, encoders round.
 DURATION_TOLERANCE_SECONDS = 2.0
-# At most this much of an upload's transfer time is forgiven (a slow connection, a large recording).
+# At most this much of an upload's transfer time is forgiven (a slow connection, a large recording),
+# and no more than its size explains at a slow mobile rate plus a fixed latency.
 MAX_UPLOAD_CREDIT_SECONDS = 600.0
+UPLOAD_MIN_BYTES_PER_SECOND = 32 * 1024
+UPLOAD_LATENCY_SECONDS = 15.0
 
 
 def describe_duration(seconds: int) -> str:
@@ -139,6 +142,7 @@ class ApplicationWorkflow:
         self._consent_at: datetime | None = None
         self._opened: dict[str, list[datetime]] = {}  # when each take of a question was opened
         self._answered_take: dict[str, int] = {}  # which take each saved answer came from
+        self._saving_takes: dict[str, int] = {}  # recordings being written right now, per question
         # extensions
         self._extended = 0
         self._extension_requests = 0  # numbers each request's messages, granted or not
@@ -384,6 +388,12 @@ class ApplicationWorkflow:
     async def save_answer(self, answer: AnswerInput) -> ApplicationState:
         self._check_answer(answer)
         self._saving += 1
+        question_id = answer.question_id
+        # Claimed before the write, so that a second upload arriving meanwhile finds the take used
+        # (state only, no command: histories recorded before this replay the same).
+        if question_id in self._opened:
+            self._answered_take[question_id] = len(self._opened[question_id])
+        self._saving_takes[question_id] = self._saving_takes.get(question_id, 0) + 1
         try:
             await workflow.execute_activity(
                 "save_answer",
@@ -395,12 +405,11 @@ class ApplicationWorkflow:
             question = self._pipeline.question(answer.question_id)
             if question is not None and question.type in RECORDED:
                 self._takes[answer.question_id] = self._takes.get(answer.question_id, 0) + 1
-            if answer.question_id in self._opened:
-                self._answered_take[answer.question_id] = len(self._opened[answer.question_id])
             if self._status == Status.invited:
                 await self._record_status(Status.in_progress)
         finally:
             self._saving -= 1
+            self._saving_takes[question_id] -= 1
         return self.state()
 
     @save_answer.validator
@@ -416,15 +425,20 @@ class ApplicationWorkflow:
         assert question is not None  # _check_answer has refused unknown questions
         if question.type in RECORDED and self._consent_at is None:
             raise conflict("give your consent to recording before sending a recorded answer")
+        allowed = question.takes_allowed
+        in_flight = self._takes.get(question.id, 0) + self._saving_takes.get(question.id, 0)
+        if question.type in RECORDED and allowed is not None and in_flight >= allowed:
+            raise conflict(f"question '{question.id}' allows {allowed} take(s); none left")
         limit = question.answer_time_limit
         duration = answer.duration_seconds or 0.0
         if question.type in RECORDED and limit is not None and duration > limit + DURATION_TOLERANCE_SECONDS:
             raise conflict(f"the recording lasts {duration:.0f} s; question '{question.id}' allows {limit} s")
         if not question.timed:
             return
-        # Judged at the moment the upload began: its transfer time (measured by the API, capped) is not
-        # the candidate's answering time.
-        credit = min(max(answer.upload_seconds or 0.0, 0.0), MAX_UPLOAD_CREDIT_SECONDS)
+        # Judged at the moment the upload began: its transfer time (measured by the API) is forgiven,
+        # but only as much as the bytes sent explain, so a slow trickle does not buy answering time.
+        plausible = (answer.size or 0) / UPLOAD_MIN_BYTES_PER_SECOND + UPLOAD_LATENCY_SECONDS
+        credit = min(max(answer.upload_seconds or 0.0, 0.0), plausible, MAX_UPLOAD_CREDIT_SECONDS)
         at = workflow.now() - timedelta(seconds=credit)
         if not self._opened.get(question.id):
             raise conflict(f"open question '{question.id}' first: its clock starts when you see it")
@@ -434,17 +448,28 @@ class ApplicationWorkflow:
                 f"the time for question '{question.id}' has run out and no take is left; "
                 "you can still answer the other questions"
             )
+        # The recording must have started by the end of the thinking time (a minute allowed to watch
+        # the take back before sending it): thinking longer does not come out of the answer time.
+        if question.type in RECORDED and take.think_ends_at is not None:
+            started = at - timedelta(seconds=duration)
+            if started > take.think_ends_at + ANSWER_GRACE:
+                raise conflict(
+                    f"the recording for question '{question.id}' started after its thinking time ended"
+                )
 
-    def _open_take(self, question: Question, at: datetime) -> QuestionTake | None:
-        """The question's latest take if it is still open at `at`: opened and in time, and for a
-        recording not yet saved (one upload per take; a written answer can be corrected in time)."""
+    def _open_take(
+        self, question: Question, at: datetime, grace: timedelta = ANSWER_GRACE
+    ) -> QuestionTake | None:
+        """The question's latest take if it is still open at `at`: opened and in time (plus `grace`),
+        and for a recording not yet saved (one upload per take; a written answer can be corrected in
+        time)."""
         opened = self._opened.get(question.id, [])
         if not opened:
             return None
         if question.type in RECORDED and self._answered_take.get(question.id) == len(opened):
             return None
         take = _take(question, len(opened), opened[-1], question.takes_allowed)
-        if take.answer_ends_at is not None and at > take.answer_ends_at + ANSWER_GRACE:
+        if take.answer_ends_at is not None and at > take.answer_ends_at + grace:
             return None
         return take
 
@@ -454,7 +479,7 @@ class ApplicationWorkflow:
         clock runs from now); opening it again while that take is open returns the same take."""
         question = self._check_open(request)
         now = workflow.now()
-        current = self._open_take(question, now)
+        current = self._open_take(question, now, grace=timedelta(0))  # over: a new take begins
         if current is not None:
             return current
         if not (question.timed or question.type in RECORDED):
@@ -471,12 +496,16 @@ class ApplicationWorkflow:
         question = self._interview_question(request.question_id)
         if question.type in RECORDED and self._consent_at is None:
             raise conflict("give your consent to recording before opening a recorded question")
-        if self._open_take(question, workflow.now()) is not None:
+        if self._open_take(question, workflow.now(), grace=timedelta(0)) is not None:
             return question
         allowed = question.takes_allowed
-        if allowed is not None and len(self._opened.get(question.id, [])) >= allowed:
+        if allowed is not None and self._takes_used(question.id) >= allowed:
             raise conflict(f"question '{question.id}' allows {allowed} take(s); none left")
         return question
+
+    def _takes_used(self, question_id: str) -> int:
+        """Takes opened, or saved without opening (untimed answers sent straight to the API)."""
+        return max(len(self._opened.get(question_id, [])), self._takes.get(question_id, 0))
 
     @workflow.update
     async def give_consent(self, consent: ConsentInput) -> ApplicationState:
@@ -1302,7 +1331,7 @@ class ApplicationWorkflow:
             feedback_held=self._feedback_held,
             outcome=self._outcome,
             consent_at=self._consent_at,
-            takes={q: len(opened) for q, opened in sorted(self._opened.items())},
+            takes={q: self._takes_used(q) for q in sorted({*self._opened, *self._takes})},
             open_takes=self._open_takes(),
         )
 

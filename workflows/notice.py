@@ -27,6 +27,9 @@ class NoticeWorkflow:
                     email,
                     result_type=EmailResult,
                     start_to_close_timeout=timedelta(seconds=90),
+                    # A message's row may be committed just after the notice starts; give up after a
+                    # day (the API stores nothing when the notice could not start).
+                    schedule_to_close_timeout=timedelta(days=1),
                     retry_policy=RetryPolicy(
                         initial_interval=timedelta(seconds=2),
                         maximum_interval=timedelta(minutes=10),

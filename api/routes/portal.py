@@ -8,6 +8,7 @@ something is wrong, the same page with the error next to the field it concerns.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -252,6 +253,7 @@ async def _question_page(
             "think": q.think_time,
             "takes_allowed": q.takes_allowed,
             "takes_used": q.takes_used,
+            "max_bytes": q.max_bytes,
             "take_json": q.open_take.model_dump_json() if q.open_take else None,
             "answered": q.answered,
             "open_url": f"{p.base}/questions/{q.id}/open",
@@ -493,7 +495,7 @@ async def extension_post(
     p = portal(token, request, application, session, settings)
     form = await p.form()
     hours_text, reason = _text(form, "hours"), _text(form, "reason")[:2000] or None
-    if not hours_text.isdigit() or not 1 <= int(hours_text) <= 1440:
+    if re.fullmatch(r"[0-9]{1,4}", hours_text) is None or not 1 <= int(hours_text) <= 1440:
         return await p.page(
             "extension.html",
             "extension",

@@ -19,6 +19,7 @@
   var takesUsed = Number(d.takesUsed || 0);
   var take = d.take ? JSON.parse(d.take) : null;
   var answered = d.answered === "1";
+  var maxBytes = d.maxBytes ? Number(d.maxBytes) : null;
 
   function $(id) { return document.getElementById(id); }
   var statusEl = $("rec-status"), clockEl = $("rec-clock"), takesEl = $("rec-takes");
@@ -33,6 +34,7 @@
   function say(message, isError) {
     statusEl.textContent = message;
     statusEl.classList.toggle("error", !!isError);
+    if (isError) { statusEl.focus(); }  // a keyboard or screen-reader user lands on what went wrong
   }
   function fmt(seconds) {
     var s = Math.max(0, Math.ceil(seconds));
@@ -60,7 +62,11 @@
     take = t;
     offsetMs = Date.parse(t.server_now) - Date.now();
     takesUsed = Math.max(takesUsed, t.take);
-    if (promptEl && t.prompt) { promptEl.textContent = t.prompt; promptEl.hidden = false; }
+    if (promptEl && t.prompt && promptEl.hidden) {
+      promptEl.textContent = t.prompt;
+      promptEl.hidden = false;
+      say("The question: " + t.prompt);
+    }
     show($("prompt-hint"), false);
     showTakes();
   }
@@ -144,8 +150,9 @@
     clearTimers();
     var seconds = recordingSeconds();
     if (seconds <= 0) {
-      say("The time for this question has run out.", true);
-      only([]);
+      releaseCamera();
+      only(takesLeft() > 0 ? [btnStart] : []);
+      say("The time for this take has run out." + (takesLeft() > 0 ? " You can start another take." : ""), true);
       return Promise.resolve();
     }
     return getStream().then(function (s) {
@@ -153,7 +160,16 @@
       blob = null;
       var type = pickType();
       recorder = type ? new MediaRecorder(s, { mimeType: type }) : new MediaRecorder(s);
-      recorder.ondataavailable = function (e) { if (e.data && e.data.size) { chunks.push(e.data); } };
+      var recordedBytes = 0;
+      recorder.ondataavailable = function (e) {
+        if (!e.data || !e.data.size) { return; }
+        chunks.push(e.data);
+        recordedBytes += e.data.size;
+        if (maxBytes && recordedBytes > maxBytes * 0.95) {  // stop before the upload would be refused
+          timeUp = true;
+          stop();
+        }
+      };
       recorder.onstop = recorded;
       recorder.start(1000);
       startedAt = Date.now();
@@ -206,8 +222,13 @@
     if (!blob) { return; }
     only([]);
     say("Uploading your answer…");
+    var lastShown = 0;
     request("POST", d.uploadUrl, blob, blob.type, function (share) {
-      say("Uploading your answer… " + Math.round(share * 100) + "%");
+      var percent = Math.round(share * 100);
+      if (percent - lastShown >= 25 || percent === 100) {  // a few updates, not a stream of them
+        lastShown = percent;
+        say("Uploading your answer… " + percent + "%");
+      }
     }).then(function () {
       if (!answered) {  // the first saved take of this question: one more question answered
         var count = $("answered-count"), bar = $("answered-progress");
@@ -235,8 +256,9 @@
     only([]);
     say("Starting…");
     getStream().then(openTake).then(thinking).catch(function (error) {
-      say(error.message, true);
+      releaseCamera();
       only(takesLeft() > 0 || practice ? [btnStart] : []);
+      say(error.message, true);
     });
   }
 
@@ -258,8 +280,9 @@
     say(take.think_ends_at && Date.parse(take.think_ends_at) > now()
       ? "Your thinking time is running. Press Start to turn on your " + (kind === "video" ? "camera" : "microphone") + "."
       : "This question is open. Press Start to record your answer.");
-  } else if (!practice && answered && takesLeft() <= 0) {
+  } else if (!practice && takesLeft() <= 0) {
     only([]);
+    say(answered ? "Your answer is saved; no takes are left." : "No takes are left for this question.");
   } else {
     only([btnStart]);
   }

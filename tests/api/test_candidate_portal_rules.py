@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from api.app import create_app
-from offhours.models import Answer, Application, ContactMessage, DeletionRequest
+from offhours.models import Answer, Application, CandidateFeedback, ContactMessage, DeletionRequest
 from offhours.settings import Settings
 from pipelines import PIPELINES, Pipeline, validate
 from pipelines.people import PEOPLE
@@ -838,3 +838,88 @@ async def test_a_bad_link_gets_the_error_page(stack: Stack) -> None:
         assert_portal_headers(page)
         assert "We could not open this link" in page.text
         assert "use the link from your most recent email" in page.text
+
+
+# ------------------------------------------------------------------------- found in review
+
+
+async def test_thinking_longer_does_not_come_out_of_the_answer_time(
+    skipping_stack: Stack, rules: str
+) -> None:
+    """one_go: 30 s to think, 60 s to answer. A 1 s recording sent 100 s after opening is inside the
+    answer window (150 s with grace) but must have started 99 s in, long after thinking ended."""
+    stack = skipping_stack
+    who = await invite(stack, rules)
+    await consent(stack, who)
+    assert (await open_question(stack, who, "one_go")).status_code == 200
+    await stack.env.sleep(timedelta(seconds=100))
+    late = await upload(stack.http, who, "one_go", webm(1.0))
+    assert late.status_code == 409, late.text
+    assert "started after its thinking time ended" in late.json()["detail"]
+    assert answered_questions(stack, who) == set()
+
+
+async def test_two_uploads_at_once_for_a_one_take_question_store_one(stack: Stack, rules: str) -> None:
+    who = await invite(stack, rules)
+    await consent(stack, who)
+    assert (await open_question(stack, who, "one_go")).status_code == 200
+    first, second = await asyncio.gather(
+        upload(stack.http, who, "one_go", webm(1.0)), upload(stack.http, who, "one_go", webm(1.2))
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 409], (first.text, second.text)
+    assert question(await view(stack, who), "one_go")["takes_used"] == 1
+
+
+async def test_a_new_take_starts_once_the_previous_ones_time_is_over(
+    skipping_stack: Stack, rules: str
+) -> None:
+    """two_takes: 60 s each. Opening again after 70 s (inside the upload grace, but the answer time is
+    over) starts take 2 rather than returning take 1."""
+    stack = skipping_stack
+    who = await invite(stack, rules)
+    await consent(stack, who)
+    first = await open_question(stack, who, "two_takes")
+    assert first.status_code == 200 and first.json()["take"] == 1
+    await stack.env.sleep(timedelta(seconds=70))
+    second = await open_question(stack, who, "two_takes")
+    assert second.status_code == 200 and second.json()["take"] == 2, second.text
+    assert (await upload(stack.http, who, "two_takes", webm(1.0))).status_code == 200
+    third = await open_question(stack, who, "two_takes")
+    assert third.status_code == 409 and "none left" in third.json()["detail"]
+
+
+async def test_released_feedback_renders_on_the_portal(stack: Stack, rules: str) -> None:
+    """The feedback page formats the recruiter's text as paragraphs (and escapes it)."""
+    who = await invite(stack, rules)
+    with Session(stack.engine) as session:
+        session.add(
+            CandidateFeedback(
+                application_id=who.application_id,
+                stage_id="feedback",
+                strengths=[],
+                to_develop=[],
+                next_steps="",
+                edited_text="Clear answers.\n\nNext time, show <b>how</b> you measured it.",
+                released=True,
+            )
+        )
+        session.commit()
+    page = await stack.http.get(f"{who.portal}/feedback")
+    assert page.status_code == 200, page.text
+    assert "<p>Clear answers.</p>" in page.text and "&lt;b&gt;how&lt;/b&gt;" in page.text
+
+
+async def test_forged_csrf_tokens_and_odd_hours_are_refused_not_crashes(stack: Stack, rules: str) -> None:
+    who = await invite(stack, rules)
+    page = await stack.http.get(f"{who.portal}/extension")
+    assert page.status_code == 200
+    odd = await stack.http.post(f"{who.portal}/extension", data={"csrf_token": "é" * 64, "hours": "2"})
+    assert odd.status_code == 403, odd.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert token is not None
+    for hours in ("²", "9" * 5000, "-3", "0"):
+        refused = await stack.http.post(
+            f"{who.portal}/extension", data={"csrf_token": token[1], "hours": hours}
+        )
+        assert refused.status_code == 422, (hours[:10], refused.text)
+        assert "whole number of hours" in refused.text

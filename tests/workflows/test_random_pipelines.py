@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from temporalio.service import RPCError
 
 import pipelines
 from pipelines.base import Pipeline
@@ -140,15 +141,31 @@ def world() -> Any:
 def test_any_pipeline_and_event_order_ends_cleanly(
     world: World, pipeline: Pipeline, events: list[tuple[str, Any]]
 ) -> None:
-    run = world.run(start(world, pipeline))
+    # Each example on a fresh time-skipping server: nothing left from the previous one moves its clock.
+    world.restart()
     try:
-        for event in events:
-            _, running = world.run(run.state())
-            if not running:
-                break
-            world.run(perform(run, event))
-        final = world.run(finish(run), timeout=300)
-        assert final.status in TERMINAL, final
-        world.run(no_workflow_task_failures(run))
+        try:
+            drive(world, pipeline, events)
+        except (RPCError, TimeoutError) as error:
+            # The Java time-skipping test server now and then rejects a workflow task completion
+            # ("invalid history builder state for action") and then stops answering. That is the
+            # test server, not the product: the same example runs once more on a fresh server, and
+            # a second failure fails the test.
+            if isinstance(error, RPCError) and "Timeout expired" not in str(error):
+                raise
+            world.restart()
+            drive(world, pipeline, events)
     finally:
         pipelines.PIPELINES.pop(pipeline.name, None)
+
+
+def drive(world: World, pipeline: Pipeline, events: list[tuple[str, Any]]) -> None:
+    run = world.run(start(world, pipeline))
+    for event in events:
+        _, running = world.run(run.state())
+        if not running:
+            break
+        world.run(perform(run, event))
+    final = world.run(finish(run), timeout=300)
+    assert final.status in TERMINAL, final
+    world.run(no_workflow_task_failures(run))

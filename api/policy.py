@@ -1,0 +1,59 @@
+"""Who may call what: one table for every route of the application, checked on every request.
+
+Staff routes name the roles allowed; a route missing from the table is refused to everyone (and a
+test enumerates the application's routes, so a new route without a policy fails the suite). Candidate
+routes are authorised by their signed link instead, the signed file download by its signature.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PUBLIC: Final = "public"  # no credentials: health, static files
+LINK: Final = "candidate-link"  # the candidate's signed, expiring link
+SIGNED: Final = "signed-url"  # a short-lived URL signed by the server
+DEVELOPMENT: Final = "development"  # only mounted when ENVIRONMENT=development
+
+OPS, RECRUITER, REVIEWER, AUDITOR = "ops", "recruiter", "reviewer", "auditor"
+ROLES: Final = (OPS, RECRUITER, REVIEWER, AUDITOR)
+READ_ALL = frozenset({OPS, RECRUITER, AUDITOR})
+MANAGE = frozenset({OPS, RECRUITER})
+OPS_ONLY = frozenset({OPS})
+REVIEW = frozenset({OPS, RECRUITER, REVIEWER})
+
+A = "/api/v1/applications/{application_id}"
+POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
+    ("GET", "/health"): PUBLIC,
+    # jobs and pipelines
+    ("POST", "/api/v1/jobs"): MANAGE,
+    ("GET", "/api/v1/jobs"): READ_ALL,
+    ("GET", "/api/v1/jobs/{job_id}"): READ_ALL,
+    ("POST", "/api/v1/jobs/{job_id}/members"): MANAGE,
+    ("GET", "/api/v1/pipelines"): frozenset(ROLES),
+    ("GET", "/api/v1/pipelines/{name}"): frozenset(ROLES),
+    # applications
+    ("POST", "/api/v1/applications"): MANAGE,
+    ("GET", "/api/v1/applications"): READ_ALL,
+    ("GET", A): READ_ALL,
+    ("POST", f"{A}/scorecards"): REVIEW,
+    ("GET", f"{A}/review"): REVIEW,
+    ("POST", f"{A}/decision"): MANAGE,
+    ("POST", f"{A}/withdraw"): MANAGE,
+    ("POST", f"{A}/extension"): MANAGE,
+    ("POST", f"{A}/slots"): MANAGE,
+    ("POST", f"{A}/feedback/release"): MANAGE,
+    ("POST", f"{A}/stages/{{stage_id}}/outcome"): MANAGE,
+    ("GET", f"{A}/messages"): READ_ALL,
+    ("POST", f"{A}/messages"): MANAGE,
+    ("GET", f"{A}/answers/{{question_id}}/file"): frozenset(ROLES),
+    ("GET", "/files/{answer_id}"): SIGNED,
+}
+
+
+def rule_for(method: str, path: str) -> frozenset[str] | str | None:
+    """The rule for a route template, or None when the route has none (refused)."""
+    if path.startswith(("/api/v1/candidate/", "/c/{token}")):
+        return LINK
+    if path.startswith("/dev/mailbox"):
+        return DEVELOPMENT
+    return POLICY.get((method, path))

@@ -1,0 +1,187 @@
+"""Staff accounts: users with one role each, API tokens and browser sessions.
+
+Secrets are never stored: API tokens and session cookies are random and kept as sha256 digests
+(they carry 256 bits, so a fast digest is enough); passwords are hashed with scrypt from the standard
+library (memory-hard, salted), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session, col, or_, select
+
+from offhours.models import ApiToken, User, WebSession, new_id, utcnow
+
+ROLES = ("ops", "recruiter", "reviewer", "auditor")
+TOKEN_PREFIX = "oh_"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD_LENGTH = 12
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done; the message says why."""
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    encode = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(key).decode()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, n, r, p, salt, key = stored.split("$")
+    candidate = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, base64.b64decode(key))
+
+
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))  # same work whether or not the email exists
+
+
+def find_user(session: Session, who: str) -> User:
+    """A user by id or email."""
+    user = session.exec(select(User).where(or_(User.id == who, User.email == who.strip().lower()))).first()
+    if user is None:
+        raise AccountError(f"no user '{who}'")
+    return user
+
+
+def create_user(
+    session: Session,
+    email: str,
+    name: str,
+    role: str,
+    person_id: str | None = None,
+    password: str | None = None,
+) -> User:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, not '{role}'")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise AccountError(f"'{email}' is not an email address")
+    if session.exec(select(User).where(User.email == email)).first() is not None:
+        raise AccountError(f"a user with email {email} already exists")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    user = User(
+        id=new_id("usr"),
+        email=email,
+        name=name.strip(),
+        role=role,
+        person_id=person_id,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = hash_password(password)
+    session.add(user)
+
+
+def disable_user(session: Session, who: str) -> User:
+    """Disable a user: their tokens and sessions stop working at once."""
+    user = find_user(session, who)
+    now = utcnow()
+    user.disabled_at = user.disabled_at or now
+    for token in session.exec(
+        select(ApiToken).where(ApiToken.user_id == user.id, col(ApiToken.revoked_at).is_(None))
+    ):
+        token.revoked_at = now
+        session.add(token)
+    for web in session.exec(
+        select(WebSession).where(WebSession.user_id == user.id, col(WebSession.revoked_at).is_(None))
+    ):
+        web.revoked_at = now
+        session.add(web)
+    session.add(user)
+    return user
+
+
+def create_token(session: Session, who: str, name: str) -> tuple[ApiToken, str]:
+    """A new API token for a user; the plain token is returned once and never stored."""
+    user = find_user(session, who)
+    if user.disabled_at is not None:
+        raise AccountError(f"user {user.email} is disabled")
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        id=new_id("tok"), user_id=user.id, name=name.strip() or "token", token_hash=digest(plain)
+    )
+    session.add(token)
+    session.flush()
+    return token, plain
+
+
+def revoke_token(session: Session, token_id: str) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise AccountError(f"no token '{token_id}'")
+    token.revoked_at = token.revoked_at or utcnow()
+    session.add(token)
+    return token
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    """The active user an API token belongs to, or None (unknown, revoked, user disabled)."""
+    token = session.exec(select(ApiToken).where(ApiToken.token_hash == digest(plain))).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    token.last_used_at = utcnow()
+    session.add(token)
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    if user is None or user.password_hash is None:
+        verify_password(password, _DUMMY_HASH)
+        return None
+    if not verify_password(password, user.password_hash) or user.disabled_at is not None:
+        return None
+    return user
+
+
+def start_session(session: Session, user: User, lifetime: timedelta) -> tuple[WebSession, str]:
+    plain = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    web = WebSession(
+        id=new_id("ses"), user_id=user.id, token_hash=digest(plain), created_at=now, expires_at=now + lifetime
+    )
+    session.add(web)
+    session.flush()
+    return web, plain
+
+
+def user_for_session(session: Session, plain: str) -> tuple[User, WebSession] | None:
+    web = session.exec(select(WebSession).where(WebSession.token_hash == digest(plain))).first()
+    if web is None or web.revoked_at is not None or web.expires_at <= datetime.now(UTC):
+        return None
+    user = session.get(User, web.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    return user, web
+
+
+def end_session(session: Session, web: WebSession) -> None:
+    web.revoked_at = web.revoked_at or utcnow()
+    session.add(web)
