@@ -30,6 +30,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_bulk_invite.py
 
 clean:
 	rm -rf $(VENV) .offhours .pytest_cache .mypy_cache .ruff_cache

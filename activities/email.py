@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.utils import urlize
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio import activity
@@ -47,8 +47,9 @@ PERMANENT = "PermanentEmailFailure"
 def paragraphs(text: str) -> Markup:
     """Plain text as HTML: escaped, links made clickable, blank lines between paragraphs."""
     blocks = [b.strip("\n") for b in str(text).split("\n\n") if b.strip()]
-    html = "".join(f"<p>{urlize(str(escape(b))).replace(chr(10), '<br>')}</p>" for b in blocks)
-    return Markup(html)  # every part was escaped above
+    # urlize escapes the text itself (escaping it first would show "&amp;" for "&").
+    html = "".join(f"<p>{urlize(b).replace(chr(10), '<br>')}</p>" for b in blocks)
+    return Markup(html)  # urlize escaped every part
 
 
 def template_environment() -> Environment:

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from api.errors import ApiError
 from api.pages import render_page
 from api.ratelimit import CandidateRateLimits
-from api.routes import applications, candidate, files, health, jobs, mailbox, pipelines, portal
+from api.routes import applications, candidate, files, health, jobs, mailbox, pipelines, portal, staff
 from offhours import TEMPLATES_DIR
 from offhours.db import get_engine
 from offhours.settings import Settings, get_settings
@@ -115,6 +115,14 @@ def create_app(
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> Response:
         # The candidate portal's pages get a page; scripts and API clients get JSON.
+        if request.url.path.startswith("/staff") and "text/html" in request.headers.get("accept", ""):
+            if error.status_code == 401:
+                return staff.login_redirect(request.url.path)
+            page = render_page(
+                request, "pages/staff/error.html", {"message": error.detail}, status_code=error.status_code
+            )
+            page.headers.update(error.headers)
+            return page
         accept = request.headers.get("accept", "")
         html = request.method == "GET" or ("text/html" in accept and "application/json" not in accept)
         if request.url.path.startswith("/c/") and html:
@@ -134,12 +142,12 @@ def create_app(
     @app.middleware("http")
     async def _portal_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        if request.url.path.startswith(("/c/", "/api/v1/candidate/")):
+        if request.url.path.startswith(("/c/", "/api/v1/candidate/", "/staff")):
             # The link is the candidate's key: never cached, never sent on as a Referer, never framed.
             response.headers.update(PORTAL_HEADERS)
         return response
 
-    for module in (health, pipelines, jobs, applications, files, candidate, portal):
+    for module in (health, pipelines, jobs, applications, files, candidate, portal, staff):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
     if settings.is_development:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -42,6 +43,7 @@ from offhours.contracts import (
     ConsentInput,
     EmailRequest,
     OpenQuestion,
+    PortalState,
     QuestionTake,
     WithdrawInput,
 )
@@ -146,14 +148,23 @@ async def notify_link_opened(request: Request, application: Application) -> None
         log.info("could not record that %s was opened: %s", application.id, error)
 
 
-async def workflow_state(request: Request, application: Application) -> ApplicationState | None:
-    """The workflow's own view (takes, slots, assessment clock); None when it cannot be asked."""
+@dataclass
+class WorkflowView:
+    """The workflow's own view: its state (slots, assessment clock) and the portal's (consent, takes)."""
+
+    state: ApplicationState
+    portal: PortalState
+
+
+async def workflow_state(request: Request, application: Application) -> WorkflowView | None:
+    """Asked of the application's workflow; None when it cannot be asked (Temporal down, say)."""
     try:
         client = await request.app.state.temporal.client()
         handle: WorkflowHandle[object, object] = client.get_workflow_handle(application.workflow_id)
         async with asyncio.timeout(5):
             state: ApplicationState = await handle.query("state", result_type=ApplicationState)
-        return state
+            portal: PortalState = await handle.query("portal", result_type=PortalState)
+        return WorkflowView(state, portal)
     except Exception as error:
         log.info("could not query %s: %s", application.id, error)
         return None
@@ -254,8 +265,10 @@ def messages_of(session: Session, application: Application) -> list[MessagePubli
 
 
 def candidate_view(
-    session: Session, application: Application, state: ApplicationState | None, settings: Settings
+    session: Session, application: Application, view: WorkflowView | None, settings: Settings
 ) -> CandidateView:
+    state = view.state if view else None
+    portal = view.portal if view else None
     candidate = session.get(Candidate, application.candidate_id)
     job = session.get(Job, application.job_id)
     assert candidate is not None and job is not None
@@ -266,8 +279,8 @@ def candidate_view(
     }
     questions = []
     for number, q in enumerate(pipeline.interview_questions(), start=1):
-        used = state.takes.get(q.id, 0) if state else 0
-        open_take = state.open_takes.get(q.id) if state else None
+        used = portal.takes.get(q.id, 0) if portal else 0
+        open_take = portal.open_takes.get(q.id) if portal else None
         seen = used > 0 or q.id in answers
         answer = answers.get(q.id)
         questions.append(

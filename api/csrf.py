@@ -43,14 +43,14 @@ def form_token(settings: Settings, value: str) -> str:
     return _sign(settings, value)
 
 
-def set_cookie(response: Response, settings: Settings, value: str) -> None:
+def set_cookie(response: Response, settings: Settings, value: str, path: str = "/c/") -> None:
     response.set_cookie(
         COOKIE,
         value,
         httponly=True,
         samesite="lax",
         secure=settings.PUBLIC_URL.startswith("https://"),
-        path="/c/",
+        path=path,
     )
 
 

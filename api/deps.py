@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +15,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api import policy
 from api.errors import Forbidden, ServiceUnavailable, Unauthorized
+from offhours import accounts
+from offhours.models import User
 from offhours.settings import Settings
 
 
@@ -49,29 +54,101 @@ async def get_temporal(request: Request) -> Client:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling. Set by the server from the credentials, never taken from a request body."""
+    """Who is calling. Set by the server from the credentials, never taken from a request body.
+    `name` is what workflow histories record (a user id, never an email); `person_id` links a user
+    to the staff directory the pipelines name (reviewer pools, approvers)."""
 
     name: str
     role: str
+    user_id: str | None = None
+    person_id: str | None = None
 
     def require(self, *roles: str) -> None:
         if self.role not in roles:
             raise Forbidden(f"the {self.role} role may not do this; it needs one of: {', '.join(roles)}")
 
+    @property
+    def sees_every_job(self) -> bool:
+        return self.role in ("ops", "auditor") or self.user_id is None
+
 
 bearer = HTTPBearer(auto_error=False, description="Staff API token")
+SESSION_COOKIE = "offhours_session"
+STAFF_CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def get_staff(
+def staff_csrf_token(settings: Settings, session_token: str) -> str:
+    """The CSRF token of a browser session: an HMAC of its cookie, sent back in forms and scripts."""
+    message = f"offhours.staff-csrf.v1:{session_token}".encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _principal(user: User) -> Principal:
+    return Principal(name=user.id, role=user.role, user_id=user.id, person_id=user.person_id)
+
+
+async def authenticate_staff(
+    request: Request, settings: Settings, session: Session, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """Bearer token (ADMIN_TOKEN or a user's API token) or a browser session cookie (with its CSRF
+    token on anything that changes state)."""
+    if credentials is not None:
+        if credentials.scheme.lower() != "bearer":
+            raise Unauthorized("send a staff token as 'Authorization: Bearer <token>'")
+        token = credentials.credentials
+        if settings.ADMIN_TOKEN and secrets.compare_digest(token.encode(), settings.ADMIN_TOKEN.encode()):
+            return Principal(name="admin", role="ops")
+        user = accounts.user_for_token(session, token)
+        if user is None:
+            raise Unauthorized("this token is not valid (unknown, revoked, or its user is disabled)")
+        return _principal(user)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        found = accounts.user_for_session(session, cookie)
+        if found is None:
+            raise Unauthorized("your session has ended; sign in again", login="/staff/login")
+        user, _ = found
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(STAFF_CSRF_HEADER, "")
+            if not sent and request.headers.get("content-type", "").startswith(
+                ("application/x-www-form-urlencoded", "multipart/form-data")
+            ):
+                form = await request.form()  # parsed once; the route reads the same form
+                field = form.get("csrf_token")
+                sent = field if isinstance(field, str) else ""
+            if not hmac.compare_digest(
+                sent.encode("utf-8", "replace"), staff_csrf_token(settings, cookie).encode()
+            ):
+                raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+        return _principal(user)
+    raise Unauthorized("send a staff token as 'Authorization: Bearer <token>', or sign in at /staff/login")
+
+
+def authorize(request: Request, principal: Principal) -> None:
+    """Apply the route's policy (api/policy.py); a route without one is refused."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    rule = policy.rule_for(request.method, path)
+    if not isinstance(rule, frozenset):
+        raise Forbidden(f"no staff policy covers {request.method} {path}; refused")
+    if principal.role not in rule:
+        allowed = ", ".join(sorted(rule))
+        raise Forbidden(f"the {principal.role} role may not do this; it needs one of: {allowed}")
+
+
+async def get_staff(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
+    session: Annotated[Session, Depends(get_session, scope="function")],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("send a staff token as 'Authorization: Bearer <token>'")
-    token = credentials.credentials
-    if settings.ADMIN_TOKEN and secrets.compare_digest(token.encode(), settings.ADMIN_TOKEN.encode()):
-        return Principal(name="admin", role="ops")
-    raise Unauthorized("this token is not valid")
+    principal = await authenticate_staff(request, settings, session, credentials)
+    # End the transaction now (it may have noted a token's last use): no lock or pooled connection
+    # is held while the route waits on a workflow, whose activities write to the same database.
+    session.commit()
+    authorize(request, principal)
+    return principal
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -24,11 +24,16 @@ REVIEW = frozenset({OPS, RECRUITER, REVIEWER})
 A = "/api/v1/applications/{application_id}"
 POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
     # jobs and pipelines
     ("POST", "/api/v1/jobs"): MANAGE,
     ("GET", "/api/v1/jobs"): READ_ALL,
     ("GET", "/api/v1/jobs/{job_id}"): READ_ALL,
     ("POST", "/api/v1/jobs/{job_id}/members"): MANAGE,
+    ("POST", "/api/v1/jobs/{job_id}/invitations"): MANAGE,
     ("GET", "/api/v1/pipelines"): frozenset(ROLES),
     ("GET", "/api/v1/pipelines/{name}"): frozenset(ROLES),
     # applications
@@ -47,11 +52,29 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("POST", f"{A}/messages"): MANAGE,
     ("GET", f"{A}/answers/{{question_id}}/file"): frozenset(ROLES),
     ("GET", "/files/{answer_id}"): SIGNED,
+    # staff pages (browser session)
+    ("GET", "/staff/login"): PUBLIC,
+    ("POST", "/staff/login"): PUBLIC,
+    ("POST", "/staff/logout"): frozenset(ROLES),
+    ("GET", "/staff"): frozenset(ROLES),
+    ("GET", "/staff/reviews"): REVIEW,
+    ("GET", "/staff/reviews/{application_id}"): REVIEW,
+    ("POST", "/staff/reviews/{application_id}"): REVIEW,
+    ("GET", "/staff/jobs"): READ_ALL,
+    ("GET", "/staff/jobs/{job_id}"): READ_ALL,
+    ("GET", "/staff/applications/{application_id}"): READ_ALL,
+    ("POST", "/staff/applications/{application_id}/decision"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/withdraw"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/extension"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/resend-invite"): MANAGE,
 }
 
 
 def rule_for(method: str, path: str) -> frozenset[str] | str | None:
     """The rule for a route template, or None when the route has none (refused)."""
+    method = "GET" if method == "HEAD" else method
+    if path.startswith("/static"):
+        return PUBLIC
     if path.startswith(("/api/v1/candidate/", "/c/{token}")):
         return LINK
     if path.startswith("/dev/mailbox"):

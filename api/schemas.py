@@ -265,6 +265,12 @@ class MessageCreate(Strict):
     body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
 
 
+class JobMemberCreate(Strict):
+    user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)] = Field(
+        description="The user's id or email"
+    )
+
+
 class DeletionRequestCreate(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = None
 

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlmodel import Session
 
 from offhours.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="offhours: asynchronous hiring on Temporal.", no_args_is_help=True)
 db_app = typer.Typer(help="The product database.", no_args_is_help=True)
 pipelines_app = typer.Typer(help="Pipelines defined in pipelines/.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts: ops, recruiter, reviewer, auditor.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Staff API tokens (stored hashed, shown once).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 console = Console()
 errors = Console(stderr=True)
 
@@ -89,6 +97,149 @@ def db_upgrade(revision: str = "head") -> None:
 
     upgrade(settings.DATABASE_URL, revision)
     console.print(f"database at {settings.DATABASE_URL} is at revision {revision}")
+
+
+@contextmanager
+def _accounts() -> Iterator[Session]:
+    """A database session for account commands; AccountError becomes a clear message and exit 1."""
+    from offhours import accounts
+    from offhours.db import make_engine, session_scope
+
+    engine = make_engine(_settings().DATABASE_URL)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except accounts.AccountError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def invite(
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV with a header: name,email[,timezone]", exists=True, dir_okay=False)
+    ],
+    job: Annotated[str, typer.Option(help="The job's id")],
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Rows invited at once")] = 16,
+) -> None:
+    """Invite every candidate in a CSV file. Running it again invites nobody twice; bad rows are
+    listed with their line and reason while the others go through."""
+    settings = _settings()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from offhours.db import make_engine
+    from offhours.invitations import invite_rows, parse_csv
+    from offhours.models import Job
+    from workers import connect
+
+    try:
+        text = csv_file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        errors.print("[red]the file is not UTF-8 text; save the CSV as UTF-8[/red]")
+        raise typer.Exit(2) from None
+    rows, bad = parse_csv(text)
+    engine = make_engine(settings.DATABASE_URL)
+    with Session(engine) as session:
+        found = session.get(Job, job)
+    if found is None:
+        errors.print(f"[red]no job with id '{job}'[/red]")
+        raise typer.Exit(2)
+
+    async def run() -> object:
+        client = await connect(settings, wait_seconds=10)
+        columns = (TextColumn("inviting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=errors) as progress:
+            task = progress.add_task("rows", total=len(rows))
+            return await invite_rows(
+                engine, client, settings, found, rows, concurrency, lambda n: progress.advance(task, n)
+            )
+
+    result = asyncio.run(run())
+    from offhours.invitations import BulkResult
+
+    assert isinstance(result, BulkResult)
+    problems = sorted([*bad, *result.errors], key=lambda b: b.line)
+    for problem in problems:
+        errors.print(f"line {problem.line}: {problem.reason}", highlight=False)
+    console.print(
+        f"{result.invited} invited, {result.already_invited} already invited, {len(problems)} not invited",
+        highlight=False,
+    )
+    engine.dispose()
+    raise typer.Exit(1 if problems else 0)
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="Full name")],
+    role: Annotated[str, typer.Option(help="ops, recruiter, reviewer or auditor")],
+    person_id: Annotated[
+        str | None,
+        typer.Option(help="Their id in the staff directory (pipelines/people.py), to review or approve"),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read a password for browser sign-in from stdin")
+    ] = False,
+) -> None:
+    """Create a member of staff."""
+    from offhours import accounts
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with _accounts() as session:
+        user = accounts.create_user(session, email, name, role, person_id, password)
+        console.print(f"created {user.id} {user.email} ({user.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List staff accounts."""
+    from sqlmodel import col, select
+
+    from offhours.models import User
+
+    table = Table("id", "email", "name", "role", "directory id", "status")
+    with _accounts() as session:
+        for user in session.exec(select(User).order_by(col(User.created_at))):
+            status = "disabled" if user.disabled_at else "active"
+            table.add_row(user.id, user.email, user.name, user.role, user.person_id or "", status)
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(who: Annotated[str, typer.Argument(help="Email or user id")]) -> None:
+    """Disable a user: their tokens and sessions stop working at once."""
+    from offhours import accounts
+
+    with _accounts() as session:
+        user = accounts.disable_user(session, who)
+        console.print(f"disabled {user.email}; their tokens and sessions no longer work")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    who: Annotated[str, typer.Argument(help="Email or user id")],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "api",
+) -> None:
+    """Create an API token; it is printed once and only its hash is kept."""
+    from offhours import accounts
+
+    with _accounts() as session:
+        token, plain = accounts.create_token(session, who, name)
+        console.print(f"token {token.id} for {who} (shown once, store it now):", highlight=False)
+        print(plain)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke an API token by its id."""
+    from offhours import accounts
+
+    with _accounts() as session:
+        token = accounts.revoke_token(session, token_id)
+        console.print(f"revoked {token.id}")
 
 
 @pipelines_app.command("list")

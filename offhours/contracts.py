@@ -148,9 +148,17 @@ class ApplicationState:
     modules_done: list[str] = field(default_factory=list)
     feedback_held: bool = False
     outcome: str | None = None  # how the application ended, once it has
+
+
+@dataclass
+class PortalState:
+    """What the candidate portal needs beyond ApplicationState: consent and takes. A query of its own,
+    kept out of ApplicationState, which every update returns and whose size the time-skipping test
+    server is sensitive to."""
+
     consent_at: datetime | None = None
-    takes: dict[str, int] = field(default_factory=dict)  # takes opened per question
-    open_takes: dict[str, QuestionTake] = field(default_factory=dict)  # opened and not yet answered
+    takes: dict[str, int] = field(default_factory=dict)  # takes used per question
+    open_takes: dict[str, QuestionTake] = field(default_factory=dict)  # opened, still in time
 
 
 # ------------------------------------------------------------------------------------ activities

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         LinkOpened,
         ModuleCompletion,
         OpenQuestion,
+        PortalState,
         QuestionTake,
         ReleaseAssignment,
         ReviewTaskInput,
@@ -1330,6 +1331,11 @@ class ApplicationWorkflow:
             modules_done=sorted(self._modules_done),
             feedback_held=self._feedback_held,
             outcome=self._outcome,
+        )
+
+    @workflow.query
+    def portal(self) -> PortalState:
+        return PortalState(
             consent_at=self._consent_at,
             takes={q: self._takes_used(q) for q in sorted({*self._opened, *self._takes})},
             open_takes=self._open_takes(),

@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 from api import candidate_service
 from api.candidate_service import messages_of
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
-from api.errors import Conflict, NotFound, ServiceUnavailable
+from api.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from api.routes.jobs import load_job
 from api.schemas import (
     AnswerPublic,
     ApplicationCreate,
@@ -50,6 +51,7 @@ from offhours.models import (
     AssessmentResult,
     Candidate,
     Job,
+    JobMember,
     ReviewAssignment,
     Scorecard,
     new_id,
@@ -116,11 +118,33 @@ def application_detail(session: Session, application: Application) -> Applicatio
     )
 
 
-def load_application(session: Session, application_id: str) -> Application:
+def load_application(session: Session, application_id: str, staff: Principal | None = None) -> Application:
+    """The application, if it exists and `staff` may see it: a recruiter only on the jobs they are on,
+    a reviewer only what is assigned to them (others get the same 404 as for an unknown id)."""
     application = session.get(Application, application_id)
-    if application is None:
+    if application is None or (staff is not None and not visible(session, staff, application)):
         raise NotFound(f"no application with id '{application_id}'")
     return application
+
+
+def visible(session: Session, staff: Principal, application: Application) -> bool:
+    if staff.sees_every_job:
+        return True
+    if staff.role == "reviewer":
+        return (
+            session.exec(
+                select(ReviewAssignment.id).where(
+                    ReviewAssignment.application_id == application.id,
+                    ReviewAssignment.reviewer == (staff.person_id or ""),
+                )
+            ).first()
+            is not None
+        )
+    return application.job_id in member_job_ids(session, staff)
+
+
+def member_job_ids(session: Session, staff: Principal) -> set[str]:
+    return set(session.exec(select(JobMember.job_id).where(JobMember.user_id == (staff.user_id or ""))).all())
 
 
 def _existing(session: Session, job_id: str, email: str) -> Application | None:
@@ -147,10 +171,7 @@ async def create_application(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> ApplicationPublic:
-    staff.require("ops", "recruiter")
-    job = session.get(Job, body.job_id)
-    if job is None:
-        raise NotFound(f"no job with id '{body.job_id}'")
+    job = load_job(session, body.job_id, staff)
     pipeline = get_pipeline(job.pipeline)
     email = body.candidate.email.strip().lower()
 
@@ -217,6 +238,8 @@ def list_applications(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ApplicationPublic]:
     query = select(Application)
+    if not staff.sees_every_job:
+        query = query.where(col(Application.job_id).in_(member_job_ids(session, staff)))
     if job_id is not None:
         query = query.where(Application.job_id == job_id)
     if status is not None:
@@ -227,13 +250,18 @@ def list_applications(
 
 @router.get("/{application_id}", response_model=ApplicationDetail)
 def get_application(application_id: str, session: SessionDep, staff: StaffDep) -> ApplicationDetail:
-    return application_detail(session, load_application(session, application_id))
+    return application_detail(session, load_application(session, application_id, staff))
 
 
 async def _update(
-    session: Session, client: TemporalClientDep, application_id: str, update: str, arg: object
+    session: Session,
+    client: TemporalClientDep,
+    application_id: str,
+    update: str,
+    arg: object,
+    staff: Principal,
 ) -> ApplicationDetail:
-    application = load_application(session, application_id)
+    application = load_application(session, application_id, staff)
     await update_application(client, session, application, update, arg)
     session.expire_all()
     return application_detail(session, load_application(session, application_id))
@@ -247,30 +275,49 @@ async def submit_scorecard(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> ApplicationDetail:
-    staff.require("ops", "recruiter", "reviewer")
     card = ScorecardInput(
-        body.reviewer_id or "", body.overall_recommendation.value, dict(body.ratings), body.notes, _who(staff)
+        acting_as(staff, body.reviewer_id, "score") or "",
+        body.overall_recommendation.value,
+        dict(body.ratings),
+        body.notes,
+        _who(staff),
     )
-    return await _update(session, client, application_id, "submit_scorecard", card)
+    return await _update(session, client, application_id, "submit_scorecard", card, staff)
 
 
 @router.post("/{application_id}/decision", response_model=ApplicationDetail)
 async def decide(
     application_id: str, body: DecisionCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
 ) -> ApplicationDetail:
-    staff.require("ops", "recruiter")
     decision = DecisionInput(
-        body.decision.value, _who(staff), body.reason, body.reason_code, body.approver_id
+        body.decision.value,
+        _who(staff),
+        body.reason,
+        body.reason_code,
+        acting_as(staff, body.approver_id, "vote"),
     )
-    return await _update(session, client, application_id, "decide", decision)
+    return await _update(session, client, application_id, "decide", decision, staff)
 
 
 @router.post("/{application_id}/withdraw", response_model=ApplicationDetail)
 async def withdraw(
     application_id: str, body: WithdrawCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
 ) -> ApplicationDetail:
-    staff.require("ops", "recruiter")
-    return await _update(session, client, application_id, "withdraw", WithdrawInput(_who(staff), body.reason))
+    return await _update(
+        session, client, application_id, "withdraw", WithdrawInput(_who(staff), body.reason), staff
+    )
+
+
+def acting_as(staff: Principal, named: str | None, what: str) -> str | None:
+    """The directory id a scorecard or vote is recorded under. Staff linked to the directory act as
+    themselves only; ops accounts without a directory entry (and ADMIN_TOKEN) may name anyone."""
+    if staff.person_id is None:
+        if staff.role != "ops":
+            raise Forbidden(f"your account is not linked to the staff directory, so it cannot {what}")
+        return named
+    if named and named != staff.person_id:
+        raise Forbidden(f"you can only {what} as yourself ('{staff.person_id}'), not as '{named}'")
+    return staff.person_id
 
 
 def _who(principal: Principal) -> str:
@@ -289,9 +336,8 @@ async def decide_extension(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> ApplicationDetail:
-    staff.require("ops", "recruiter")
     return await _update(
-        session, client, application_id, "decide_extension", ExtensionDecision(body.grant, _who(staff))
+        session, client, application_id, "decide_extension", ExtensionDecision(body.grant, _who(staff)), staff
     )
 
 
@@ -305,9 +351,8 @@ async def offer_slots(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> ApplicationDetail:
-    staff.require("ops", "recruiter")
     return await _update(
-        session, client, application_id, "offer_slots", SlotOffer(list(body.slots), _who(staff))
+        session, client, application_id, "offer_slots", SlotOffer(list(body.slots), _who(staff)), staff
     )
 
 
@@ -323,9 +368,8 @@ async def release_feedback(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> ApplicationDetail:
-    staff.require("ops", "recruiter")
     return await _update(
-        session, client, application_id, "release_feedback", FeedbackRelease(_who(staff), body.text)
+        session, client, application_id, "release_feedback", FeedbackRelease(_who(staff), body.text), staff
     )
 
 
@@ -338,7 +382,9 @@ def review_view(
     session: SessionDep,
     staff: StaffDep,
 ) -> ReviewView:
-    application = load_application(session, application_id)
+    if staff.role == "reviewer" and reviewer_id != staff.person_id:
+        raise Forbidden("a reviewer sees only their own reviews")
+    application = load_application(session, application_id, staff)
     pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
     assignment = session.exec(
         select(ReviewAssignment).where(
@@ -384,8 +430,7 @@ async def record_stage_outcome(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> ApplicationDetail:
-    staff.require("ops", "recruiter")
-    application = load_application(session, application_id)
+    application = load_application(session, application_id, staff)
     pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
     stage = next((s for s in pipeline.stages if s.id == stage_id), None)
     if not isinstance(stage, Custom) or not stage.workflow:
@@ -417,8 +462,7 @@ async def record_stage_outcome(
     summary="The candidate's questions to their contact and the answers",
 )
 def messages(application_id: str, session: SessionDep, staff: StaffDep) -> list[MessagePublic]:
-    staff.require("ops", "recruiter")
-    return messages_of(session, load_application(session, application_id))
+    return messages_of(session, load_application(session, application_id, staff))
 
 
 @router.post(
@@ -435,8 +479,7 @@ async def answer_candidate(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> MessagePublic:
-    staff.require("ops", "recruiter")
-    application = load_application(session, application_id)
+    application = load_application(session, application_id, staff)
     message = await candidate_service.answer_candidate(
         client, session, settings, application, _who(staff), body.body
     )

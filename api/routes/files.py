@@ -34,19 +34,22 @@ def _signature(settings: Settings, answer_id: int, expires: int) -> str:
 def file_url(
     application_id: str, question_id: str, session: SessionDep, settings: SettingsDep, staff: StaffDep
 ) -> dict[str, str | int]:
-    application = load_application(session, application_id)
+    application = load_application(session, application_id, staff)
     answer = session.exec(
         select(Answer).where(Answer.application_id == application.id, Answer.question_id == question_id)
     ).first()
     if answer is None or answer.id is None or answer.file_sha256 is None:
         raise NotFound(f"application '{application_id}' has no uploaded answer to '{question_id}'")
+    url, expires = signed_file_url(settings, answer.id)
+    return {"url": url, "expires": expires, "sha256": answer.file_sha256}
+
+
+def signed_file_url(settings: Settings, answer_id: int, relative: bool = False) -> tuple[str, int]:
+    """A URL to an uploaded answer that works for URL_LIFETIME_SECONDS, and its expiry."""
     expires = int(time.time()) + URL_LIFETIME_SECONDS
-    signature = _signature(settings, answer.id, expires)
-    return {
-        "url": f"{settings.PUBLIC_URL}/files/{answer.id}?expires={expires}&signature={signature}",
-        "expires": expires,
-        "sha256": answer.file_sha256,
-    }
+    signature = _signature(settings, answer_id, expires)
+    base = "" if relative else settings.PUBLIC_URL
+    return f"{base}/files/{answer_id}?expires={expires}&signature={signature}", expires
 
 
 @router.get("/files/{answer_id}", include_in_schema=False)

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlmodel import col, select
+from typing import Any
 
-from api.deps import SessionDep, StaffDep
-from api.errors import NotFound, Unprocessable
-from api.schemas import JobCreate, JobPublic
-from offhours.models import Job, new_id
+from fastapi import APIRouter, Request
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from starlette.datastructures import UploadFile
+
+from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
+from api.errors import NotFound, PayloadTooLarge, Unprocessable
+from api.schemas import JobCreate, JobMemberCreate, JobPublic
+from offhours import accounts
+from offhours.invitations import invite_rows, parse_csv
+from offhours.models import Job, JobMember, new_id
 from pipelines import PIPELINES, PipelineError, get_pipeline
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -22,26 +28,122 @@ def job_public(job: Job) -> JobPublic:
     )
 
 
+def load_job(session: Session, job_id: str, staff: Principal) -> Job:
+    """The job, if `staff` may see it (recruiters: the jobs they are on; others get a 404 too)."""
+    job = session.get(Job, job_id)
+    if job is None or not (staff.sees_every_job or is_member(session, job.id, staff)):
+        raise NotFound(f"no job with id '{job_id}'")
+    return job
+
+
+def is_member(session: Session, job_id: str, staff: Principal) -> bool:
+    query = select(JobMember.id).where(JobMember.job_id == job_id, JobMember.user_id == (staff.user_id or ""))
+    return session.exec(query).first() is not None
+
+
 @router.post("", status_code=201, response_model=JobPublic, summary="Open a job on a pipeline")
 def create_job(body: JobCreate, session: SessionDep, staff: StaffDep) -> JobPublic:
-    staff.require("ops", "recruiter")
     try:
         get_pipeline(body.pipeline)
     except PipelineError as error:
         raise Unprocessable(str(error), known_pipelines=sorted(PIPELINES)) from None
     job = Job(id=new_id("job"), title=body.title, pipeline=body.pipeline)
     session.add(job)
+    if staff.user_id is not None:  # whoever opens a job is on it
+        session.flush()
+        session.add(JobMember(job_id=job.id, user_id=staff.user_id))
     return job_public(job)
 
 
 @router.get("", response_model=list[JobPublic])
 def list_jobs(session: SessionDep, staff: StaffDep) -> list[JobPublic]:
-    return [job_public(j) for j in session.exec(select(Job).order_by(col(Job.created_at).desc()))]
+    query = select(Job).order_by(col(Job.created_at).desc())
+    if not staff.sees_every_job:
+        query = query.join(JobMember, col(JobMember.job_id) == col(Job.id)).where(
+            JobMember.user_id == (staff.user_id or "")
+        )
+    return [job_public(j) for j in session.exec(query)]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
 def get_job(job_id: str, session: SessionDep, staff: StaffDep) -> JobPublic:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"no job with id '{job_id}'")
-    return job_public(job)
+    return job_public(load_job(session, job_id, staff))
+
+
+@router.post("/{job_id}/members", status_code=201, summary="Put a member of staff on a job")
+def add_member(job_id: str, body: JobMemberCreate, session: SessionDep, staff: StaffDep) -> dict[str, str]:
+    job = load_job(session, job_id, staff)
+    try:
+        user = accounts.find_user(session, body.user)
+    except accounts.AccountError as error:
+        raise Unprocessable(str(error), errors=[{"field": "user", "message": "no such user"}]) from None
+    if not is_member(session, job.id, Principal(user.id, user.role, user.id)):
+        session.add(JobMember(job_id=job.id, user_id=user.id))
+        try:
+            session.flush()
+        except IntegrityError:  # added at the same moment by someone else
+            session.rollback()
+    return {"job_id": job.id, "user_id": user.id}
+
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+@router.post(
+    "/{job_id}/invitations",
+    summary="Invite candidates from a CSV file (name,email[,timezone]); idempotent per (job, email)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            },
+        }
+    },
+)
+async def bulk_invite(
+    job_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> dict[str, Any]:
+    job = load_job(session, job_id, staff)
+    session.commit()  # read only: hold nothing while thousands of rows go through
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_CSV_BYTES:
+        raise PayloadTooLarge(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it")
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=2)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Unprocessable("send the CSV as the form field 'file'", errors=[{"field": "file"}])
+        raw = await upload.read(MAX_CSV_BYTES + 1)
+        await form.close()
+    else:
+        raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise PayloadTooLarge(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unprocessable("the file is not UTF-8 text; save the CSV as UTF-8") from None
+    rows, bad = parse_csv(text)
+    if not rows and bad and bad[0].line == 1:
+        raise Unprocessable(bad[0].reason, errors=[{"line": 1, "reason": bad[0].reason}])
+    result = await invite_rows(request.app.state.engine, client, settings, job, rows)
+    errors = sorted([*bad, *result.errors], key=lambda b: b.line)
+    return {
+        "invited": result.invited,
+        "already_invited": result.already_invited,
+        "errors": [{"line": b.line, "reason": b.reason} for b in errors],
+        "rows": len(rows) + len(bad),
+    }

@@ -56,7 +56,7 @@ async def test_staff_routes_need_a_valid_token(stack: Stack, method: str, path: 
     assert "Bearer" in missing.json()["detail"]
     wrong = await stack.http.request(method, path, json={}, headers={"Authorization": "Bearer not-the-token"})
     assert wrong.status_code == 401
-    assert wrong.json()["detail"] == "this token is not valid"
+    assert wrong.json()["detail"].startswith("this token is not valid")
 
 
 async def test_candidate_token_cannot_be_used_as_a_staff_token(stack: Stack) -> None:

@@ -1,0 +1,208 @@
+"""Bulk invitations from a CSV file: each row is checked, valid rows are invited while bad ones are
+reported with their line and reason, and running the same file again invites nobody twice.
+
+Idempotent per (job, email): the application row is the record of the intent and its workflow id is
+derived from it, so a second run finds the row and only (re)starts a workflow that never started
+(a run cut off between the two). Rows go through with bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from offhours.contracts import ApplicationInput
+from offhours.models import Application, Candidate, EmailMessage, Job, new_id
+from offhours.settings import Settings
+from offhours.states import ApplicationStatus
+from pipelines import get_pipeline
+
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    name: str
+    email: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class BulkResult:
+    invited: int = 0
+    already_invited: int = 0
+    errors: list[BadRow] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.invited + self.already_invited + len(self.errors)
+
+
+def parse_csv(text: str, default_timezone: str = "UTC") -> tuple[list[Row], list[BadRow]]:
+    """Rows with a header `name,email[,timezone]` (any order, any case). Line numbers count the header
+    as line 1, as a spreadsheet shows them."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in next(reader, [])]
+    missing = [h for h in ("name", "email") if h not in header]
+    if missing:
+        return [], [
+            BadRow(1, f"the header must name the columns name and email (missing: {', '.join(missing)})")
+        ]
+    index: dict[str, int] = {h: header.index(h) for h in ("name", "email", "timezone") if h in header}
+    rows: list[Row] = []
+    bad: list[BadRow] = []
+    seen: dict[str, int] = {}
+    for line, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue  # blank lines are not rows
+        if len(rows) + len(bad) >= MAX_ROWS:
+            bad.append(BadRow(line, f"more than {MAX_ROWS} rows; split the file"))
+            break
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            position = index.get(name)
+            return cells[position].strip() if position is not None and position < len(cells) else ""
+
+        name, email, zone = cell("name"), cell("email"), cell("timezone") or default_timezone
+        if not name:
+            bad.append(BadRow(line, "the name is empty"))
+            continue
+        if len(name) > 200:
+            bad.append(BadRow(line, "the name is longer than 200 characters"))
+            continue
+        try:
+            email = validate_email(email, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as error:
+            bad.append(BadRow(line, f"'{email}' is not a valid email address: {error}"))
+            continue
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            bad.append(BadRow(line, f"'{zone}' is not a time zone (use a name like Europe/Paris)"))
+            continue
+        if email in seen:
+            bad.append(BadRow(line, f"{email} is already on line {seen[email]} of this file"))
+            continue
+        seen[email] = line
+        rows.append(Row(line, name, email, zone))
+    return rows, bad
+
+
+def _record(
+    engine: Engine, job: Job, row: Row, snapshot: dict[str, object], version: str
+) -> tuple[Application, bool]:
+    """The application for (job, email), found or created with its candidate, and whether its
+    workflow may still need starting: new, or recorded by a run that stopped before starting it (no
+    email sent, still invited). A workflow that ran is never started again, even once Temporal's
+    retention has deleted its history."""
+    with Session(engine, expire_on_commit=False) as session:
+        for _ in range(2):
+            existing = session.exec(
+                select(Application)
+                .join(Candidate, col(Candidate.id) == col(Application.candidate_id))
+                .where(Application.job_id == job.id, Candidate.email == row.email)
+            ).first()
+            if existing is not None:
+                sent = session.exec(
+                    select(EmailMessage.id).where(EmailMessage.application_id == existing.id)
+                ).first()
+                return existing, existing.status == ApplicationStatus.invited and sent is None
+            candidate = session.exec(select(Candidate).where(Candidate.email == row.email)).first()
+            if candidate is None:
+                candidate = Candidate(
+                    id=new_id("cand"), name=row.name, email=row.email, timezone=row.timezone
+                )
+                session.add(candidate)
+                session.flush()
+            application_id = new_id("app")
+            application = Application(
+                id=application_id,
+                job_id=job.id,
+                candidate_id=candidate.id,
+                workflow_id=f"application-{application_id}",
+                status=ApplicationStatus.invited,
+                stage="invite",
+                pipeline_name=job.pipeline,
+                pipeline_version=version,
+                pipeline_snapshot=snapshot,
+            )
+            session.add(application)
+            try:
+                session.commit()
+                return application, True
+            except IntegrityError:  # the same row invited at this moment by another run
+                session.rollback()
+        raise RuntimeError(f"line {row.line}: could not record the application; run the file again")
+
+
+async def invite_rows(
+    engine: Engine,
+    client: Client,
+    settings: Settings,
+    job: Job,
+    rows: Iterable[Row],
+    concurrency: int = 16,
+    progress: Callable[[int], None] | None = None,
+) -> BulkResult:
+    """Invite every row (concurrently, at most `concurrency` at a time)."""
+    pipeline = get_pipeline(job.pipeline)
+    snapshot, version = pipeline.snapshot(), pipeline.version
+    result = BulkResult()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(row: Row) -> None:
+        async with gate:
+            try:
+                application, pending = await asyncio.to_thread(_record, engine, job, row, snapshot, version)
+                if not pending:
+                    result.already_invited += 1
+                    return
+                try:
+                    await client.start_workflow(
+                        "Application",
+                        ApplicationInput(
+                            application.id,
+                            job.id,
+                            application.pipeline_snapshot,
+                            application.pipeline_version,
+                        ),
+                        id=application.workflow_id,
+                        task_queue=settings.TASK_QUEUE,
+                        # Never a second run for the same application, even after the first closed.
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    )
+                    started = True
+                except WorkflowAlreadyStartedError:
+                    started = False
+                if started:
+                    result.invited += 1
+                else:
+                    result.already_invited += 1
+            except Exception as error:  # reported with its line; the other rows go on
+                result.errors.append(BadRow(row.line, f"not invited, run the file again: {error}"))
+            finally:
+                if progress is not None:
+                    progress(1)
+
+    await asyncio.gather(*(one(row) for row in rows))
+    result.errors.sort(key=lambda bad: bad.line)
+    return result
