@@ -45,6 +45,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("POST", f"{A}/decision"): MANAGE,
     ("POST", f"{A}/withdraw"): MANAGE,
     ("POST", f"{A}/extension"): MANAGE,
+    ("POST", f"{A}/deadline"): MANAGE,
     ("POST", f"{A}/slots"): MANAGE,
     ("POST", f"{A}/feedback/release"): MANAGE,
     ("POST", f"{A}/stages/{{stage_id}}/outcome"): MANAGE,
@@ -66,6 +67,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("POST", "/staff/applications/{application_id}/decision"): MANAGE,
     ("POST", "/staff/applications/{application_id}/withdraw"): MANAGE,
     ("POST", "/staff/applications/{application_id}/extension"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/deadline"): MANAGE,
     ("POST", "/staff/applications/{application_id}/resend-invite"): MANAGE,
 }
 

@@ -265,6 +265,10 @@ class MessageCreate(Strict):
     body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
 
 
+class DeadlineExtensionCreate(Strict):
+    hours: int = Field(ge=1, le=720, description="How much later the deadline moves, in hours")
+
+
 class JobMemberCreate(Strict):
     user: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)] = Field(
         description="The user's id or email"

@@ -72,6 +72,12 @@ class ExtensionRequest:
 
 
 @dataclass
+class DeadlineExtension:
+    seconds: int
+    decided_by: str
+
+
+@dataclass
 class ExtensionDecision:
     grant: bool
     decided_by: str

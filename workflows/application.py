@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         AssignReviewers,
         ConsentInput,
         CustomStageInput,
+        DeadlineExtension,
         DecisionInput,
         EmailRequest,
         EmailResult,
@@ -368,6 +369,26 @@ class ApplicationWorkflow:
     def _validate_decide_extension(self, decision: ExtensionDecision) -> None:
         if self._pending_extension is None:
             raise conflict("no extension request is waiting")
+
+    @workflow.update
+    async def extend_deadline(self, extension: DeadlineExtension) -> ApplicationState:
+        """A recruiter gives more time without being asked (or beyond what the pipeline lets a
+        candidate ask for). A request still waiting is answered by it."""
+        self._check_extend(extension)
+        self._extension_requests += 1  # numbers the email, like a request's
+        self._pending_extension = None
+        await self._grant(extension.seconds, decided_by=extension.decided_by)
+        return self.state()
+
+    @extend_deadline.validator
+    def _validate_extend(self, extension: DeadlineExtension) -> None:
+        self._check_extend(extension)
+
+    def _check_extend(self, extension: DeadlineExtension) -> None:
+        if not 3600 <= extension.seconds <= 30 * 86400:
+            raise invalid("extend by at least one hour and at most 30 days")
+        if self._closed() or self._status not in ACCEPTS_ANSWERS or self._candidate_phase_over():
+            raise conflict(f"the application is {self._status}: there is no candidate deadline to extend")
 
     async def _grant(self, seconds: int, decided_by: str) -> None:
         assert self._deadline is not None

@@ -21,6 +21,7 @@ from api.schemas import (
     AssessmentPublic,
     AssignmentPublic,
     CandidatePublic,
+    DeadlineExtensionCreate,
     DecisionCreate,
     ExtensionDecisionCreate,
     FeedbackReleaseCreate,
@@ -37,6 +38,7 @@ from api.schemas import (
 from api.workflow_calls import update_application
 from offhours.contracts import (
     ApplicationInput,
+    DeadlineExtension,
     DecisionInput,
     ExtensionDecision,
     FeedbackRelease,
@@ -338,6 +340,28 @@ async def decide_extension(
 ) -> ApplicationDetail:
     return await _update(
         session, client, application_id, "decide_extension", ExtensionDecision(body.grant, _who(staff)), staff
+    )
+
+
+@router.post(
+    "/{application_id}/deadline",
+    response_model=ApplicationDetail,
+    summary="Give the candidate more time, unasked (emails them the new deadline)",
+)
+async def extend_deadline(
+    application_id: str,
+    body: DeadlineExtensionCreate,
+    session: SessionDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> ApplicationDetail:
+    return await _update(
+        session,
+        client,
+        application_id,
+        "extend_deadline",
+        DeadlineExtension(body.hours * 3600, _who(staff)),
+        staff,
     )
 
 

@@ -40,7 +40,14 @@ from api.routes.files import signed_file_url
 from api.routes.jobs import load_job
 from api.workflow_calls import update_application
 from offhours import accounts
-from offhours.contracts import DecisionInput, EmailRequest, ExtensionDecision, ScorecardInput, WithdrawInput
+from offhours.contracts import (
+    DeadlineExtension,
+    DecisionInput,
+    EmailRequest,
+    ExtensionDecision,
+    ScorecardInput,
+    WithdrawInput,
+)
 from offhours.models import Application, Candidate, EmailMessage, Job, ReviewAssignment, new_id
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus, Recommendation
@@ -51,6 +58,12 @@ from pipelines.stages import Decision
 router = APIRouter(prefix="/staff", tags=["staff pages"], include_in_schema=False)
 
 BOARD = [s.value for s in ApplicationStatus]
+DONE = {
+    "decide": "Decision recorded; the candidate's email goes out once.",
+    "extend_deadline": "The deadline moved; the candidate is told by email.",
+    "decide_extension": "Answered; the candidate is told by email.",
+    "withdraw": "The application is withdrawn; the candidate is told by email.",
+}
 RECOMMENDATIONS = [
     (Recommendation.strong_yes, "Strong yes"),
     (Recommendation.yes, "Yes"),
@@ -365,10 +378,7 @@ def _application(
         timeline=_timeline(session, application),
         can_manage=staff.role in ("ops", "recruiter"),
         error=error,
-        notice=notice
-        or {"decided": "Decision recorded; the candidate's email goes out once."}.get(
-            request.query_params.get("done", "")
-        ),
+        notice=notice or DONE.get(request.query_params.get("done", "")),
     )
 
 
@@ -389,7 +399,7 @@ async def _act(
         return _application(
             request, session, settings, staff, application_id, error.status_code, error.detail
         )
-    return RedirectResponse(f"/staff/applications/{application_id}?done=decided", status_code=303)
+    return RedirectResponse(f"/staff/applications/{application_id}?done={update}", status_code=303)
 
 
 @router.post("/applications/{application_id}/decision", response_model=None)
@@ -445,6 +455,23 @@ async def extension(
     grant = str(form.get("grant") or "") == "yes"
     decision = ExtensionDecision(grant, _who(staff))
     return await _act(request, session, settings, client, staff, application_id, "decide_extension", decision)
+
+
+@router.post("/applications/{application_id}/deadline", response_model=None)
+async def extend_deadline(
+    application_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> Response:
+    form = await request.form(max_fields=5)
+    hours = str(form.get("hours") or "")
+    if not hours.isascii() or not hours.isdigit() or not 1 <= int(hours[:4]) <= 720 or len(hours) > 3:
+        return _application(request, session, settings, staff, application_id, 422, "Enter 1 to 720 hours.")
+    extension = DeadlineExtension(int(hours) * 3600, _who(staff))
+    return await _act(request, session, settings, client, staff, application_id, "extend_deadline", extension)
 
 
 @router.post("/applications/{application_id}/resend-invite", response_model=None)

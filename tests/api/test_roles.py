@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -226,3 +227,31 @@ async def test_admin_token_keeps_working_for_bootstrap(stack: Stack) -> None:
     bad = await stack.http.get("/api/v1/jobs", headers={"Authorization": "Bearer oh_not-a-token"})
     assert bad.status_code == 401
     assert isinstance(stack.http, httpx.AsyncClient)
+
+
+async def test_a_recruiter_extends_a_deadline_unasked_and_the_candidate_is_told(
+    stack: Stack, team: dict[str, Staff]
+) -> None:
+    job = await stack.create_job("Extended")
+    address = unique_email()
+    invited = await stack.invite(job["id"], address)
+    await stack.http.post(
+        f"/api/v1/jobs/{job['id']}/members", json={"user": team["recruiter"].user_id}, headers=STAFF
+    )
+    await stack.mailbox.wait_for(address, 1)  # invited: the workflow has set the deadline
+    before = (await stack.application(invited["id"]))["deadline"]
+    url = f"/api/v1/applications/{invited['id']}/deadline"
+    recruiter = team["recruiter"].headers
+    assert (await stack.http.post(url, json={"hours": 0}, headers=recruiter)).status_code == 422
+    moved = await stack.http.post(url, json={"hours": 48}, headers=recruiter)
+    assert moved.status_code == 200, moved.text
+    after = moved.json()["deadline"]
+    assert datetime.fromisoformat(after) - datetime.fromisoformat(before) == timedelta(hours=48)
+    mails = await stack.mailbox.wait_for(address, 2)
+    assert any("extension" in m.message_id for m in mails), [m.subject for m in mails]
+    assert (
+        await stack.http.post(url, json={"hours": 24}, headers=team["auditor"].headers)
+    ).status_code == 403
+    await stack.http.post(f"/api/v1/applications/{invited['id']}/withdraw", json={}, headers=recruiter)
+    closed = await stack.http.post(url, json={"hours": 24}, headers=recruiter)
+    assert closed.status_code == 409 and "no candidate deadline" in closed.json()["detail"]
