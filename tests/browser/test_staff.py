@@ -15,7 +15,7 @@ from pipelines import PIPELINES, validate
 from pipelines.base import Pipeline
 from pipelines.people import PEOPLE
 from pipelines.stages import DAY, Decision, Interview, Invite, Question, Review
-from tests.browser.conftest import CLARITY, Live
+from tests.browser.conftest import CLARITY, Live, Shots
 from tests.conftest import STAFF, unique_email
 
 PASSWORD = "correct horse battery staple"
@@ -87,7 +87,7 @@ async def sign_in(page: Page, live: Live, email: str) -> None:
 
 
 async def test_a_reviewer_scores_blind_then_sees_the_other_scores(
-    live: Live, browser: Browser, staff_pipelines: None
+    live: Live, browser: Browser, staff_pipelines: None, shots: Shots
 ) -> None:
     reviewers = {person: account(live, "reviewer", person) for person in ("kai", "ruth", "lee", "noor")}
     application, link = await live.invite("staff-panel", "Platform engineer", name="Grace Hopper")
@@ -113,6 +113,7 @@ async def test_a_reviewer_scores_blind_then_sees_the_other_scores(
     await expect(page.get_by_text("I like it.")).to_be_visible()
     assert "Grace Hopper" not in await page.content()
     await expect(page.get_by_role("heading", name="Other reviewers")).to_have_count(0)
+    await shots.take(page, "blind-review")
 
     # A missing rating is refused on the page; then the scorecard goes in.
     await page.get_by_label("Overall recommendation").select_option("strong_yes")
@@ -124,6 +125,7 @@ async def test_a_reviewer_scores_blind_then_sees_the_other_scores(
     others = page.locator("#others")
     await expect(others).to_contain_text(PEOPLE[first].name)
     await expect(others).to_contain_text("Combined score")
+    await shots.take(page, "after-scoring")
     await context.close()
     done = await wait_for(live, application["id"], lambda d: len(d["scorecards"]) == 2)
     assert {c["reviewer"] for c in done["scorecards"]} == {first, second}
@@ -134,7 +136,7 @@ async def test_a_reviewer_scores_blind_then_sees_the_other_scores(
 
 
 async def test_a_recruiter_approves_from_the_board_and_the_candidate_is_emailed(
-    live: Live, browser: Browser, staff_pipelines: None
+    live: Live, browser: Browser, staff_pipelines: None, shots: Shots
 ) -> None:
     sam = account(live, "reviewer", "sam")
     recruiter_id, recruiter_email, _ = account(live, "recruiter", "ana")
@@ -157,6 +159,7 @@ async def test_a_recruiter_approves_from_the_board_and_the_candidate_is_emailed(
     page = await context.new_page()
     await sign_in(page, live, recruiter_email)
     await page.get_by_role("link", name="Support lead").click()
+    await shots.take(page, "board")
     column = page.locator("section.column", has=page.get_by_role("heading", name="Awaiting decision"))
     await column.get_by_role("link", name="Ada Lovelace").click()
     await expect(page.get_by_role("heading", name="Ada Lovelace")).to_be_visible()
@@ -166,6 +169,7 @@ async def test_a_recruiter_approves_from_the_board_and_the_candidate_is_emailed(
     )
     await page.get_by_role("button", name="Record decision").click()
     await expect(page.get_by_role("status")).to_contain_text("Decision recorded")
+    await shots.take(page, "decided")
     await context.close()
 
     address = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()[
