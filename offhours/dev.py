@@ -31,6 +31,30 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
+def _dev_staff(database_url: str, state_dir: Path) -> tuple[str, str]:
+    """An ops account for the staff pages in development, its password kept beside the other secrets."""
+    from sqlmodel import Session, select
+
+    from offhours import accounts
+    from offhours.db import make_engine
+    from offhours.models import User
+
+    email = "dev@offhours.localhost"
+    password = _persistent_secret(state_dir / "staff-password")
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            user = session.exec(select(User).where(User.email == email)).first()
+            if user is None:
+                accounts.create_user(session, email, "Development ops", "ops", password=password)
+            elif not accounts.verify_password(password, user.password_hash):
+                accounts.set_password(session, user, password)
+            session.commit()
+    finally:
+        engine.dispose()
+    return email, password
+
+
 def _persistent_secret(path: Path) -> str:
     if path.exists():
         return path.read_text().strip()
@@ -127,6 +151,7 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
 
     print("offhours dev: applying database migrations")
     upgrade(settings.DATABASE_URL)
+    staff_email, staff_password = _dev_staff(settings.DATABASE_URL, state_dir)
 
     me = [sys.executable, "-m", "offhours.cli"]
     children: list[Child] = []
@@ -180,6 +205,7 @@ offhours is running
   Temporal UI    http://127.0.0.1:{ui_port}
   Temporal       127.0.0.1:{temporal_port}   SMTP catcher 127.0.0.1:{smtp_port}
   Staff token    {env["OFFHOURS_ADMIN_TOKEN"]}
+  Staff pages    http://127.0.0.1:{api_port}/staff   sign in as {staff_email} / {staff_password}
   State & logs   {state_dir}/
 
 Try:

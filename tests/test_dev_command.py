@@ -99,6 +99,22 @@ def test_dev_starts_everything_stops_cleanly_and_resumes(tmp_path: Path) -> None
             printed = dev.output.read_text()
             assert dev.url in printed and f"127.0.0.1:{dev.ports['ui']}" in printed
             assert (dev.state / "admin-token").read_text().strip() in printed
+            # The printed staff sign-in works in a browser session.
+            password = (dev.state / "staff-password").read_text().strip()
+            assert f"dev@offhours.localhost / {password}" in printed
+            login = http.get("/staff/login", headers={"Accept": "text/html"})
+            csrf = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed_in = http.post(
+                "/staff/login",
+                data={
+                    "csrf_token": csrf,
+                    "email": "dev@offhours.localhost",
+                    "password": password,
+                    "next": "/staff",
+                },
+            )
+            assert signed_in.status_code == 303 and "offhours_session" in http.cookies
+            http.cookies.clear()
             ui = httpx.get(f"http://127.0.0.1:{dev.ports['ui']}/", timeout=10)
             assert ui.status_code == 200, "the Temporal web UI is on"
             job = http.post(
