@@ -37,6 +37,7 @@ from pipelines.stages import (
     Question,
     Reminders,
     Review,
+    Scheduling,
 )
 from tests.driver import EVENTS, TERMINAL, World, finish, no_workflow_task_failures, perform, start
 
@@ -96,9 +97,8 @@ def valid_pipelines(draw: st.DrawFn) -> Pipeline:
             auto_reject_below=reject,
         )
     )
-    # Scheduling is left out here: with a booked slot, the shared time-skipping server intermittently
-    # stops skipping (an open problem, see the issue notes); tests/workflows/test_stage_after_review.py
-    # covers its paths one by one.
+    if draw(st.booleans()):
+        stages.append(Scheduling(offer_within=DAY, pick_within=2 * DAY, reminder_before_slot=HOUR))
     approvers = draw(st.sampled_from([(), ("kai", "ruth"), ("kai", "ruth", "noor")]))
     stages.append(
         Decision(
