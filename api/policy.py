@@ -20,6 +20,7 @@ READ_ALL = frozenset({OPS, RECRUITER, AUDITOR})
 MANAGE = frozenset({OPS, RECRUITER})
 OPS_ONLY = frozenset({OPS})
 REVIEW = frozenset({OPS, RECRUITER, REVIEWER})
+AUDIT = frozenset({OPS, AUDITOR})
 
 A = "/api/v1/applications/{application_id}"
 POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
@@ -50,6 +51,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("POST", f"{A}/feedback/release"): MANAGE,
     ("POST", f"{A}/stages/{{stage_id}}/outcome"): MANAGE,
     ("GET", f"{A}/messages"): READ_ALL,
+    ("GET", f"{A}/history"): AUDIT,
+    ("GET", f"{A}/replay"): AUDIT,
     ("POST", f"{A}/messages"): MANAGE,
     ("GET", f"{A}/answers/{{question_id}}/file"): frozenset(ROLES),
     ("GET", "/files/{answer_id}"): SIGNED,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+audit_app = typer.Typer(help="Audit applications from their Temporal history.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console()
 errors = Console(stderr=True)
 
@@ -169,6 +172,80 @@ def invite(
     )
     engine.dispose()
     raise typer.Exit(1 if problems else 0)
+
+
+def _workflow_id(application_id: str) -> str:
+    return application_id if application_id.startswith("application-") else f"application-{application_id}"
+
+
+@audit_app.command("export")
+def audit_export(
+    application_id: str,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    ] = None,
+) -> None:
+    """An application's full history as JSON (the format of `temporal workflow show -o json`)."""
+    settings = _settings()
+    from offhours.audit import export
+    from workers import connect
+
+    async def run() -> dict[str, object]:
+        return await export(await connect(settings, wait_seconds=10), _workflow_id(application_id))
+
+    try:
+        history = asyncio.run(run())
+    except Exception as error:
+        errors.print(f"[red]could not export {application_id}: {error}[/red]")
+        raise typer.Exit(1) from None
+    text = json.dumps(history, indent=2)
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text + "\n")
+        events = history.get("events")
+        console.print(f"wrote {len(events) if isinstance(events, list) else 0} events to {output}")
+
+
+@audit_app.command("replay")
+def audit_replay(
+    application: Annotated[
+        str | None, typer.Option(help="Replay this application's history from Temporal")
+    ] = None,
+    file: Annotated[Path | None, typer.Option(help="Replay a history exported as JSON", exists=True)] = None,
+) -> None:
+    """Replay a history with the current workflow code: exit 0 when it replays and the reconstructed
+    outcome equals the recorded one, 1 otherwise (with the event where it diverged)."""
+    if (application is None) == (file is None):
+        errors.print("[red]give exactly one of --application or --file[/red]")
+        raise typer.Exit(2)
+    from offhours.audit import export, replay
+
+    async def run() -> object:
+        if file is not None:
+            return await replay(file.read_text(), file.stem)
+        assert application is not None
+        settings = _settings()
+        from workers import connect
+
+        workflow_id = _workflow_id(application)
+        history = await export(await connect(settings, wait_seconds=10), workflow_id)
+        return await replay(history, workflow_id)
+
+    report = asyncio.run(run())
+    from offhours.audit import ReplayReport
+
+    assert isinstance(report, ReplayReport)
+    table = Table("", "value")
+    table.add_row("workflow", f"{report.workflow_type} {report.workflow_id}")
+    table.add_row("replays with current code", "yes" if report.deterministic else "NO")
+    if report.error:
+        table.add_row("diverged at event", str(report.diverged_at_event or "?"))
+        table.add_row("error", report.error)
+    table.add_row("recorded outcome", json.dumps(report.recorded_outcome))
+    table.add_row("reconstructed outcome", json.dumps(report.replayed_outcome))
+    console.print(table)
+    raise typer.Exit(0 if report.outcomes_match else 1)
 
 
 @users_app.command("create")

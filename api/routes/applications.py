@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from temporalio.service import RPCError
 
 from api import candidate_service
 from api.candidate_service import messages_of
@@ -36,6 +38,7 @@ from api.schemas import (
     WithdrawCreate,
 )
 from api.workflow_calls import update_application
+from offhours import audit
 from offhours.contracts import (
     ApplicationInput,
     DeadlineExtension,
@@ -508,3 +511,32 @@ async def answer_candidate(
         client, session, settings, application, _who(staff), body.body
     )
     return next(m for m in messages_of(session, application) if m.id == message.id)
+
+
+@router.get(
+    "/{application_id}/history",
+    summary="The application's full Temporal history (as `temporal workflow show -o json` writes it)",
+)
+async def history(
+    application_id: str, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+) -> dict[str, Any]:
+    application = load_application(session, application_id, staff)
+    session.commit()
+    try:
+        return await audit.export(client, application.workflow_id)
+    except RPCError as error:
+        raise NotFound(
+            f"the history of '{application_id}' is no longer in Temporal: {error.message}"
+        ) from None
+
+
+@router.get(
+    "/{application_id}/replay",
+    summary="Replay the history with the current workflow code: determinism and the outcome it reconstructs",
+)
+async def replay_history(
+    application_id: str, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+) -> dict[str, Any]:
+    exported = await history(application_id, session, client, staff)
+    report = await audit.replay(exported, f"application-{application_id}")
+    return {**dataclasses.asdict(report), "outcomes_match": report.outcomes_match}

@@ -1,0 +1,82 @@
+"""Auditing from the Temporal history: export, and replay with the current workflow code showing
+the reconstructed outcome next to the recorded one; a history the code no longer produces is named
+with the event where it diverges."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from offhours.audit import recorded_outcome, replay
+from offhours.cli import app as cli
+from tests.conftest import STAFF, Stack
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+APPLICATIONS = sorted(p for p in HISTORIES.glob("*.json") if "--" in p.stem and p.stem.count("--") == 1)
+
+
+@pytest.mark.parametrize("path", APPLICATIONS, ids=lambda p: p.stem)
+async def test_every_recorded_application_replays_to_its_recorded_outcome(path: Path) -> None:
+    report = await replay(path.read_text(), path.stem)
+    assert report.deterministic, report.error
+    assert report.recorded_outcome is not None and report.recorded_outcome["status"] in (
+        "approved",
+        "rejected",
+        "expired",
+        "withdrawn",
+    )
+    assert report.replayed_outcome == report.recorded_outcome
+
+
+async def test_a_history_the_code_would_not_produce_is_caught_with_its_event() -> None:
+    data = json.loads((HISTORIES / "standard--approved.json").read_text())
+    scheduled = next(e for e in data["events"] if "activityTaskScheduledEventAttributes" in e)
+    scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "send_carrier_pigeon"
+    report = await replay(data, "tampered")
+    assert not report.deterministic and report.error
+    assert report.diverged_at_event == int(scheduled["eventId"])
+    assert report.replayed_outcome is None and report.recorded_outcome == recorded_outcome(data)
+
+
+def test_the_command_line_replays_a_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = runner.invoke(
+        cli, ["audit", "replay", "--file", str(HISTORIES / "internship--rejected-with-feedback.json")]
+    )
+    assert good.exit_code == 0, good.output
+    assert "replays with current code" in good.output and "rejected" in good.output
+    data = json.loads((HISTORIES / "standard--approved.json").read_text())
+    scheduled = next(e for e in data["events"] if "activityTaskScheduledEventAttributes" in e)
+    scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "send_carrier_pigeon"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(data))
+    bad = runner.invoke(cli, ["audit", "replay", "--file", str(tampered)])
+    assert bad.exit_code == 1 and "NO" in bad.output and "diverged at event" in bad.output
+    neither = runner.invoke(cli, ["audit", "replay"])
+    assert neither.exit_code == 2
+
+
+async def test_auditors_export_and_replay_a_closed_application(stack: Stack) -> None:
+    job = await stack.create_job("Audited role")
+    invited = await stack.invite(job["id"])
+    withdrawn = await stack.http.post(
+        f"/api/v1/applications/{invited['id']}/withdraw", json={}, headers=STAFF
+    )
+    assert withdrawn.status_code == 200
+    async with asyncio.timeout(20):
+        while (await stack.workflow(invited["id"]).describe()).close_time is None:
+            await asyncio.sleep(0.1)
+    history = await stack.http.get(f"/api/v1/applications/{invited['id']}/history", headers=STAFF)
+    assert history.status_code == 200
+    events = history.json()["events"]
+    assert events[0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert "Ada" not in history.text and "@example.com" not in history.text  # no personal data in it
+    report = await stack.http.get(f"/api/v1/applications/{invited['id']}/replay", headers=STAFF)
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["deterministic"] is True and body["outcomes_match"] is True
+    assert body["recorded_outcome"]["status"] == "withdrawn"
