@@ -129,3 +129,105 @@ async def replay(history_json: dict[str, Any] | str, workflow_id: str = "replaye
         recorded_outcome=recorded_outcome(data),
         replayed_outcome=replayed if error is None else None,
     )
+
+
+# ------------------------------------------------------------------------------------ timeline
+
+
+def _payload(container: dict[str, Any] | None) -> Any:
+    payloads = (container or {}).get("payloads") or []
+    if not payloads:
+        return None
+    try:
+        return json.loads(base64.b64decode(payloads[0]["data"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _update_line(name: str, arg: Any) -> tuple[str, str | None]:
+    """What an accepted update means, and who did it (when the history says)."""
+    a = arg if isinstance(arg, dict) else {}
+    lines = {
+        "give_consent": ("Consented to recording", "candidate"),
+        "open_question": (f"Opened question {a.get('question_id')}", "candidate"),
+        "save_answer": (f"Answer saved to {a.get('question_id')} ({a.get('kind')})", "candidate"),
+        "submit": ("Submitted the answers", "candidate"),
+        "request_extension": (f"Asked for {int(a.get('seconds', 0)) // 3600} h more", "candidate"),
+        "start_assessment": ("Started the assessment", "candidate"),
+        "save_assessment_answer": (f"Assessment answer to {a.get('question_id')}", "candidate"),
+        "submit_assessment": ("Submitted the assessment", "candidate"),
+        "pick_slot": (f"Picked the slot {a.get('slot')}", "candidate"),
+        "complete_module": (f"Completed module {a.get('module_id')}", "candidate"),
+        "submit_scorecard": (
+            f"Scorecard for {a.get('reviewer') or 'the open review'}: {a.get('overall_recommendation')} "
+            f"{a.get('ratings')}",
+            a.get("submitted_by"),
+        ),
+        "decide": (
+            f"Decision: {a.get('decision')} ({a.get('reason_code') or 'no reason code'})"
+            + (f", vote of {a['approver']}" if a.get("approver") else ""),
+            a.get("decided_by"),
+        ),
+        "decide_extension": (
+            "Extension " + ("granted" if a.get("grant") else "refused"),
+            a.get("decided_by"),
+        ),
+        "extend_deadline": (
+            f"Deadline extended by {int(a.get('seconds', 0)) // 3600} h",
+            a.get("decided_by"),
+        ),
+        "offer_slots": (f"Offered {len(a.get('slots') or [])} slot(s)", a.get("offered_by")),
+        "release_feedback": (
+            "Feedback released" + (" (edited)" if a.get("text") else ""),
+            a.get("released_by"),
+        ),
+        "withdraw": ("Withdrawn", a.get("requested_by")),
+    }
+    return lines.get(name, (f"Update {name}", None))
+
+
+def timeline(history: dict[str, Any]) -> list[dict[str, Any]]:
+    """The business timeline of an application, derived from its Temporal history alone."""
+    entries: list[dict[str, Any]] = []
+
+    def add(event: dict[str, Any], what: str, by: str | None = None) -> None:
+        entries.append(
+            {"event_id": int(event["eventId"]), "at": event.get("eventTime"), "what": what, "by": by}
+        )
+
+    for event in history.get("events", []):
+        if (started := event.get("workflowExecutionStartedEventAttributes")) is not None:
+            given = _payload(started.get("input")) or {}
+            pipeline = given.get("pipeline", {}) if isinstance(given, dict) else {}
+            version = str(given.get("pipeline_version", ""))[:12] if isinstance(given, dict) else ""
+            add(event, f"Application started on pipeline {pipeline.get('name', '?')} (version {version})")
+        elif (accepted := event.get("workflowExecutionUpdateAcceptedEventAttributes")) is not None:
+            request = accepted.get("acceptedRequest", {}).get("input", {})
+            what, by = _update_line(request.get("name", "?"), _payload(request.get("args")))
+            add(event, what, by)
+        elif (signaled := event.get("workflowExecutionSignaledEventAttributes")) is not None:
+            name = signaled.get("signalName", "")
+            add(event, "Candidate opened the link" if name == "link_opened" else f"Signal {name}")
+        elif (scheduled := event.get("activityTaskScheduledEventAttributes")) is not None:
+            kind = scheduled.get("activityType", {}).get("name", "")
+            given = _payload(scheduled.get("input")) or {}
+            if kind == "send_email" and isinstance(given, dict):
+                who = f" to {given['to_staff']}" if given.get("to_staff") else " to the candidate"
+                add(event, f"Email '{given.get('template')}'{who}")
+            elif kind == "record_status" and isinstance(given, dict):
+                add(event, f"Status {given.get('status')} (stage {given.get('stage')})")
+            elif kind == "assign_reviewers" and isinstance(given, dict):
+                add(event, f"{given.get('count')} reviewer(s) assigned from pool {given.get('pool')}")
+        elif (child := event.get("childWorkflowExecutionStartedEventAttributes")) is not None:
+            add(
+                event,
+                f"{child.get('workflowType', {}).get('name')} started: {child.get('workflowExecution', {}).get('workflowId')}",
+            )
+        elif event.get("timerFiredEventAttributes") is not None:
+            add(event, "A timer fired (reminder, deadline or SLA)")
+        elif (completed := event.get("workflowExecutionCompletedEventAttributes")) is not None:
+            outcome = _summary(_payload(completed.get("result"))) or {}
+            add(event, f"Closed: {outcome.get('outcome') or outcome.get('status')}")
+        elif event.get("workflowExecutionTerminatedEventAttributes") is not None:
+            add(event, "Terminated by an operator")
+    return entries

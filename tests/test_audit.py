@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
-from offhours.audit import recorded_outcome, replay
+from offhours import accounts
+from offhours.audit import recorded_outcome, replay, timeline
 from offhours.cli import app as cli
-from tests.conftest import STAFF, Stack
+from tests.conftest import STAFF, Stack, unique_email
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 APPLICATIONS = sorted(p for p in HISTORIES.glob("*.json") if "--" in p.stem and p.stem.count("--") == 1)
@@ -80,3 +82,35 @@ async def test_auditors_export_and_replay_a_closed_application(stack: Stack) -> 
     body = report.json()
     assert body["deterministic"] is True and body["outcomes_match"] is True
     assert body["recorded_outcome"]["status"] == "withdrawn"
+
+    timeline = await stack.http.get(f"/api/v1/applications/{invited['id']}/timeline", headers=STAFF)
+    lines = [(e["what"], e["by"]) for e in timeline.json()["events"]]
+    assert (
+        lines[0][0]
+        == "Application started on pipeline standard (version " + job["pipeline_version"][:12] + ")"
+    )
+    assert ("Email 'invite' to the candidate", None) in lines
+    assert ("Withdrawn", "ops:admin") in lines and lines[-1] == ("Closed: withdrawn", None)
+
+    # Auditors read it, as a page too, and change nothing.
+    with Session(stack.engine) as session:
+        auditor = accounts.create_user(session, unique_email(), "Aud", "auditor")
+        _, token = accounts.create_token(session, auditor.id, "t")
+        session.commit()
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/html"}
+    page = await stack.http.get(f"/staff/applications/{invited['id']}/audit", headers=headers)
+    assert page.status_code == 200 and "The history replays with the current code." in page.text
+    assert "Withdrawn" in page.text
+
+
+def test_the_timeline_names_who_did_what_from_the_history_alone() -> None:
+    data = json.loads((HISTORIES / "senior-backend-engineer--hired.json").read_text())
+    lines = [(e["what"], e["by"]) for e in timeline(data)]
+    whats = [what for what, _ in lines]
+    assert whats[0].startswith("Application started on pipeline senior-backend-engineer (version ")
+    assert "3 reviewer(s) assigned from pool eng" in whats
+    assert any(w.startswith("Scorecard for kai: yes") for w in whats)
+    assert ("Decision: approve (no reason code), vote of kai", "ops:admin") in lines
+    assert "Email 'approved' to the candidate" in whats and whats[-1] == "Closed: approved"
+    ids = [e["event_id"] for e in timeline(data)]
+    assert ids == sorted(ids)

@@ -540,3 +540,14 @@ async def replay_history(
     exported = await history(application_id, session, client, staff)
     report = await audit.replay(exported, f"application-{application_id}")
     return {**dataclasses.asdict(report), "outcomes_match": report.outcomes_match}
+
+
+@router.get(
+    "/{application_id}/timeline",
+    summary="The business timeline, derived from the Temporal history alone (not the product tables)",
+)
+async def audit_timeline(
+    application_id: str, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+) -> dict[str, Any]:
+    exported = await history(application_id, session, client, staff)
+    return {"application_id": application_id, "events": audit.timeline(exported)}

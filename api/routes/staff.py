@@ -32,6 +32,7 @@ from api.pages import render_page
 from api.routes.applications import (
     acting_as,
     application_detail,
+    history,
     load_application,
     member_job_ids,
     review_view,
@@ -39,7 +40,7 @@ from api.routes.applications import (
 from api.routes.files import signed_file_url
 from api.routes.jobs import load_job
 from api.workflow_calls import update_application
-from offhours import accounts
+from offhours import accounts, audit
 from offhours.contracts import (
     DeadlineExtension,
     DecisionInput,
@@ -400,6 +401,29 @@ async def _act(
             request, session, settings, staff, application_id, error.status_code, error.detail
         )
     return RedirectResponse(f"/staff/applications/{application_id}?done={update}", status_code=303)
+
+
+@router.get("/applications/{application_id}/audit", response_class=HTMLResponse)
+async def audit_page(
+    application_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
+) -> HTMLResponse:
+    """For auditors: the timeline from the Temporal history and its replay with the current code."""
+    exported = await history(application_id, session, client, staff)
+    report = await audit.replay(exported, f"application-{application_id}")
+    return page(
+        request,
+        settings,
+        staff,
+        "audit.html",
+        application_id=application_id,
+        events=audit.timeline(exported),
+        report=report,
+    )
 
 
 @router.post("/applications/{application_id}/decision", response_model=None)
