@@ -207,6 +207,66 @@ def audit_export(
         console.print(f"wrote {len(events) if isinstance(events, list) else 0} events to {output}")
 
 
+@audit_app.command("archive")
+def audit_archive(
+    application: Annotated[str | None, typer.Option(help="Archive this application only")] = None,
+) -> None:
+    """Archive the histories of closed applications not archived yet (run it from cron, before
+    Temporal's retention deletes them); each entry joins the hash chain."""
+    settings = _settings()
+    from sqlmodel import select
+
+    from offhours.archive import archive_history
+    from offhours.audit import export
+    from offhours.db import make_engine
+    from offhours.models import Application, HistoryArchive
+    from offhours.states import FINAL_STATUSES
+    from workers import connect
+
+    engine = make_engine(settings.DATABASE_URL)
+    with Session(engine) as session:
+        done = set(session.exec(select(HistoryArchive.workflow_id)).all())
+        query = select(Application.workflow_id).where(Application.status.in_(list(FINAL_STATUSES)))  # type: ignore[attr-defined]
+        if application is not None:
+            query = select(Application.workflow_id).where(Application.id == application)
+        candidates = [w for w in session.exec(query).all() if w not in done]
+
+    async def run() -> tuple[int, list[str]]:
+        client = await connect(settings, wait_seconds=10)
+        archived, skipped = 0, []
+        for workflow_id in candidates:
+            description = await client.get_workflow_handle(workflow_id).describe()
+            if description.close_time is None:
+                skipped.append(f"{workflow_id} is still running")
+                continue
+            archive_history(engine, settings.DATA_DIR, workflow_id, await export(client, workflow_id))
+            archived += 1
+        return archived, skipped
+
+    archived, skipped = asyncio.run(run())
+    for line in skipped:
+        errors.print(line)
+    console.print(f"archived {archived} histor{'y' if archived == 1 else 'ies'}")
+    engine.dispose()
+
+
+@audit_app.command("verify-chain")
+def audit_verify_chain() -> None:
+    """Check every archived history against its digest and the hash chain; exit 1 on any problem."""
+    settings = _settings()
+    from offhours.archive import verify_chain
+    from offhours.db import make_engine
+
+    engine = make_engine(settings.DATABASE_URL)
+    report = verify_chain(engine, settings.DATA_DIR)
+    engine.dispose()
+    for problem in report.problems:
+        errors.print(f"[red]{problem}[/red]")
+    state = "intact" if report.intact else "BROKEN"
+    console.print(f"{report.entries} archived histories, chain {state}, head {report.head}", highlight=False)
+    raise typer.Exit(0 if report.intact else 1)
+
+
 @audit_app.command("replay")
 def audit_replay(
     application: Annotated[

@@ -309,3 +309,20 @@ class JobMember(SQLModel, table=True):
     job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=40)
     added_at: datetime = _ts()
+
+
+class HistoryArchive(SQLModel, table=True):
+    """An archived workflow history: the file's sha256 and a hash chain over all entries, so that a
+    history altered or removed after archiving is detected (`offhours audit verify-chain`)."""
+
+    __tablename__ = "history_archive"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(max_length=120, unique=True)
+    application_id: str | None = Field(default=None, max_length=40, index=True)
+    path: str = Field(max_length=300)  # relative to DATA_DIR
+    sha256: str = Field(max_length=64)
+    previous_chain: str = Field(max_length=64, unique=True)  # the chain value before this entry
+    chain: str = Field(max_length=64, unique=True)  # sha256(previous_chain + sha256 + workflow_id)
+    events: int
+    archived_at: datetime = _ts()

@@ -5,7 +5,7 @@ import dataclasses
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.service import RPCError
@@ -39,6 +39,7 @@ from api.schemas import (
 )
 from api.workflow_calls import update_application
 from offhours import audit
+from offhours.archive import read_archived
 from offhours.contracts import (
     ApplicationInput,
     DeadlineExtension,
@@ -518,15 +519,24 @@ async def answer_candidate(
     summary="The application's full Temporal history (as `temporal workflow show -o json` writes it)",
 )
 async def history(
-    application_id: str, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+    application_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
 ) -> dict[str, Any]:
     application = load_application(session, application_id, staff)
     session.commit()
     try:
         return await audit.export(client, application.workflow_id)
     except RPCError as error:
+        # Gone from Temporal (retention): the product's archive still has it, checked against its digest.
+        archived = read_archived(request.app.state.engine, settings.DATA_DIR, application.workflow_id)
+        if archived is not None:
+            return archived
         raise NotFound(
-            f"the history of '{application_id}' is no longer in Temporal: {error.message}"
+            f"the history of '{application_id}' is neither in Temporal nor archived: {error.message}"
         ) from None
 
 
@@ -535,9 +545,14 @@ async def history(
     summary="Replay the history with the current workflow code: determinism and the outcome it reconstructs",
 )
 async def replay_history(
-    application_id: str, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+    application_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
 ) -> dict[str, Any]:
-    exported = await history(application_id, session, client, staff)
+    exported = await history(application_id, request, session, settings, client, staff)
     report = await audit.replay(exported, f"application-{application_id}")
     return {**dataclasses.asdict(report), "outcomes_match": report.outcomes_match}
 
@@ -547,7 +562,12 @@ async def replay_history(
     summary="The business timeline, derived from the Temporal history alone (not the product tables)",
 )
 async def audit_timeline(
-    application_id: str, session: SessionDep, client: TemporalClientDep, staff: StaffDep
+    application_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    staff: StaffDep,
 ) -> dict[str, Any]:
-    exported = await history(application_id, session, client, staff)
+    exported = await history(application_id, request, session, settings, client, staff)
     return {"application_id": application_id, "events": audit.timeline(exported)}

@@ -413,7 +413,7 @@ async def audit_page(
     staff: StaffDep,
 ) -> HTMLResponse:
     """For auditors: the timeline from the Temporal history and its replay with the current code."""
-    exported = await history(application_id, session, client, staff)
+    exported = await history(application_id, request, session, settings, client, staff)
     report = await audit.replay(exported, f"application-{application_id}")
     return page(
         request,
