@@ -10,12 +10,18 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from typer.testing import CliRunner
 
 from offhours import accounts
 from offhours.audit import recorded_outcome, replay, timeline
 from offhours.cli import app as cli
+from offhours.contracts import ApplicationInput, ApplicationState
+from offhours.states import ApplicationStatus as Status
 from tests.conftest import STAFF, Stack, unique_email
+from workflows.application import ApplicationWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 APPLICATIONS = sorted(p for p in HISTORIES.glob("*.json") if "--" in p.stem and p.stem.count("--") == 1)
@@ -114,3 +120,44 @@ def test_the_timeline_names_who_did_what_from_the_history_alone() -> None:
     assert "Email 'approved' to the candidate" in whats and whats[-1] == "Closed: approved"
     ids = [e["event_id"] for e in timeline(data)]
     assert ids == sorted(ids)
+
+
+# A change to workflow code that would alter running histories: a second status write when the
+# candidate is invited. Made plainly, replay catches it; made behind workflow.patched, the recorded
+# histories (which predate it) replay unchanged and new applications take the new path.
+@workflow.defn(name="Application")
+class ChangedPlainly(ApplicationWorkflow):
+    @workflow.run
+    async def run(self, input: ApplicationInput) -> ApplicationState:
+        return await super().run(input)
+
+    async def _run_invite(self, stage: object) -> None:
+        await self._record_status(Status.invited)
+        await super()._run_invite(stage)
+
+
+@workflow.defn(name="Application")
+class ChangedBehindPatch(ApplicationWorkflow):
+    @workflow.run
+    async def run(self, input: ApplicationInput) -> ApplicationState:
+        return await super().run(input)
+
+    async def _run_invite(self, stage: object) -> None:
+        if workflow.patched("status-before-invite"):
+            await self._record_status(Status.invited)
+        await super()._run_invite(stage)
+
+
+async def _replay_with(workflow_class: type, name: str) -> str | None:
+    history = WorkflowHistory.from_json(name, (HISTORIES / f"{name}.json").read_text())
+    replayer = Replayer(workflows=[workflow_class], workflow_runner=UnsandboxedWorkflowRunner())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    return str(result.replay_failure) if result.replay_failure else None
+
+
+async def test_a_nondeterministic_change_is_caught_and_the_same_change_behind_patched_passes() -> None:
+    for name in ("standard--approved", "support-agent--consent-and-timed-takes"):
+        plainly = await _replay_with(ChangedPlainly, name)
+        assert plainly is not None and "Nondeterminism" in plainly, name
+        assert await _replay_with(ChangedBehindPatch, name) is None, name
+        assert await _replay_with(ApplicationWorkflow, name) is None, name
