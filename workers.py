@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Sequence
@@ -64,7 +65,29 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    archiving = asyncio.create_task(archive_closed_histories(client, settings, stop))
     async with worker:
         log.info("worker polling task queue %s on %s", settings.TASK_QUEUE, settings.TEMPORAL_ADDRESS)
         await stop.wait()
         log.info("worker stopping")
+    await archiving
+
+
+async def archive_closed_histories(client: Client, settings: Settings, stop: asyncio.Event) -> None:
+    """Every ARCHIVE_EVERY_SECONDS, archive the histories of applications that have closed, before
+    Temporal's retention deletes them (0 turns it off, e.g. when a cron job runs `offhours audit
+    archive`). Failures are logged and tried again on the next round."""
+    if settings.ARCHIVE_EVERY_SECONDS == 0:
+        return
+    from offhours.archive import sweep
+
+    engine = get_engine(settings.DATABASE_URL)
+    while not stop.is_set():
+        try:
+            archived, _ = await sweep(engine, client, settings.DATA_DIR)
+            if archived:
+                log.info("archived %d closed histories", archived)
+        except Exception as error:
+            log.warning("archiving closed histories failed (tried again later): %s", error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.ARCHIVE_EVERY_SECONDS)

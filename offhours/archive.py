@@ -119,3 +119,33 @@ def verify_chain(engine: Engine, data_dir: Path) -> ChainReport:
         if f"archive/{path.name}" not in listed:
             problems.append(f"the file archive/{path.name} has no entry (its entry was removed)")
     return ChainReport(len(entries), problems, previous)
+
+
+async def sweep(
+    engine: Engine, client: Any, data_dir: Path, application_id: str | None = None
+) -> tuple[int, list[str]]:
+    """Archive the histories of closed applications that are not archived yet (or of one)."""
+    import asyncio
+
+    from offhours.audit import export
+    from offhours.models import Application
+    from offhours.states import FINAL_STATUSES
+
+    def pending() -> list[str]:
+        with Session(engine) as session:
+            done = set(session.exec(select(HistoryArchive.workflow_id)).all())
+            query = select(Application.workflow_id).where(col(Application.status).in_(list(FINAL_STATUSES)))
+            if application_id is not None:
+                query = select(Application.workflow_id).where(Application.id == application_id)
+            return [w for w in session.exec(query).all() if w not in done]
+
+    archived, skipped = 0, []
+    for workflow_id in await asyncio.to_thread(pending):
+        description = await client.get_workflow_handle(workflow_id).describe()
+        if description.close_time is None:
+            skipped.append(f"{workflow_id} is still running")
+            continue
+        history = await export(client, workflow_id)
+        await asyncio.to_thread(archive_history, engine, data_dir, workflow_id, history)
+        archived += 1
+    return archived, skipped

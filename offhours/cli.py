@@ -214,34 +214,14 @@ def audit_archive(
     """Archive the histories of closed applications not archived yet (run it from cron, before
     Temporal's retention deletes them); each entry joins the hash chain."""
     settings = _settings()
-    from sqlmodel import select
-
-    from offhours.archive import archive_history
-    from offhours.audit import export
+    from offhours.archive import sweep
     from offhours.db import make_engine
-    from offhours.models import Application, HistoryArchive
-    from offhours.states import FINAL_STATUSES
     from workers import connect
 
     engine = make_engine(settings.DATABASE_URL)
-    with Session(engine) as session:
-        done = set(session.exec(select(HistoryArchive.workflow_id)).all())
-        query = select(Application.workflow_id).where(Application.status.in_(list(FINAL_STATUSES)))  # type: ignore[attr-defined]
-        if application is not None:
-            query = select(Application.workflow_id).where(Application.id == application)
-        candidates = [w for w in session.exec(query).all() if w not in done]
 
     async def run() -> tuple[int, list[str]]:
-        client = await connect(settings, wait_seconds=10)
-        archived, skipped = 0, []
-        for workflow_id in candidates:
-            description = await client.get_workflow_handle(workflow_id).describe()
-            if description.close_time is None:
-                skipped.append(f"{workflow_id} is still running")
-                continue
-            archive_history(engine, settings.DATA_DIR, workflow_id, await export(client, workflow_id))
-            archived += 1
-        return archived, skipped
+        return await sweep(engine, await connect(settings, wait_seconds=10), settings.DATA_DIR, application)
 
     archived, skipped = asyncio.run(run())
     for line in skipped:

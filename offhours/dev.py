@@ -140,6 +140,7 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
         "OFFHOURS_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
         "OFFHOURS_DATA_DIR": str(state_dir / "data"),
         "OFFHOURS_MAILBOX_DIR": str(state_dir / "mailbox"),
+        "OFFHOURS_ARCHIVE_EVERY_SECONDS": "5",  # closed histories show up in the archive quickly
     }
     for key, value in defaults.items():
         env.setdefault(key, value)

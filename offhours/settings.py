@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     MAX_VIDEO_BYTES: int = Field(default=250 * 1024 * 1024, gt=0)
     MAX_AUDIO_BYTES: int = Field(default=50 * 1024 * 1024, gt=0)
     MAX_FILE_BYTES: int = Field(default=20 * 1024 * 1024, gt=0)
+    # The worker archives closed histories this often (0: off, when a cron job does it instead).
+    ARCHIVE_EVERY_SECONDS: int = Field(default=300, ge=0)
     # A staff browser session lasts this long, then signs in again.
     STAFF_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)
     # How long recordings and answers are kept after the application closes (told to candidates).

@@ -160,5 +160,16 @@ def test_dev_starts_everything_stops_cleanly_and_resumes(tmp_path: Path) -> None
             assert submitted.status_code == 200, submitted.text
             mails = dev.wait_mail(http, address, 2)
             assert mails[1]["subject"] == "We have received your answers for Night nurse"
+            # Once the application closes, the worker archives its history into the hash chain.
+            withdrawn = http.post(
+                f"/api/v1/applications/{application['id']}/withdraw", json={}, headers=dev.staff()
+            )
+            assert withdrawn.status_code == 200, withdrawn.text
+            archived = dev.state / "data" / "archive" / f"application-{application['id']}.json"
+            for _ in range(300):
+                if archived.exists():
+                    break
+                time.sleep(0.1)
+            assert archived.exists(), "the worker did not archive the closed history"
     finally:
         assert dev.interrupt() == 0
