@@ -34,7 +34,7 @@ from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.migrate import upgrade
 from offhours.models import Application
-from offhours.settings import Settings, load_settings
+from offhours.settings import Settings, get_settings, load_settings
 from workers import build_worker
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
@@ -343,3 +343,17 @@ async def skipping_stack(
     """The product on the time-skipping server: durable timers of days fire at once."""
     async for s in _stack(time_skipping, settings, engine, mailbox):
         yield s
+
+
+def cli_environment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `offhours` command line pointed at this test's database, Temporal and data directory."""
+    for name, value in {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": stack.settings.DATABASE_URL,
+        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+        "TASK_QUEUE": stack.settings.TASK_QUEUE,
+        "SECRET_KEY": stack.settings.secret_key,
+        "DATA_DIR": str(stack.settings.DATA_DIR),
+    }.items():
+        monkeypatch.setenv(f"OFFHOURS_{name}", value)
+    get_settings.cache_clear()

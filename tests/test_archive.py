@@ -19,7 +19,7 @@ from api.app import create_app
 from offhours.archive import archive_history, verify_chain
 from offhours.cli import app as cli
 from offhours.models import HistoryArchive
-from tests.conftest import STAFF, Stack
+from tests.conftest import STAFF, Stack, cli_environment
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 NAMES = ["standard--approved", "standard--withdrawn", "internship--rejected-with-feedback"]
@@ -82,19 +82,6 @@ def test_removing_the_last_entry_is_seen_too(engine: Engine, tmp_path: Path) -> 
     ]
 
 
-def _cli_env(stack: Stack, monkeypatch: Any) -> None:
-    target = stack.client.service_client.config.target_host
-    for name, value in {
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": stack.settings.DATABASE_URL,
-        "TEMPORAL_ADDRESS": target,
-        "TASK_QUEUE": stack.settings.TASK_QUEUE,
-        "SECRET_KEY": stack.settings.secret_key,
-        "DATA_DIR": str(stack.settings.DATA_DIR),
-    }.items():
-        monkeypatch.setenv(f"OFFHOURS_{name}", value)
-
-
 async def test_auditors_read_an_archived_history_once_temporal_has_deleted_it(
     stack: Stack, monkeypatch: Any
 ) -> None:
@@ -109,7 +96,7 @@ async def test_auditors_read_an_archived_history_once_temporal_has_deleted_it(
             await asyncio.sleep(0.1)
     await stack.wait_status(invited["id"], "withdrawn")
 
-    _cli_env(stack, monkeypatch)
+    cli_environment(stack, monkeypatch)
     runner = CliRunner()
     archived = await asyncio.to_thread(
         runner.invoke, cli, ["audit", "archive", "--application", invited["id"]]

@@ -16,7 +16,7 @@ from offhours.cli import app as cli
 from offhours.invitations import Row, _record, parse_csv
 from offhours.models import Application, Job
 from pipelines import get_pipeline
-from tests.conftest import STAFF, Stack, unique_email
+from tests.conftest import STAFF, Stack, cli_environment, unique_email
 
 
 def csv_of(rows: list[tuple[str, str, str]]) -> str:
@@ -134,18 +134,7 @@ def test_the_command_line_invites_with_a_progress_bar_and_is_idempotent(
         session.commit()
     people = tmp_path / "people.csv"
     people.write_text(csv_of([(f"P{i}", unique_email(), "UTC") for i in range(4)]) + "Bad,nope,UTC\n")
-    target = stack.client.service_client.config.target_host
-    for name, value in {
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": stack.settings.DATABASE_URL,
-        "TEMPORAL_ADDRESS": target,
-        "TASK_QUEUE": stack.settings.TASK_QUEUE,
-        "SECRET_KEY": stack.settings.secret_key,
-    }.items():
-        monkeypatch.setenv(f"OFFHOURS_{name}", value)
-    from offhours.settings import get_settings
-
-    get_settings.cache_clear()
+    cli_environment(stack, monkeypatch)
     runner = CliRunner()
     first = runner.invoke(cli, ["invite", "--job", "job_cli", str(people)])
     assert first.exit_code == 1, first.output  # one bad row
