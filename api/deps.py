@@ -63,10 +63,6 @@ class Principal:
     user_id: str | None = None
     person_id: str | None = None
 
-    def require(self, *roles: str) -> None:
-        if self.role not in roles:
-            raise Forbidden(f"the {self.role} role may not do this; it needs one of: {', '.join(roles)}")
-
     @property
     def sees_every_job(self) -> bool:
         return self.role in ("ops", "auditor") or self.user_id is None

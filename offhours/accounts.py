@@ -8,6 +8,7 @@ library (memory-hard, salted), compared in constant time.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -48,7 +49,10 @@ def verify_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(candidate, base64.b64decode(key))
 
 
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))  # same work whether or not the email exists
+@functools.cache
+def _dummy_hash() -> str:
+    """Hashed on first use, not at import: the work of a check when the email is unknown."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def find_user(session: Session, who: str) -> User:
@@ -154,7 +158,7 @@ def user_for_token(session: Session, plain: str) -> User | None:
 def authenticate(session: Session, email: str, password: str) -> User | None:
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
     if user is None or user.password_hash is None:
-        verify_password(password, _DUMMY_HASH)
+        verify_password(password, _dummy_hash())
         return None
     if not verify_password(password, user.password_hash) or user.disabled_at is not None:
         return None

@@ -6,6 +6,7 @@ a fixed genesis value. Altering a file, deleting one, or deleting or editing a r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -17,7 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from offhours.models import HistoryArchive
+from offhours.audit import export
+from offhours.models import Application, HistoryArchive
+from offhours.states import FINAL_STATUSES
 
 GENESIS = "0" * 64
 
@@ -125,11 +128,6 @@ async def sweep(
     engine: Engine, client: Any, data_dir: Path, application_id: str | None = None
 ) -> tuple[int, list[str]]:
     """Archive the histories of closed applications that are not archived yet (or of one)."""
-    import asyncio
-
-    from offhours.audit import export
-    from offhours.models import Application
-    from offhours.states import FINAL_STATUSES
 
     def pending() -> list[str]:
         with Session(engine) as session:

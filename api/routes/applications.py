@@ -286,7 +286,7 @@ async def submit_scorecard(
         body.overall_recommendation.value,
         dict(body.ratings),
         body.notes,
-        _who(staff),
+        recorded_as(staff),
     )
     return await _update(session, client, application_id, "submit_scorecard", card, staff)
 
@@ -297,7 +297,7 @@ async def decide(
 ) -> ApplicationDetail:
     decision = DecisionInput(
         body.decision.value,
-        _who(staff),
+        recorded_as(staff),
         body.reason,
         body.reason_code,
         acting_as(staff, body.approver_id, "vote"),
@@ -310,7 +310,7 @@ async def withdraw(
     application_id: str, body: WithdrawCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
 ) -> ApplicationDetail:
     return await _update(
-        session, client, application_id, "withdraw", WithdrawInput(_who(staff), body.reason), staff
+        session, client, application_id, "withdraw", WithdrawInput(recorded_as(staff), body.reason), staff
     )
 
 
@@ -326,7 +326,8 @@ def acting_as(staff: Principal, named: str | None, what: str) -> str | None:
     return staff.person_id
 
 
-def _who(principal: Principal) -> str:
+def recorded_as(principal: Principal) -> str:
+    """How a member of staff is named in workflow histories: role and user id, never an email."""
     return f"{principal.role}:{principal.name}"
 
 
@@ -343,7 +344,12 @@ async def decide_extension(
     staff: StaffDep,
 ) -> ApplicationDetail:
     return await _update(
-        session, client, application_id, "decide_extension", ExtensionDecision(body.grant, _who(staff)), staff
+        session,
+        client,
+        application_id,
+        "decide_extension",
+        ExtensionDecision(body.grant, recorded_as(staff)),
+        staff,
     )
 
 
@@ -364,7 +370,7 @@ async def extend_deadline(
         client,
         application_id,
         "extend_deadline",
-        DeadlineExtension(body.hours * 3600, _who(staff)),
+        DeadlineExtension(body.hours * 3600, recorded_as(staff)),
         staff,
     )
 
@@ -380,7 +386,7 @@ async def offer_slots(
     staff: StaffDep,
 ) -> ApplicationDetail:
     return await _update(
-        session, client, application_id, "offer_slots", SlotOffer(list(body.slots), _who(staff)), staff
+        session, client, application_id, "offer_slots", SlotOffer(list(body.slots), recorded_as(staff)), staff
     )
 
 
@@ -397,7 +403,12 @@ async def release_feedback(
     staff: StaffDep,
 ) -> ApplicationDetail:
     return await _update(
-        session, client, application_id, "release_feedback", FeedbackRelease(_who(staff), body.text), staff
+        session,
+        client,
+        application_id,
+        "release_feedback",
+        FeedbackRelease(recorded_as(staff), body.text),
+        staff,
     )
 
 
@@ -470,7 +481,7 @@ async def record_stage_outcome(
         session,
         application,
         "record_outcome",
-        StageOutcome(body.outcome, _who(staff), body.note),
+        StageOutcome(body.outcome, recorded_as(staff), body.note),
         workflow_id=f"custom-{application.id}-{stage_id}",
         result_type=str,
         closed_message=f"the {stage_id} stage is not waiting for an outcome",
@@ -509,7 +520,7 @@ async def answer_candidate(
 ) -> MessagePublic:
     application = load_application(session, application_id, staff)
     message = await candidate_service.answer_candidate(
-        client, session, settings, application, _who(staff), body.body
+        client, session, settings, application, recorded_as(staff), body.body
     )
     return next(m for m in messages_of(session, application) if m.id == message.id)
 

@@ -392,9 +392,9 @@ async def answer_question(
             field_error="answer",
             draft=draft,
         )
-    view = await p.view()
-    _, _, next_id = _neighbours(view, question_id)
-    return p.redirect(f"/questions/{next_id}" if next_id else "/questions", done="saved")
+    ids = [q.id for q in service.pipeline_of(application).interview_questions()]
+    following = ids[ids.index(question_id) + 1 :] if question_id in ids else []
+    return p.redirect(f"/questions/{following[0]}" if following else "/questions", done="saved")
 
 
 @router.post("/submit", response_model=None)

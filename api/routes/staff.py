@@ -35,6 +35,7 @@ from api.routes.applications import (
     history,
     load_application,
     member_job_ids,
+    recorded_as,
     review_view,
 )
 from api.routes.files import signed_file_url
@@ -49,7 +50,7 @@ from offhours.contracts import (
     ScorecardInput,
     WithdrawInput,
 )
-from offhours.models import Application, Candidate, EmailMessage, Job, ReviewAssignment, new_id
+from offhours.models import Answer, Application, Candidate, EmailMessage, Job, ReviewAssignment, new_id
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus, Recommendation
 from pipelines.base import pipeline_from_snapshot
@@ -72,10 +73,6 @@ RECOMMENDATIONS = [
     (Recommendation.definitely_not, "Definitely not"),
     (Recommendation.no_decision, "No decision"),
 ]
-
-
-def _who(staff: Principal) -> str:
-    return f"{staff.role}:{staff.name}"
 
 
 def page(
@@ -182,11 +179,13 @@ def reviews(request: Request, session: SessionDep, settings: SettingsDep, staff:
     return page(request, settings, staff, "reviews.html", open_reviews=open_, done_reviews=done)
 
 
-def _playable(settings: Settings, answers: list[Any]) -> dict[str, str]:
+def _media(session: Session, settings: Settings, application_id: str) -> dict[str, str]:
+    """Short-lived signed URLs to the application's uploaded answers, by question."""
+    rows = session.exec(
+        select(Answer).where(Answer.application_id == application_id, col(Answer.file_sha256).is_not(None))
+    ).all()
     return {
-        a.question_id: signed_file_url(settings, a.id, relative=True)[0]
-        for a in answers
-        if a.file_sha256 and getattr(a, "id", None) is not None
+        r.question_id: signed_file_url(settings, r.id, relative=True)[0] for r in rows if r.id is not None
     }
 
 
@@ -211,9 +210,6 @@ def _review(
     application = load_application(session, application_id, staff)
     pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
     prompts = {q.id: q for q in pipeline.interview_questions()}
-    from offhours.models import Answer  # the stored rows carry the ids the signed URLs need
-
-    rows = session.exec(select(Answer).where(Answer.application_id == application.id)).all()
     return page(
         request,
         settings,
@@ -222,11 +218,7 @@ def _review(
         status_code=status_code,
         view=view,
         prompts=prompts,
-        media={
-            r.question_id: signed_file_url(settings, r.id, relative=True)[0]
-            for r in rows
-            if r.file_sha256 and r.id
-        },
+        media=_media(session, settings, application.id),
         recommendations=RECOMMENDATIONS,
         people=PEOPLE,
         error=error,
@@ -258,7 +250,7 @@ async def submit_review(
             raise Unprocessable("Choose an overall recommendation.")
         notes = str(form.get("notes") or "").strip()[:20_000] or None
         card = ScorecardInput(
-            acting_as(staff, None, "score") or "", recommendation, ratings, notes, _who(staff)
+            acting_as(staff, None, "score") or "", recommendation, ratings, notes, recorded_as(staff)
         )
         await update_application(client, session, application, "submit_scorecard", card)
     except ApiError as error:
@@ -356,9 +348,6 @@ def _application(
     detail = application_detail(session, application)
     pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
     decision = pipeline.first(Decision)
-    from offhours.models import Answer
-
-    rows = session.exec(select(Answer).where(Answer.application_id == application.id)).all()
     return page(
         request,
         settings,
@@ -369,11 +358,7 @@ def _application(
         detail=detail,
         job=session.get(Job, application.job_id),
         prompts={q.id: q for q in pipeline.interview_questions()},
-        media={
-            r.question_id: signed_file_url(settings, r.id, relative=True)[0]
-            for r in rows
-            if r.file_sha256 and r.id
-        },
+        media=_media(session, settings, application.id),
         reasons=list(decision.reason_codes) if decision else [],
         approvers=list(decision.approvers) if decision else [],
         timeline=_timeline(session, application),
@@ -447,7 +432,7 @@ async def decide(
         )
     text = str(form.get("reason") or "").strip()[:5000] or None
     approver = acting_as(staff, str(form.get("approver") or "") or None, "vote")
-    decision = DecisionInput(reason.decision, _who(staff), text, reason.code, approver)
+    decision = DecisionInput(reason.decision, recorded_as(staff), text, reason.code, approver)
     return await _act(request, session, settings, client, staff, application_id, "decide", decision)
 
 
@@ -462,7 +447,7 @@ async def withdraw(
 ) -> Response:
     form = await request.form(max_fields=5)
     reason = str(form.get("reason") or "").strip()[:5000] or None
-    withdrawal = WithdrawInput(_who(staff), reason)
+    withdrawal = WithdrawInput(recorded_as(staff), reason)
     return await _act(request, session, settings, client, staff, application_id, "withdraw", withdrawal)
 
 
@@ -477,7 +462,7 @@ async def extension(
 ) -> Response:
     form = await request.form(max_fields=5)
     grant = str(form.get("grant") or "") == "yes"
-    decision = ExtensionDecision(grant, _who(staff))
+    decision = ExtensionDecision(grant, recorded_as(staff))
     return await _act(request, session, settings, client, staff, application_id, "decide_extension", decision)
 
 
@@ -494,7 +479,7 @@ async def extend_deadline(
     hours = str(form.get("hours") or "")
     if not hours.isascii() or not hours.isdigit() or not 1 <= int(hours[:4]) <= 720 or len(hours) > 3:
         return _application(request, session, settings, staff, application_id, 422, "Enter 1 to 720 hours.")
-    extension = DeadlineExtension(int(hours) * 3600, _who(staff))
+    extension = DeadlineExtension(int(hours) * 3600, recorded_as(staff))
     return await _act(request, session, settings, client, staff, application_id, "extend_deadline", extension)
 
 
