@@ -8,11 +8,13 @@ from sqlalchemy.engine import Engine
 from activities.applications import ApplicationActivities
 from activities.custom import CustomStages
 from activities.email import EmailActivities
+from activities.privacy import PrivacyActivities
 from offhours.settings import Settings
 
 
 def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., Any]]:
-    db = ApplicationActivities(engine)
+    db = ApplicationActivities(engine, settings)
+    privacy = PrivacyActivities(engine, settings)
     email = EmailActivities(engine, settings)
     custom = CustomStages(email)
     return [
@@ -31,6 +33,8 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         db.save_module_progress,
         email.send_email,
         custom.notify_hiring_manager,
+        privacy.schedule_retention,
+        privacy.erase_application,
     ]
 
 

@@ -36,7 +36,9 @@ from offhours.models import (
     ReviewAssignment,
     Scorecard,
 )
+from offhours.settings import Settings
 from offhours.states import ApplicationStatus
+from offhours.vault import Vault
 from pipelines.people import POOLS
 
 RowT = TypeVar("RowT", bound=SQLModel)
@@ -72,8 +74,15 @@ def _application(session: Session, application_id: str) -> Application:
 class ApplicationActivities:
     """Synchronous on purpose: the worker runs them in a thread pool, off the event loop."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
+        self.vault = Vault(settings)
+
+    def _text(self, session: Session, text_id: str | None, given: str | None) -> str | None:
+        """Personal text a workflow refers to by id (or, in histories recorded before, carried)."""
+        if text_id is None:
+            return given
+        return self.vault.read_text(session, text_id)
 
     @activity.defn(name="record_status")
     def record_status(self, change: StatusChange) -> None:
@@ -120,7 +129,9 @@ class ApplicationActivities:
                 Answer,
                 {"application_id": request.application_id, "question_id": answer.question_id},
                 kind=answer.kind,
-                text=answer.text,
+                text=answer.text if answer.text_id is None else None,
+                text_id=answer.text_id,
+                text_sha256=answer.text_sha256,
                 file_sha256=answer.file_sha256,
                 file_name=answer.file_name,
                 content_type=answer.content_type,
@@ -140,7 +151,7 @@ class ApplicationActivities:
                 {"application_id": request.application_id, "reviewer": card.reviewer},
                 overall_recommendation=card.overall_recommendation,
                 ratings=dict(card.ratings),
-                notes=card.notes,
+                notes=self._text(session, card.notes_id, card.notes),
                 stage_id=request.stage_id,
                 submitted_by=card.submitted_by or None,
                 submitted_at=request.at,
@@ -162,7 +173,9 @@ class ApplicationActivities:
         with session_scope(self.engine) as session:
             application = _application(session, request.application_id)
             application.decision = request.decision.decision
-            application.decision_reason = request.decision.reason
+            application.decision_reason = self._text(
+                session, request.decision.reason_id, request.decision.reason
+            )
             application.decision_reason_code = request.decision.reason_code
             application.decided_by = request.decision.decided_by
             application.decided_at = request.at
@@ -269,7 +282,7 @@ class ApplicationActivities:
                 strengths=list(request.strengths),
                 to_develop=list(request.to_develop),
                 next_steps=request.next_steps,
-                edited_text=request.edited_text,
+                edited_text=self._text(session, request.edited_text_id, request.edited_text),
                 released=request.released,
                 released_at=(released_before.released_at if released_before else None)
                 or (request.at if request.released else None),

@@ -39,6 +39,7 @@ from offhours.models import (
     utcnow,
 )
 from offhours.settings import Settings
+from offhours.vault import Vault
 from pipelines.people import PEOPLE
 
 PERMANENT = "PermanentEmailFailure"
@@ -111,6 +112,9 @@ class EmailActivities:
             message = session.get(ContactMessage, message_id) if message_id else None
             if message_id and message is None:
                 raise ApplicationError(f"message {message_id} is not in the database yet")
+            # Personal text the workflow refers to by id (an extension request's reason, say).
+            reason_id = request.extra.get("reason_id")
+            reason = Vault(self.settings).read_text(session, reason_id) if reason_id else None
         snapshot = application.pipeline_snapshot
         deadline = request.deadline or application.deadline
         staff = PEOPLE.get(request.to_staff) if request.to_staff else None
@@ -138,6 +142,8 @@ class EmailActivities:
         for key in ("slots", "modules"):
             if key in extra:
                 extra[key] = json.loads(extra[key])
+        if reason_id:
+            extra["reason"] = reason or ""
         context: dict[str, Any] = {
             "job_title": job.title,
             "pipeline_title": snapshot.get("title", ""),
@@ -285,21 +291,28 @@ class EmailActivities:
             return EmailResult(message_id=row.message_id, sent_now=False)
         try:
             await self.deliver(self.build(rendered, row.message_id))
+        # The relay's words often quote the address: they stay in the outbox row (erased with the
+        # application), and what reaches the workflow history names only the kind of failure.
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused) as error:
             await asyncio.to_thread(self._mark, row.id, "failed", str(error))
             raise ApplicationError(
-                f"relay refused the message: {error}", type=PERMANENT, non_retryable=True
-            ) from error
+                f"relay refused message {request.message_key} ({type(error).__name__})",
+                type=PERMANENT,
+                non_retryable=True,
+            ) from None
         except aiosmtplib.SMTPResponseException as error:
             permanent = 500 <= error.code < 600
             await asyncio.to_thread(self._mark, row.id, "failed" if permanent else "pending", str(error))
-            if permanent:
-                raise ApplicationError(
-                    f"relay refused the message: {error}", type=PERMANENT, non_retryable=True
-                ) from error
-            raise
+            raise ApplicationError(
+                f"relay answered {error.code} to message {request.message_key}",
+                type=PERMANENT if permanent else "TemporaryEmailFailure",
+                non_retryable=permanent,
+            ) from None
         except (aiosmtplib.SMTPException, OSError) as error:
             await asyncio.to_thread(self._mark, row.id, "pending", str(error))
-            raise
+            raise ApplicationError(
+                f"relay unreachable for message {request.message_key} ({type(error).__name__})",
+                type="TemporaryEmailFailure",
+            ) from None
         await asyncio.to_thread(self._mark, row.id, "sent")
         return EmailResult(message_id=row.message_id, sent_now=True)

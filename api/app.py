@@ -19,7 +19,7 @@ from temporalio.client import Client
 from api.errors import ApiError
 from api.pages import render_page
 from api.ratelimit import CandidateRateLimits
-from api.routes import applications, candidate, files, health, jobs, mailbox, pipelines, portal, staff
+from api.routes import applications, candidate, files, health, jobs, mailbox, pipelines, portal, privacy, staff
 from offhours import TEMPLATES_DIR
 from offhours.db import get_engine
 from offhours.settings import Settings, get_settings
@@ -147,7 +147,7 @@ def create_app(
             response.headers.update(PORTAL_HEADERS)
         return response
 
-    for module in (health, pipelines, jobs, applications, files, candidate, portal, staff):
+    for module in (health, pipelines, jobs, applications, privacy, files, candidate, portal, staff):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
     if settings.is_development:

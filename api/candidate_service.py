@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,8 +21,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.email import format_deadline
+from activities.privacy import signal_privacy
 from api.deps import SessionDep, SettingsDep
 from api.errors import Conflict, Gone, ServiceUnavailable, Unauthorized, Unprocessable
+from api.personal import answer_text
 from api.ratelimit import CandidateRateLimits
 from api.schemas import (
     CandidateView,
@@ -34,7 +36,7 @@ from api.schemas import (
     QuestionPublic,
     TakePublic,
 )
-from api.uploads import forget_if_unused, receive_file, upload_limit
+from api.uploads import forget_if_unused, receive_file, release_upload, upload_limit
 from api.workflow_calls import update_application
 from offhours.consent import consent_text
 from offhours.contracts import (
@@ -42,6 +44,7 @@ from offhours.contracts import (
     ApplicationState,
     ConsentInput,
     EmailRequest,
+    ErasureRequest,
     OpenQuestion,
     PortalState,
     QuestionTake,
@@ -62,6 +65,7 @@ from offhours.models import (
 )
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus
+from offhours.vault import Erased, Vault
 from pipelines.base import Pipeline, pipeline_from_snapshot
 from pipelines.people import PEOPLE
 from pipelines.stages import RECORDED, Assessment, Interview, Onboarding, Question, Review, Scheduling
@@ -89,9 +93,11 @@ def candidate_application(
     except ExpiredLink:
         raise Gone("this link has expired; contact the hiring team for a new one") from None
     application = session.get(Application, application_id)
-    if application is None:  # erased or never existed: reveal nothing
+    if application is None:  # never existed: reveal nothing
         limits.bad_link(request)
         raise Unauthorized(INVALID_LINK)
+    if application.erased_at is not None:
+        raise Gone("the data of this application has been erased; nothing is kept behind this link")
     # End the read transaction: its pooled connection is not held through a long upload or a
     # workflow call (the loaded row stays usable; the session reconnects when next used).
     session.commit()
@@ -299,7 +305,9 @@ def candidate_view(
                 open_take=take_public(q, open_take) if open_take else None,
                 max_bytes=upload_limit(settings, q) if q.type in ("file", *RECORDED) else None,
                 accepts=list(ACCEPTED.get(q.type, ())),
-                answer_text=answer.text if answer is not None and q.type in ("text", "choice") else None,
+                answer_text=answer_text(session, answer)
+                if answer is not None and q.type in ("text", "choice")
+                else None,
             )
         )
     stage = next((s for s in pipeline.stages if s.id == application.stage), None)
@@ -430,7 +438,13 @@ async def save_file_answer(
             f"question '{question.id}' takes a {question.type} answer as text, not a file",
             errors=[{"field": "file", "message": "not a file question"}],
         )
-    answer, stored = await receive_file(chunks, settings, question, file_name, received_at)
+    try:
+        key = Vault(settings).key(session, application.id)  # the file is sealed with it
+    except Erased:
+        raise Gone("this application's content has been erased; it takes no more answers") from None
+    answer, stored = await receive_file(
+        chunks, settings, question, file_name, received_at, application_id=application.id, key=key
+    )
     try:
         state: ApplicationState = await update_application(
             client, session, application, "save_answer", answer
@@ -438,6 +452,8 @@ async def save_file_answer(
     except (Conflict, Unprocessable):
         forget_if_unused(session, settings, stored)  # refused: keep no file nobody points at
         raise
+    finally:
+        release_upload(settings, stored)  # accepted, or its fate unknown: the file stays
     return state
 
 
@@ -518,10 +534,11 @@ async def request_deletion(
                 session,
                 application,
                 "withdraw",
-                WithdrawInput("candidate", "asked for their data to be deleted"),
+                WithdrawInput("candidate:deletion-request"),
             )
         except (Conflict, ServiceUnavailable) as error:
             log.info("deletion request of %s: application not withdrawn (%s)", application.id, error.detail)
+    await schedule_candidate_erasure(client, session, settings, application, request)
     emails = [EmailRequest(application.id, "deletion-requested", "deletion_requested")]
     contact = pipeline_of(application).contact
     if contact in PEOPLE:
@@ -537,6 +554,29 @@ async def request_deletion(
     except Exception as error:
         log.warning("deletion request of %s recorded, confirmation not started: %s", application.id, error)
     return request
+
+
+async def schedule_candidate_erasure(
+    client: Client, session: Session, settings: Settings, application: Application, request: DeletionRequest
+) -> None:
+    """The privacy workflow erases the application ERASURE_REQUEST_DAYS after the request at the
+    latest (ops may erase sooner, or hold it). Asking again changes nothing."""
+    if application.erasure_requested_at is None:
+        application.erasure_requested_at = request.requested_at
+        session.add(application)
+        session.commit()
+    due = request.requested_at + timedelta(days=settings.ERASURE_REQUEST_DAYS)
+    try:
+        async with asyncio.timeout(10):
+            await signal_privacy(
+                client,
+                settings.TASK_QUEUE,
+                application.id,
+                "erase",
+                ErasureRequest("candidate", due, "candidate"),
+            )
+    except Exception as error:  # recorded; asking again (or ops) finishes it
+        log.warning("deletion request of %s recorded, erasure not scheduled: %s", application.id, error)
 
 
 def _deletion_request(session: Session, application: Application) -> DeletionRequest | None:

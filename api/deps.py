@@ -32,9 +32,12 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """One session per request; committed once when the route returns, rolled back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+def get_session(
+    engine: Annotated[Engine, Depends(get_engine)], settings: Annotated[Settings, Depends(get_settings)]
+) -> Iterator[Session]:
+    """One session per request; committed once when the route returns, rolled back on error. It
+    carries the settings, for what seals personal text on its way to a workflow (api.personal)."""
+    with Session(engine, expire_on_commit=False, info={"settings": settings}) as session:
         try:
             yield session
             session.commit()

@@ -56,6 +56,11 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("GET", f"{A}/timeline"): AUDIT,
     ("POST", f"{A}/messages"): MANAGE,
     ("GET", f"{A}/answers/{{question_id}}/file"): frozenset(ROLES),
+    # privacy: legal holds and erasure are for ops; auditors may see the holds
+    ("POST", f"{A}/legal-hold"): OPS_ONLY,
+    ("DELETE", f"{A}/legal-hold"): OPS_ONLY,
+    ("GET", f"{A}/legal-hold"): AUDIT,
+    ("POST", f"{A}/erasure"): OPS_ONLY,
     ("GET", "/files/{answer_id}"): SIGNED,
     # staff pages (browser session)
     ("GET", "/staff/login"): PUBLIC,

@@ -105,6 +105,42 @@ class ApplicationPublic(BaseModel):
     submitted_at: datetime | None
     decided_at: datetime | None
     closed_at: datetime | None
+    # Privacy: when the content is due for erasure (retention counted from the close), whether a
+    # legal hold suspends that, and when the content was erased (ids, outcomes and digests remain).
+    retention_until: datetime | None = None
+    legal_hold: bool = False
+    erasure_requested_at: datetime | None = None
+    erased_at: datetime | None = None
+    erased_by: str | None = None
+
+
+class LegalHoldCreate(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="why the application's data must be kept (a claim, an investigation)"
+    )
+
+
+class LegalHoldPublic(BaseModel):
+    id: str
+    application_id: str
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    released_by: str | None
+    released_at: datetime | None
+
+
+class ErasureCreate(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="why the content is erased now (the candidate's request, a ticket number)"
+    )
+
+
+class ErasurePublic(BaseModel):
+    application_id: str
+    status: Literal["scheduled", "erased"]
+    due: datetime
+    detail: str
 
 
 class AssessmentPublic(BaseModel):

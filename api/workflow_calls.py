@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
+from api.personal import forget, seal_personal
 from offhours.contracts import CONFLICT, INVALID, ApplicationState
 from offhours.models import Application
 
@@ -31,14 +32,17 @@ async def update_application(
     """Run an update on the application's workflow (or one of its stage workflows); 409/422 when it
     refuses, 503 when unreachable."""
     handle = client.get_workflow_handle(workflow_id or application.workflow_id)
+    arg, refs = seal_personal(session, application, arg)  # personal text goes by reference
     args = [] if arg is None else [arg]
     try:
         async with asyncio.timeout(UPDATE_TIMEOUT_SECONDS):
             return await handle.execute_update(update, args=args, result_type=result_type)
     except WorkflowUpdateFailedError as error:
+        forget(session, refs)
         raise _refusal(error.cause, session, application) from None
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            forget(session, refs)
             session.refresh(application)
             raise Conflict(
                 closed_message or f"the application is {application.status} and its workflow has closed",

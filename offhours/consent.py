@@ -48,8 +48,17 @@ def consent_text(pipeline: Pipeline, job_title: str, retention_days: int) -> Con
         )
         seen_by.append(f"{review.reviewers} reviewer(s) assigned to your application.{blind}")
     seen_by.append("Nobody else. Recordings are watched by people only: no software scores them.")
+    days = pipeline.retention_days or retention_days
     kept = [
-        f"Until {retention_days} days after your application closes, then deleted.",
-        "You can ask for deletion at any time from the privacy page of your link.",
+        f"Your recordings, answers, files and messages, and what reviewers write about you: until "
+        f"{days} days after your application closes (a decision, a withdrawal or its deadline), then "
+        "erased automatically: the encryption key that protects them is destroyed and they are deleted.",
+        "Your name, email address and time zone: erased at the same time, unless another application "
+        "of yours still needs them.",
+        "Kept without your content, for the audit of the hiring process: that the application existed, "
+        "its dates, its stages, the scores and the decision.",
+        "Only a legal hold (a claim or an investigation) can keep your data longer; you are told if so.",
+        "You can ask for deletion at any time from the privacy page of your link: it is carried out "
+        "within 30 days at the latest, and you are told by email.",
     ]
     return ConsentText(recorded, seen_by, kept)

@@ -3,6 +3,11 @@
 Plain dataclasses only (no I/O), so the deterministic workflow sandbox can import them. They hold no
 candidate name or email: activities look personal data up by application id, which keeps it out of
 workflow histories. Staff appear by their directory id only.
+
+Personal content travels by reference: free text (written answers, notes, reasons) is stored sealed
+by the API (``offhours.vault``) and only its id and sha256 enter a workflow, so a history proves what
+was recorded without holding it. The plain-text fields that came before are kept, optional, so that
+histories recorded before still replay; nothing fills them any more.
 """
 
 from dataclasses import dataclass, field
@@ -35,6 +40,11 @@ class AnswerInput:
     # recording as measured from the media. The workflow checks both against the question's limits.
     upload_seconds: float | None = None
     duration_seconds: float | None = None
+    # A written answer by reference: stored sealed, its sha256 and length checked by the workflow.
+    # (A choice answer stays in `text`: it is one of the pipeline's own options, not free text.)
+    text_id: str | None = None
+    text_sha256: str | None = None
+    text_length: int | None = None
 
 
 @dataclass
@@ -68,7 +78,9 @@ class AssessmentAnswerInput:
 @dataclass
 class ExtensionRequest:
     seconds: int
-    reason: str | None = None
+    reason: str | None = None  # before Step 6 only
+    reason_id: str | None = None
+    reason_sha256: str | None = None
 
 
 @dataclass
@@ -88,8 +100,10 @@ class ScorecardInput:
     reviewer: str  # staff id of the assigned reviewer; "" = the only open assignment
     overall_recommendation: str
     ratings: dict[str, int]
-    notes: str | None = None
+    notes: str | None = None  # before Step 6 only
     submitted_by: str = ""  # the authenticated principal
+    notes_id: str | None = None
+    notes_sha256: str | None = None
 
 
 @dataclass
@@ -99,6 +113,8 @@ class DecisionInput:
     reason: str | None = None
     reason_code: str | None = None
     approver: str | None = None  # staff id voting, when the pipeline names approvers
+    reason_id: str | None = None
+    reason_sha256: str | None = None
 
 
 @dataclass
@@ -115,7 +131,9 @@ class SlotPick:
 @dataclass
 class FeedbackRelease:
     released_by: str
-    text: str | None = None  # the recruiter's edited feedback; None keeps the generated one
+    text: str | None = None  # before Step 6 only
+    text_id: str | None = None  # the recruiter's edited feedback; None keeps the generated one
+    text_sha256: str | None = None
 
 
 @dataclass
@@ -126,7 +144,9 @@ class ModuleCompletion:
 @dataclass
 class WithdrawInput:
     requested_by: str
-    reason: str | None = None
+    reason: str | None = None  # before Step 6 only
+    reason_id: str | None = None
+    reason_sha256: str | None = None
 
 
 @dataclass
@@ -263,6 +283,7 @@ class SaveFeedback:
     edited_text: str | None
     released: bool
     at: datetime
+    edited_text_id: str | None = None
 
 
 @dataclass
@@ -295,7 +316,9 @@ class StageOutcome:
 
     outcome: str  # "continue" or "reject"
     recorded_by: str
-    note: str | None = None
+    note: str | None = None  # before Step 6 only
+    note_id: str | None = None
+    note_sha256: str | None = None
 
 
 @dataclass
@@ -325,3 +348,53 @@ class EmailRequest:
 class EmailResult:
     message_id: str
     sent_now: bool
+
+
+# ------------------------------------------------------------------------------------ privacy
+
+
+@dataclass
+class RetentionNotice:
+    """The application has closed: its content is erased `retention_days` after `closed_at`."""
+
+    application_id: str
+    closed_at: datetime
+
+
+@dataclass
+class PrivacyInput:
+    application_id: str
+
+
+@dataclass
+class ClosedNotice:
+    closed_at: datetime
+    retention_days: int
+
+
+@dataclass
+class HoldChange:
+    hold_id: str
+    by: str
+    placed: bool  # True: a hold is placed; False: that hold is released
+
+
+@dataclass
+class ErasureRequest:
+    """Erase the application's content at `due` (now for ops, within 30 days for a candidate's own
+    request). The reason is stored in the product tables; the workflow carries its id."""
+
+    requested_by: str
+    due: datetime
+    source: str  # "ops", "candidate" or "retention"
+    reason_id: str | None = None
+    reason_sha256: str | None = None
+
+
+@dataclass
+class EraseApplication:
+    application_id: str
+    erased_by: str
+    source: str
+    at: datetime
+    reason_id: str | None = None

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import httpx
 
 from offhours.binaries import temporal_cli
 from offhours.migrate import upgrade
-from offhours.settings import load_settings
+from offhours.settings import load_settings, new_key
 
 
 @dataclass
@@ -55,10 +56,10 @@ def _dev_staff(database_url: str, state_dir: Path) -> tuple[str, str]:
     return email, password
 
 
-def _persistent_secret(path: Path) -> str:
+def _persistent_secret(path: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> str:
     if path.exists():
         return path.read_text().strip()
-    value = secrets.token_urlsafe(32)
+    value = make()
     path.write_text(value + "\n")
     path.chmod(0o600)
     return value
@@ -146,6 +147,13 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
         env.setdefault(key, value)
     env.setdefault("OFFHOURS_SECRET_KEY", _persistent_secret(state_dir / "secret-key"))
     env.setdefault("OFFHOURS_ADMIN_TOKEN", _persistent_secret(state_dir / "admin-token"))
+    # Every process (API, worker, CLI) must share the encryption keys: kept here, mode 0600.
+    env.setdefault(
+        "OFFHOURS_PAYLOAD_KEYS", _persistent_secret(state_dir / "payload-keys", lambda: new_key("dev1"))
+    )
+    env.setdefault(
+        "OFFHOURS_MASTER_KEYS", _persistent_secret(state_dir / "master-keys", lambda: new_key("dev1"))
+    )
     settings = load_settings(
         **{k.removeprefix("OFFHOURS_"): v for k, v in env.items() if k.startswith("OFFHOURS_")}
     )

@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -104,6 +104,13 @@ class Application(SQLModel, table=True):
     # The candidate's consent to recording: when, and which wording (sha256 of the consent text).
     consent_at: datetime | None = _ts(nullable=True)
     consent_version: str | None = Field(default=None, max_length=64)
+    # Privacy: retention counts from closed_at; erasure keeps ids, timestamps, outcomes and digests.
+    retention_days: int | None = None
+    legal_hold_at: datetime | None = _ts(nullable=True)  # on hold: neither retention nor erasure runs
+    erasure_requested_at: datetime | None = _ts(nullable=True)
+    erased_at: datetime | None = _ts(nullable=True)
+    erased_by: str | None = Field(default=None, max_length=200)
+    erasure_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Answer(SQLModel, table=True):
@@ -114,7 +121,9 @@ class Answer(SQLModel, table=True):
     application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
     question_id: str = Field(max_length=64)
     kind: str = Field(max_length=16)
-    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # before Step 6 only
+    text_id: str | None = Field(default=None, max_length=40)  # the sealed text (personal_texts)
+    text_sha256: str | None = Field(default=None, max_length=64)
     file_sha256: str | None = Field(default=None, max_length=64)
     file_name: str | None = Field(default=None, max_length=255)
     content_type: str | None = Field(default=None, max_length=255)
@@ -309,6 +318,46 @@ class JobMember(SQLModel, table=True):
     job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
     user_id: str = Field(foreign_key="users.id", index=True, max_length=40)
     added_at: datetime = _ts()
+
+
+class DataKey(SQLModel, table=True):
+    """An application's data key, wrapped by a master key. Destroyed (wrapped = NULL) by erasure."""
+
+    __tablename__ = "data_keys"
+
+    application_id: str = Field(primary_key=True, max_length=40)
+    master_key_id: str = Field(max_length=64)
+    wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = _ts()
+    destroyed_at: datetime | None = _ts(nullable=True)
+
+
+class PersonalText(SQLModel, table=True):
+    """Personal free text (a written answer, a note, a reason), sealed with the application's data
+    key. Workflows carry its id and sha256, never the text."""
+
+    __tablename__ = "personal_texts"
+
+    id: str = Field(primary_key=True, max_length=40)
+    application_id: str = Field(index=True, max_length=40)
+    purpose: str = Field(max_length=32)  # answer, notes, decision_reason, withdrawal_reason, ...
+    sha256: str = Field(max_length=64)
+    sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = _ts()
+
+
+class LegalHold(SQLModel, table=True):
+    """A legal hold on an application: while one is open, neither retention nor erasure runs."""
+
+    __tablename__ = "legal_holds"
+
+    id: str = Field(primary_key=True, max_length=40)
+    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    placed_by: str = Field(max_length=200)
+    placed_at: datetime = _ts()
+    released_by: str | None = Field(default=None, max_length=200)
+    released_at: datetime | None = _ts(nullable=True)
 
 
 class HistoryArchive(SQLModel, table=True):

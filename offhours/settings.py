@@ -6,6 +6,8 @@ Every secret comes from here; nothing secret is written in code. Outside develop
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -48,6 +50,11 @@ class Settings(BaseSettings):
     SECRET_KEY: str | None = None
     DATA_DIR: Path = Path(".offhours/data")
     ADMIN_TOKEN: str | None = None
+    # Encryption keys, each list "keyid:base64-of-32-bytes,..." (the first encrypts, all decrypt, so
+    # a key is rotated by putting a new one first). PAYLOAD_KEYS encrypt what Temporal stores;
+    # MASTER_KEYS wrap each application's data key (crypto-shredding). Required outside development.
+    PAYLOAD_KEYS: str | None = None
+    MASTER_KEYS: str | None = None
     MAILBOX_DIR: Path = Path(".offhours/mailbox")
     # Candidate links stay readable this long after the application's deadline (status, feedback).
     CANDIDATE_LINK_GRACE_DAYS: int = Field(default=30, ge=0)
@@ -62,6 +69,9 @@ class Settings(BaseSettings):
     STAFF_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)
     # How long recordings and answers are kept after the application closes (told to candidates).
     RETENTION_DAYS: int = Field(default=180, ge=1)
+    # A candidate's own deletion request is carried out this many days after it is made, at the
+    # latest (the law allows 30); ops may erase sooner, or put a legal hold on the application.
+    ERASURE_REQUEST_DAYS: int = Field(default=30, ge=0, le=30)
     # Candidate-link endpoints, per client address: all requests, and links that fail to verify.
     CANDIDATE_RATE_LIMIT: str = "300/minute"
     BAD_LINK_RATE_LIMIT: str = "20/10 minutes"
@@ -80,6 +90,14 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError:
             raise ValueError("must look like '300/minute' or '20/10 minutes'") from None
+        return value
+
+    @field_validator("PAYLOAD_KEYS", "MASTER_KEYS")
+    @classmethod
+    def _keys(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_keys(value)
         return value
 
     @field_validator("TEMPORAL_ADDRESS")
@@ -104,6 +122,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"{ENV_PREFIX}SECRET_KEY is required outside development")
             if len(self.SECRET_KEY) < 32:
                 raise ValueError(f"{ENV_PREFIX}SECRET_KEY must be at least 32 characters")
+            for name in ("PAYLOAD_KEYS", "MASTER_KEYS"):
+                if not getattr(self, name):
+                    raise ValueError(f"{ENV_PREFIX}{name} is required outside development; {MAKE_KEY}")
         if (self.SMTP_USERNAME is None) != (self.SMTP_PASSWORD is None):
             raise ValueError(f"{ENV_PREFIX}SMTP_USERNAME and {ENV_PREFIX}SMTP_PASSWORD go together")
         return self
@@ -111,6 +132,14 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return Environment.development == self.ENVIRONMENT
+
+    def payload_keys(self) -> list[tuple[str, bytes]]:
+        """Keys for the Temporal payload codec: (key id, 32 bytes), the first encrypts."""
+        return parse_keys(self.PAYLOAD_KEYS) if self.PAYLOAD_KEYS else [_ephemeral_key("payload")]
+
+    def master_keys(self) -> list[tuple[str, bytes]]:
+        """Keys wrapping the per-application data keys: (key id, 32 bytes), the first wraps."""
+        return parse_keys(self.MASTER_KEYS) if self.MASTER_KEYS else [_ephemeral_key("master")]
 
     @property
     def secret_key(self) -> str:
@@ -123,6 +152,45 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def _ephemeral_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+MAKE_KEY = (
+    "make one with: python -c \"import base64,os; print('k1:' + base64.b64encode(os.urandom(32)).decode())\""
+)
+
+
+def new_key(key_id: str) -> str:
+    """A fresh key entry, as PAYLOAD_KEYS and MASTER_KEYS list them."""
+    return f"{key_id}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+
+
+def parse_keys(value: str) -> list[tuple[str, bytes]]:
+    """'k2:base64,k1:base64' -> [(k2, 32 bytes), (k1, 32 bytes)]; ValueError saying what is wrong."""
+    keys: list[tuple[str, bytes]] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        if not sep or not key_id.strip():
+            raise ValueError(f"each key is 'keyid:base64' (got an entry without a key id); {MAKE_KEY}")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"key '{key_id}' is not valid base64; {MAKE_KEY}") from None
+        if len(key) != 32:
+            raise ValueError(f"key '{key_id}' must be 32 bytes (AES-256), got {len(key)}; {MAKE_KEY}")
+        if key_id in dict(keys):
+            raise ValueError(f"key id '{key_id}' is listed twice")
+        keys.append((key_id.strip(), key))
+    if not keys:
+        raise ValueError(f"no key given; {MAKE_KEY}")
+    return keys
+
+
+@lru_cache(maxsize=4)
+def _ephemeral_key(purpose: str) -> tuple[str, bytes]:
+    """Development and tests without configured keys: one random key per process and purpose."""
+    return (f"ephemeral-{purpose}", secrets.token_bytes(32))
 
 
 def describe_error(error: ValidationError) -> str:

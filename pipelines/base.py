@@ -56,6 +56,8 @@ class Pipeline:
     check_in: CheckIn | None = None
     contact: str | None = None  # staff id of the candidate's named contact person
     faq: tuple[FaqEntry, ...] = field(default_factory=tuple)
+    # Days the content is kept after the application closes; None: the RETENTION_DAYS setting.
+    retention_days: int | None = None
 
     # ------------------------------------------------------------------------------- lookups
 
@@ -84,6 +86,8 @@ class Pipeline:
             "contact": self.contact,
             "faq": [dataclasses.asdict(f) for f in self.faq],
             "stages": [{"kind": s.kind, **dataclasses.asdict(s)} for s in self.stages],
+            # Only when set, so that the versions of pipelines without one stay what they were.
+            **({"retention_days": self.retention_days} if self.retention_days is not None else {}),
         }
 
     @property
@@ -413,4 +417,5 @@ def pipeline_from_snapshot(data: dict[str, Any]) -> Pipeline:
         check_in=_build(CheckIn, data["check_in"]) if data.get("check_in") else None,
         contact=data.get("contact"),
         faq=tuple(FaqEntry(**f) for f in data.get("faq", ())),
+        retention_days=data.get("retention_days"),
     )

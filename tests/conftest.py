@@ -34,11 +34,14 @@ from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.migrate import upgrade
 from offhours.models import Application
-from offhours.settings import Settings, get_settings, load_settings
+from offhours.settings import Settings, get_settings, load_settings, new_key
 from workers import build_worker
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 STAFF = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# One set of keys for the whole session, so that subprocesses (a worker, the CLI) share them.
+PAYLOAD_KEYS = new_key("test-payload")
+MASTER_KEYS = new_key("test-master")
 
 
 # --------------------------------------------------------------------------------------- SMTP
@@ -189,6 +192,8 @@ def settings(tmp_path: Path, smtp_server: tuple[Controller, Mailbox]) -> Setting
         PUBLIC_URL="http://offhours.test",
         SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
         ADMIN_TOKEN=ADMIN_TOKEN,
+        PAYLOAD_KEYS=PAYLOAD_KEYS,
+        MASTER_KEYS=MASTER_KEYS,
         DATA_DIR=tmp_path / "data",
         MAILBOX_DIR=tmp_path / "mailbox",
         TASK_QUEUE=f"test-{uuid.uuid4().hex[:12]}",
@@ -353,6 +358,8 @@ def cli_environment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
         "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
         "TASK_QUEUE": stack.settings.TASK_QUEUE,
         "SECRET_KEY": stack.settings.secret_key,
+        "PAYLOAD_KEYS": PAYLOAD_KEYS,
+        "MASTER_KEYS": MASTER_KEYS,
         "DATA_DIR": str(stack.settings.DATA_DIR),
     }.items():
         monkeypatch.setenv(f"OFFHOURS_{name}", value)

@@ -3,14 +3,16 @@
 from workflows.application import ApplicationWorkflow
 from workflows.custom import ReferenceCheckWorkflow
 from workflows.notice import NoticeWorkflow
+from workflows.privacy import PrivacyWorkflow
 from workflows.review_task import ReviewTaskWorkflow
 
-WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow, ReferenceCheckWorkflow, NoticeWorkflow]
+WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow, ReferenceCheckWorkflow, NoticeWorkflow, PrivacyWorkflow]
 
 __all__ = [
     "WORKFLOWS",
     "ApplicationWorkflow",
     "NoticeWorkflow",
+    "PrivacyWorkflow",
     "ReferenceCheckWorkflow",
     "ReviewTaskWorkflow",
 ]

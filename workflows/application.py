@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         PortalState,
         QuestionTake,
         ReleaseAssignment,
+        RetentionNotice,
         ReviewTaskInput,
         SaveAnswer,
         SaveAssessment,
@@ -207,6 +208,14 @@ class ApplicationWorkflow:
         if self._outcome is None:
             self._outcome = str(self._status)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.patched("retention-after-close"):
+            # The retention clock starts: a privacy workflow of its own erases the content when due.
+            await workflow.execute_activity(
+                "schedule_retention",
+                RetentionNotice(self._input.application_id, workflow.now()),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
         return self.state()
 
     def _closed(self) -> bool:
@@ -329,6 +338,7 @@ class ApplicationWorkflow:
                     to_staff=contact,
                     requested=describe_duration(request.seconds),
                     reason=request.reason or "",
+                    reason_id=request.reason_id or "",
                 )
         return self.state()
 
@@ -578,7 +588,13 @@ class ApplicationWorkflow:
         if uploaded != (answer.kind == "file"):
             wanted = "an uploaded file or recording" if uploaded else f"a {question.type} answer as text"
             raise invalid(f"question '{question.id}' takes {wanted}")
-        if question.type in ("text", "choice"):
+        if question.type == "text" and answer.text_id is not None:
+            # Stored by reference (the API checked the text; the workflow keeps its digest and length).
+            if not answer.text_sha256 or not answer.text_length:
+                raise invalid(f"question '{question.id}' needs a non-empty answer")
+            if answer.text_length > question.max_length:
+                raise invalid(f"answer to '{question.id}' exceeds {question.max_length} characters")
+        elif question.type in ("text", "choice"):
             if not answer.text or not answer.text.strip():
                 raise invalid(f"question '{question.id}' needs a non-empty answer")
             if len(answer.text) > question.max_length:
@@ -854,6 +870,8 @@ class ApplicationWorkflow:
             scorecard.ratings,
             scorecard.notes,
             scorecard.submitted_by,
+            scorecard.notes_id,
+            scorecard.notes_sha256,
         )
         self._reviewing.add(reviewer)
         await workflow.execute_activity(
@@ -990,6 +1008,8 @@ class ApplicationWorkflow:
             decision.reason_code
             or next(r.code for r in stage.reason_codes if r.decision == decision.decision),
             voter,
+            decision.reason_id,
+            decision.reason_sha256,
         )
         self._votes[voter] = decision
         approvals = [v for v in self._votes.values() if v.decision == Decision.approve]
@@ -1142,7 +1162,7 @@ class ApplicationWorkflow:
             return  # ended before review (an assessment fail): the decision email said it all
         content = build_feedback(review, cards, stage.next_steps)
 
-        async def save(released: bool, text: str | None) -> None:
+        async def save(released: bool, text: str | None, text_id: str | None = None) -> None:
             await workflow.execute_activity(
                 "save_feedback",
                 SaveFeedback(
@@ -1154,6 +1174,7 @@ class ApplicationWorkflow:
                     text,
                     released,
                     workflow.now(),
+                    text_id,
                 ),
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
@@ -1167,7 +1188,8 @@ class ApplicationWorkflow:
                 await self._wait(lambda: self._feedback_release is not None)
             assert self._feedback_release is not None
             self._feedback_held = False
-            await save(released=True, text=self._feedback_release.text)
+            release = self._feedback_release
+            await save(released=True, text=release.text, text_id=release.text_id)
         self._candidate_heard_news()
         await self._email(f"feedback-{stage.id}", "feedback")
         if self._outcome == Status.rejected or self._last_stage():

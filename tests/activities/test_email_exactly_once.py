@@ -38,7 +38,7 @@ class FailsAfterSending(EmailActivities):
 
 
 def activities_with(email: EmailActivities, engine: Engine) -> list[Callable[..., Any]]:
-    db = ApplicationActivities(engine)
+    db = ApplicationActivities(engine, email.settings)
     return [db.record_status, db.save_answer, db.save_scorecard, db.save_decision, email.send_email]
 
 

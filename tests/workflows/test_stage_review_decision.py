@@ -373,7 +373,7 @@ async def test_a_retried_assignment_returns_the_same_reviewer_and_the_next_reque
     request = AssignReviewers(
         candidate.application_id, review.id, "eng", 1, ["kai", "ruth"], at + timedelta(days=2), at
     )
-    activities = ApplicationActivities(stack.engine)
+    activities = ApplicationActivities(stack.engine, stack.settings)
     first = activities.assign_reviewers(dataclasses.replace(request))
     retried = activities.assign_reviewers(dataclasses.replace(request))
     assert first == retried == ["lee"]
