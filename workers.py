@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
+from offhours.codec import data_converter, with_codec
 from offhours.db import get_engine
 from offhours.settings import Settings
 from workflows import WORKFLOWS
@@ -29,7 +30,11 @@ async def connect(settings: Settings, wait_seconds: float = 60.0) -> Client:
     deadline = loop.time() + wait_seconds
     while True:
         try:
-            return await Client.connect(settings.TEMPORAL_ADDRESS, namespace=settings.TEMPORAL_NAMESPACE)
+            return await Client.connect(
+                settings.TEMPORAL_ADDRESS,
+                namespace=settings.TEMPORAL_NAMESPACE,
+                data_converter=data_converter(settings),
+            )
         except Exception as error:
             if loop.time() >= deadline:
                 raise
@@ -48,7 +53,7 @@ def build_worker(
 ) -> Worker:
     engine = engine or get_engine(settings.DATABASE_URL)
     return Worker(
-        client,
+        with_codec(client, settings),  # whatever client it is given, payloads are encrypted
         task_queue=task_queue or settings.TASK_QUEUE,
         workflows=WORKFLOWS,
         activities=list(activities) if activities is not None else build_activities(engine, settings),

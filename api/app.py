@@ -19,8 +19,21 @@ from temporalio.client import Client
 from api.errors import ApiError
 from api.pages import render_page
 from api.ratelimit import CandidateRateLimits
-from api.routes import applications, candidate, files, health, jobs, mailbox, pipelines, portal, privacy, staff
+from api.routes import (
+    applications,
+    candidate,
+    codec,
+    files,
+    health,
+    jobs,
+    mailbox,
+    pipelines,
+    portal,
+    privacy,
+    staff,
+)
 from offhours import TEMPLATES_DIR
+from offhours.codec import data_converter, with_codec
 from offhours.db import get_engine
 from offhours.settings import Settings, get_settings
 
@@ -44,7 +57,7 @@ class TemporalGateway:
 
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.settings = settings
-        self._client = client
+        self._client = with_codec(client, settings) if client is not None else None
         self._lock = asyncio.Lock()
 
     async def client(self) -> Client:
@@ -54,7 +67,9 @@ class TemporalGateway:
             if self._client is None:
                 async with asyncio.timeout(5):
                     self._client = await Client.connect(
-                        self.settings.TEMPORAL_ADDRESS, namespace=self.settings.TEMPORAL_NAMESPACE
+                        self.settings.TEMPORAL_ADDRESS,
+                        namespace=self.settings.TEMPORAL_NAMESPACE,
+                        data_converter=data_converter(self.settings),
                     )
             return self._client
 
@@ -147,7 +162,7 @@ def create_app(
             response.headers.update(PORTAL_HEADERS)
         return response
 
-    for module in (health, pipelines, jobs, applications, privacy, files, candidate, portal, staff):
+    for module in (health, pipelines, jobs, applications, privacy, files, candidate, portal, staff, codec):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
     if settings.is_development:

@@ -61,6 +61,10 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("DELETE", f"{A}/legal-hold"): OPS_ONLY,
     ("GET", f"{A}/legal-hold"): AUDIT,
     ("POST", f"{A}/erasure"): OPS_ONLY,
+    # the Temporal UI's codec endpoint: decrypted payloads for ops and auditors only
+    ("POST", "/codec/decode"): AUDIT,
+    ("POST", "/codec/encode"): AUDIT,
+    ("OPTIONS", "/codec/{operation}"): PUBLIC,
     ("GET", "/files/{answer_id}"): SIGNED,
     # staff pages (browser session)
     ("GET", "/staff/login"): PUBLIC,

@@ -58,6 +58,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from offhours.binaries import temporal_cli
+from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.links import make_candidate_token
@@ -367,11 +368,12 @@ def bench_settings(tmp: Path, smtp_port: int) -> Settings:
 async def product_run(
     options: Options, env: WorkflowEnvironment, settings: Settings, engine: Engine
 ) -> tuple[RunResult, dict[str, int]]:
-    app = create_app(settings, temporal_client=env.client, engine=engine)
+    client = with_codec(env.client, settings)  # the product encrypts its payloads
+    app = create_app(settings, temporal_client=client, engine=engine)
     transport = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL, timeout=STEP_TIMEOUT_SECONDS) as http,
-        build_worker(env.client, settings, engine),
+        build_worker(client, settings, engine),
     ):
         job = await http.post(
             "/api/v1/jobs", json={"title": "Benchmark engineer", "pipeline": "standard"}, headers=STAFF
@@ -380,12 +382,12 @@ async def product_run(
             raise BenchError(f"POST /api/v1/jobs: {job.status_code}: {job.text}")
         job_id = str(job.json()["id"])
         if options.warmup:
-            warm = ProductDriver(http, env.client, settings, job_id, options.poll_interval)
+            warm = ProductDriver(http, client, settings, job_id, options.poll_interval)
             await run_many("product warmup", options.warmup, options.concurrency, warm.application)
-        driver = ProductDriver(http, env.client, settings, job_id, options.poll_interval)
+        driver = ProductDriver(http, client, settings, job_id, options.poll_interval)
         result = await run_many("product", options.applications, options.concurrency, driver.application)
         assert driver.first_application is not None
-        shape = await history_shape(env.client, f"application-{driver.first_application}")
+        shape = await history_shape(client, f"application-{driver.first_application}")
     return result, shape
 
 

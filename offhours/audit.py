@@ -21,6 +21,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from offhours.codec import EncryptionCodec, decode_history
 from workflows import WORKFLOWS
 
 
@@ -40,9 +41,14 @@ class ReplayReport:
 
 
 async def export(client: Client, workflow_id: str) -> dict[str, Any]:
-    """The full history as JSON (the format of `temporal workflow show -o json`)."""
+    """The full history as JSON (the format of `temporal workflow show -o json`), its payloads
+    decrypted with the client's codec: readable by an auditor, and replayable without keys. (It
+    holds no personal content: that travels by reference.)"""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     exported: dict[str, Any] = history.to_json_dict()
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, EncryptionCodec):
+        exported = decode_history(exported, codec)
     return exported
 
 

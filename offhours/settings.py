@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # MASTER_KEYS wrap each application's data key (crypto-shredding). Required outside development.
     PAYLOAD_KEYS: str | None = None
     MASTER_KEYS: str | None = None
+    # The Temporal web UI's origin(s), allowed to call the codec endpoint from the browser.
+    TEMPORAL_UI_ORIGIN: str = "http://127.0.0.1:8233"
     MAILBOX_DIR: Path = Path(".offhours/mailbox")
     # Candidate links stay readable this long after the application's deadline (status, feedback).
     CANDIDATE_LINK_GRACE_DAYS: int = Field(default=30, ge=0)

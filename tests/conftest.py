@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from offhours.binaries import temporal_cli, temporal_test_server
+from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.migrate import upgrade
@@ -274,18 +275,19 @@ def token_from(link: str) -> str:
 async def _stack(
     env: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox, with_worker: bool = True
 ) -> AsyncIterator[Stack]:
-    app = create_app(settings, temporal_client=env.client, engine=engine)
+    client = with_codec(env.client, settings)  # what the product's own processes use
+    app = create_app(settings, temporal_client=client, engine=engine)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://offhours.test") as http:
         try:
             if not with_worker:
-                yield Stack(env, env.client, settings, engine, mailbox, http, None)
+                yield Stack(env, client, settings, engine, mailbox, http, None)
                 return
-            worker = build_worker(env.client, settings, engine)
+            worker = build_worker(client, settings, engine)
             async with worker:
-                yield Stack(env, env.client, settings, engine, mailbox, http, worker)
+                yield Stack(env, client, settings, engine, mailbox, http, worker)
         finally:
-            await terminate_open_workflows(env.client, engine)
+            await terminate_open_workflows(client, engine)
 
 
 async def terminate_open_workflows(client: Client, engine: Engine) -> None:

@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 import pipelines
 from api.app import create_app
 from offhours.binaries import temporal_test_server
+from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.links import make_candidate_token
@@ -74,9 +75,10 @@ class World:
         self.env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=temporal_test_server()
         )
-        self.worker = build_worker(self.env.client, self.settings, self.engine)
+        self.client = with_codec(self.env.client, self.settings)
+        self.worker = build_worker(self.client, self.settings, self.engine)
         self.worker_task = asyncio.create_task(self.worker.run())
-        app = create_app(self.settings, temporal_client=self.env.client, engine=self.engine)
+        app = create_app(self.settings, temporal_client=self.client, engine=self.engine)
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://offhours.test")
 
     async def _stop(self) -> None:
@@ -115,7 +117,7 @@ class Run:
         return response
 
     async def state(self) -> tuple[ApplicationState, bool]:
-        handle = self.world.env.client.get_workflow_handle(f"application-{self.application_id}")
+        handle = self.world.client.get_workflow_handle(f"application-{self.application_id}")
         description = await handle.describe()
         running = description.status == WorkflowExecutionStatus.RUNNING
         state = await handle.query("state", result_type=ApplicationState)
@@ -293,7 +295,7 @@ async def finish(run: Run, decision: str = "approve", rating: int = 3) -> Applic
 
 
 async def no_workflow_task_failures(run: Run) -> None:
-    handle = run.world.env.client.get_workflow_handle(f"application-{run.application_id}")
+    handle = run.world.client.get_workflow_handle(f"application-{run.application_id}")
     history = await handle.fetch_history()
     # UNHANDLED_COMMAND is the server asking the worker to redo a task because new events (an
     # update, a signal) arrived meanwhile: routine. Anything else is our code failing.

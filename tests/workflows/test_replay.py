@@ -24,6 +24,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from offhours.audit import export
 from pipelines import PIPELINES
 from tests.driver import Run, World, answer_everything, finish, start
 from workflows import WORKFLOWS
@@ -157,10 +158,11 @@ def test_record_histories() -> None:
 
 
 async def _save(world: World, run: Run, name: str) -> None:
-    client = world.env.client
-    handle = client.get_workflow_handle(f"application-{run.application_id}")
-    history = await handle.fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+    """Saved decrypted (as `offhours audit export` writes them), so they replay without keys."""
+    client = world.client
+    workflow_id = f"application-{run.application_id}"
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    (HISTORIES / f"{name}.json").write_text(json.dumps(await export(client, workflow_id)) + "\n")
     children = [
         e.child_workflow_execution_started_event_attributes
         for e in history.events
@@ -168,5 +170,5 @@ async def _save(world: World, run: Run, name: str) -> None:
     ]
     for n, child in enumerate(children, start=1):
         kind = re.sub(r"(?<!^)(?=[A-Z])", "-", child.workflow_type.name).lower()  # ReviewTask -> review-task
-        history = await client.get_workflow_handle(child.workflow_execution.workflow_id).fetch_history()
-        (HISTORIES / f"{name}--{kind}-{n}.json").write_text(history.to_json() + "\n")
+        exported = await export(client, child.workflow_execution.workflow_id)
+        (HISTORIES / f"{name}--{kind}-{n}.json").write_text(json.dumps(exported) + "\n")
