@@ -142,6 +142,7 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
         "OFFHOURS_DATA_DIR": str(state_dir / "data"),
         "OFFHOURS_MAILBOX_DIR": str(state_dir / "mailbox"),
         "OFFHOURS_ARCHIVE_EVERY_SECONDS": "5",  # closed histories show up in the archive quickly
+        "OFFHOURS_TEMPORAL_UI_ORIGIN": f"http://127.0.0.1:{ui_port},http://localhost:{ui_port}",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
@@ -189,6 +190,8 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
                 temporal_cli(), "server", "start-dev",
                 "--db-filename", str(state_dir / "temporal.db"),
                 "--ip", "127.0.0.1", "--port", str(temporal_port), "--ui-port", str(ui_port),
+                # The UI asks the API to decode payloads: signed-in ops and auditors read them there.
+                "--ui-codec-endpoint", f"http://127.0.0.1:{api_port}/codec",
                 "--namespace", settings.TEMPORAL_NAMESPACE,
                 "--log-level", "warn",
             ],
@@ -211,7 +214,7 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
 offhours is running
   API            http://127.0.0.1:{api_port}   (OpenAPI: http://127.0.0.1:{api_port}/docs)
   Mailbox        http://127.0.0.1:{api_port}/dev/mailbox
-  Temporal UI    http://127.0.0.1:{ui_port}
+  Temporal UI    http://127.0.0.1:{ui_port}   (payloads decoded for signed-in ops and auditors)
   Temporal       127.0.0.1:{temporal_port}   SMTP catcher 127.0.0.1:{smtp_port}
   Staff token    {env["OFFHOURS_ADMIN_TOKEN"]}
   Staff pages    http://127.0.0.1:{api_port}/staff   sign in as {staff_email} / {staff_password}

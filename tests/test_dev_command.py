@@ -117,6 +117,16 @@ def test_dev_starts_everything_stops_cleanly_and_resumes(tmp_path: Path) -> None
             http.cookies.clear()
             ui = httpx.get(f"http://127.0.0.1:{dev.ports['ui']}/", timeout=10)
             assert ui.status_code == 200, "the Temporal web UI is on"
+            # The UI is pointed at the API's codec endpoint, which answers the UI's origin; the keys
+            # every process shares are kept in the state folder, readable by their owner only.
+            ui_origin = f"http://127.0.0.1:{dev.ports['ui']}"
+            preflight = http.options(
+                "/codec/decode", headers={"Origin": ui_origin, "Access-Control-Request-Method": "POST"}
+            )
+            assert preflight.headers.get("access-control-allow-origin") == ui_origin
+            assert http.post("/codec/decode", json={"payloads": []}).status_code == 401
+            for name in ("payload-keys", "master-keys"):
+                assert (dev.state / name).stat().st_mode & 0o777 == 0o600
             job = http.post(
                 "/api/v1/jobs", json={"title": "Night nurse", "pipeline": "standard"}, headers=dev.staff()
             )
