@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
+from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from offhours.audit import export
@@ -76,6 +77,27 @@ async def _deletion_requested(run: Run) -> None:
     await finish(run)
 
 
+async def _retained_then_erased(run: Run) -> None:
+    """Approved, then the retention period passes: the privacy workflow erases the content."""
+    await finish(run, "approve", rating=4)
+    await run.world.env.sleep(timedelta(days=181))
+    handle = run.world.client.get_workflow_handle(f"privacy-{run.application_id}")
+    await handle.result()
+
+
+async def _held_then_erased(run: Run) -> None:
+    """Withdrawn, put on legal hold past its retention, released, then erased by ops."""
+    await answer_everything(run)
+    a = f"/api/v1/applications/{run.application_id}"
+    await run.request("POST", f"{a}/withdraw", json={"reason": "Took another offer"})
+    await finish(run)
+    await run.request("POST", f"{a}/legal-hold", json={"reason": "tribunal claim"})
+    await run.world.env.sleep(timedelta(days=200))
+    await run.request("DELETE", f"{a}/legal-hold")
+    await run.request("POST", f"{a}/erasure", json={"reason": "claim settled"})
+    await run.world.client.get_workflow_handle(f"privacy-{run.application_id}").result()
+
+
 Scenario = Callable[[Run], Coroutine[Any, Any, None]]
 SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     "standard--approved": ("standard", _approved, "approved"),
@@ -92,6 +114,10 @@ SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     "senior-backend-engineer--rejected": ("senior-backend-engineer", _rejected, "rejected"),
     "internship--hired-and-onboarded": ("internship", _approved, "approved"),
     "internship--rejected-with-feedback": ("internship", _rejected, "rejected"),
+    # Step 6: personal text by reference (ids and digests), the retention clock started at the
+    # close, and the privacy workflow that erases (saved as --privacy).
+    "standard--retained-then-erased": ("standard", _retained_then_erased, "approved"),
+    "standard--held-then-erased": ("standard", _held_then_erased, "withdrawn"),
 }
 
 
@@ -124,6 +150,7 @@ def test_the_corpus_covers_every_example_pipeline_and_main_path() -> None:
     assert covered == set(PIPELINES), f"pipelines without a recorded history: {set(PIPELINES) - covered}"
     assert any("--review-task-" in n for n in names), "the corpus must include review task histories"
     assert any("--reference-check-" in n for n in names), "the corpus must include a custom child workflow"
+    assert any(n.endswith("--privacy") for n in names), "the corpus must include privacy workflows"
     for name in SCENARIOS:
         data = json.loads((HISTORIES / f"{name}.json").read_text())
         kind, _ = started_pipeline(data)
@@ -168,6 +195,11 @@ async def _save(world: World, run: Run, name: str) -> None:
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
     ]
+    privacy = f"privacy-{run.application_id}"
+    try:
+        (HISTORIES / f"{name}--privacy.json").write_text(json.dumps(await export(client, privacy)) + "\n")
+    except RPCError:
+        pass  # no privacy workflow in this scenario
     for n, child in enumerate(children, start=1):
         kind = re.sub(r"(?<!^)(?=[A-Z])", "-", child.workflow_type.name).lower()  # ReviewTask -> review-task
         exported = await export(client, child.workflow_execution.workflow_id)
