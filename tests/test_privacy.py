@@ -224,7 +224,9 @@ async def test_erasure_of_an_open_application_closes_it(stack: Stack) -> None:
     [invite] = await stack.mailbox.wait_for(address, 1)
     token = token_from(invite.link())
     response = await stack.http.post(
-        f"/api/v1/applications/{application['id']}/erasure", json={"reason": "candidate phoned"}, headers=STAFF
+        f"/api/v1/applications/{application['id']}/erasure",
+        json={"reason": "candidate phoned"},
+        headers=STAFF,
     )
     assert response.status_code == 202, response.text
     detail = await wait_erased(stack, application["id"])
@@ -266,7 +268,9 @@ async def withdrawn(stack: Stack) -> tuple[str, str]:
     application = await stack.invite(job["id"], address, name="Retention Candidate")
     await stack.mailbox.wait_for(address, 1)
     response = await stack.http.post(
-        f"/api/v1/applications/{application['id']}/withdraw", json={"reason": "position filled"}, headers=STAFF
+        f"/api/v1/applications/{application['id']}/withdraw",
+        json={"reason": "position filled"},
+        headers=STAFF,
     )
     assert response.status_code == 200, response.text
     await stack.workflow(application["id"]).result()
@@ -318,7 +322,9 @@ async def test_candidate_deletion_request_is_erased_within_30_days(skipping_stac
     application = await stack.invite(job["id"], address, name="Deleting Candidate")
     [invite] = await stack.mailbox.wait_for(address, 1)
     token = token_from(invite.link())
-    request = await stack.http.post(f"/api/v1/candidate/{token}/deletion-request", json={"reason": "changed my mind"})
+    request = await stack.http.post(
+        f"/api/v1/candidate/{token}/deletion-request", json={"reason": "changed my mind"}
+    )
     assert request.status_code in (200, 201, 202), request.text
     detail = await stack.application(application["id"])
     assert detail["erasure_requested_at"] is not None and detail["erased_at"] is None
@@ -327,3 +333,52 @@ async def test_candidate_deletion_request_is_erased_within_30_days(skipping_stac
     assert detail["erased_at"] is not None
     subjects = [m.subject for m in stack.mailbox.to(address)]
     assert any("has been erased" in s for s in subjects), subjects
+
+
+def test_master_key_rotation_keeps_data_keys_readable(settings: Settings, engine: Engine) -> None:
+    """A new master key put first: data keys wrapped by the old one still open, new ones use the
+    new one, and rewrapping moves an old one over (after which the old key can be retired)."""
+    from sqlmodel import Session
+
+    from offhours.models import DataKey
+    from offhours.settings import new_key
+    from offhours.vault import Erased, Vault
+
+    old = new_key("old")
+    before = settings.model_copy(update={"MASTER_KEYS": old})
+    after = settings.model_copy(update={"MASTER_KEYS": new_key("new") + "," + old})
+    with Session(engine) as session:
+        sealed = Vault(before).seal(session, "app_rotation", b"sealed under the old master key")
+        session.commit()
+        vault = Vault(after)
+        assert vault.open(session, "app_rotation", sealed) == b"sealed under the old master key"
+        vault.seal(session, "app_fresh", b"x")
+        assert session.get(DataKey, "app_fresh").master_key_id == "new"  # type: ignore[union-attr]
+        assert vault.rewrap(session, "app_rotation") is True
+        session.commit()
+        retired = Vault(settings.model_copy(update={"MASTER_KEYS": after.MASTER_KEYS.split(",")[0]}))  # type: ignore[union-attr]
+        assert retired.open(session, "app_rotation", sealed) == b"sealed under the old master key"
+        retired.destroy(session, "app_rotation")
+        session.commit()
+        with pytest.raises(Erased):
+            retired.open(session, "app_rotation", sealed)
+
+
+async def test_a_hold_on_a_candidates_deletion_request_is_told_to_them(skipping_stack: Stack) -> None:
+    stack = skipping_stack
+    job = await stack.create_job("Support engineer")
+    address = unique_email()
+    application = await stack.invite(job["id"], address, name="Held Candidate")
+    [invite] = await stack.mailbox.wait_for(address, 1)
+    token = token_from(invite.link())
+    request = await stack.http.post(f"/api/v1/candidate/{token}/deletion-request", json={})
+    assert request.status_code == 202, request.text
+    hold = await stack.http.post(
+        f"/api/v1/applications/{application['id']}/legal-hold", json={"reason": "tribunal"}, headers=STAFF
+    )
+    assert hold.status_code == 201, hold.text
+    # invite, withdrawn (the request ends the open application), request confirmed, then the hold
+    mails = await stack.mailbox.wait_for(address, 4)
+    assert any("is on hold" in m.subject for m in mails), [m.subject for m in mails]
+    await stack.env.sleep(timedelta(days=45))
+    assert (await settle_erasure(stack, application["id"], expect=False))["erased_at"] is None
