@@ -33,6 +33,7 @@ from offhours.models import (
     Booking,
     CandidateFeedback,
     ModuleProgress,
+    PersonalText,
     ReviewAssignment,
     Scorecard,
 )
@@ -124,6 +125,13 @@ class ApplicationActivities:
         answer = request.answer
         with session_scope(self.engine) as session:
             _application(session, request.application_id)
+            before = _find(
+                session, Answer, application_id=request.application_id, question_id=answer.question_id
+            )
+            if before is not None and before.text_id and before.text_id != answer.text_id:
+                replaced = session.get(PersonalText, before.text_id)  # a corrected written answer
+                if replaced is not None:
+                    session.delete(replaced)
             _upsert(
                 session,
                 Answer,

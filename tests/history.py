@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 
+from offhours.codec import codec_for
 from tests.conftest import Stack
+
+
+def payload_json(stack: Stack, payload: Payload) -> Any:
+    """A payload of a raw history (as Temporal stores it: encrypted), decrypted and parsed."""
+    return json.loads(codec_for(stack.settings).decrypt(payload).data)
 
 
 @dataclass
@@ -28,7 +36,7 @@ async def scheduled_emails(stack: Stack, application_id: str) -> list[ScheduledE
         attributes = event.activity_task_scheduled_event_attributes
         if attributes.activity_type.name != "send_email":
             continue
-        request = json.loads(attributes.input.payloads[0].data)
+        request = payload_json(stack, attributes.input.payloads[0])
         at = event.event_time.ToDatetime(tzinfo=UTC)
         emails.append(ScheduledEmail(at, request["message_key"], request["template"]))
     return emails

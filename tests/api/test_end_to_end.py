@@ -12,6 +12,7 @@ from offhours.contracts import ApplicationState
 from offhours.models import EmailMessage
 from offhours.storage import FileStore
 from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.history import payload_json
 
 SCORECARD = {
     "overall_recommendation": "strong_yes",
@@ -80,7 +81,7 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     detail = await stack.wait_status(application["id"], "in_review")
     sha = hashlib.sha256(content).hexdigest()
     cv = next(a for a in detail["answers"] if a["question_id"] == "cv")
-    assert cv["file_sha256"] == sha and cv["size"] == len(content) and cv["file_name"] == "cv.pdf"
+    assert cv["file_sha256"] == sha and cv["size"] == len(content) and cv["file_name"] == "answer-cv.pdf"
     assert FileStore(stack.settings.DATA_DIR).verify(sha)
     assert detail["submitted_at"] is not None
 
@@ -187,8 +188,9 @@ async def test_decision_email_is_scheduled_only_after_the_decision_is_stored(sta
         if event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
-            if name == "send_email" and b'"message_key":"decision"' in attrs.input.payloads[0].data.replace(
-                b" ", b""
+            if (
+                name == "send_email"
+                and payload_json(stack, attrs.input.payloads[0])["message_key"] == "decision"
             ):
                 email_at = event.event_id
             scheduled[event.event_id] = name

@@ -8,7 +8,6 @@ workflow has closed. Every email is checked twice: as an activity scheduled in t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +17,7 @@ from temporalio.client import WorkflowExecutionStatus
 from activities.email import format_deadline
 from offhours.contracts import ApplicationState
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
+from tests.history import payload_json
 
 DAY = timedelta(days=1)
 TOLERANCE = timedelta(seconds=5)
@@ -91,7 +91,9 @@ async def activity_history(stack: Stack, application_id: str) -> tuple[datetime,
             attributes = event.activity_task_scheduled_event_attributes
             name = attributes.activity_type.name
             key = (
-                json.loads(attributes.input.payloads[0].data)["message_key"] if name == "send_email" else None
+                payload_json(stack, attributes.input.payloads[0])["message_key"]
+                if name == "send_email"
+                else None
             )
             activities[event.event_id] = ScheduledActivity(event.event_id, at, name, key)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:

@@ -11,6 +11,7 @@ records the scenarios that have no history yet; =overwrite records them all agai
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -196,10 +197,8 @@ async def _save(world: World, run: Run, name: str) -> None:
         if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
     ]
     privacy = f"privacy-{run.application_id}"
-    try:
+    with contextlib.suppress(RPCError):  # not every scenario has a privacy workflow
         (HISTORIES / f"{name}--privacy.json").write_text(json.dumps(await export(client, privacy)) + "\n")
-    except RPCError:
-        pass  # no privacy workflow in this scenario
     for n, child in enumerate(children, start=1):
         kind = re.sub(r"(?<!^)(?=[A-Z])", "-", child.workflow_type.name).lower()  # ReviewTask -> review-task
         exported = await export(client, child.workflow_execution.workflow_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from pipelines.stages import (
     Review,
 )
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
+from tests.history import payload_json
 from tests.samples import upload_recording, webm
 
 TIMEZONE = "Europe/Paris"  # the candidate's timezone set by Stack.invite
@@ -298,7 +298,7 @@ async def scheduled_emails(stack: Stack, application_id: str) -> tuple[datetime,
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
             if attributes.activity_type.name == "send_email":
-                emails.append((at, json.loads(attributes.input.payloads[0].data)["message_key"]))
+                emails.append((at, payload_json(stack, attributes.input.payloads[0])["message_key"]))
     assert started is not None
     return started, emails
 
