@@ -82,10 +82,10 @@ def seal_personal(session: Session, application: Application, arg: Any) -> tuple
         if isinstance(arg, FeedbackRelease) and not text.strip():
             raise Unprocessable("edited feedback must not be empty")
         if not text.strip():
-            arg = dataclasses.replace(arg, **{plain: None})
+            arg = dataclasses.replace(arg, **{plain: None})  # type: ignore[type-var]
             continue
         ref = store(purpose, text)
-        arg = dataclasses.replace(arg, **{plain: None, id_field: ref.id, digest_field: ref.sha256})
+        arg = dataclasses.replace(arg, **{plain: None, id_field: ref.id, digest_field: ref.sha256})  # type: ignore[type-var]
     if refs:
         session.commit()
     return arg, refs

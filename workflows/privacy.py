@@ -53,13 +53,14 @@ class PrivacyWorkflow:
         while True:
             due, request = self._due()
             seen = self._changed
+            changed = lambda seen=seen: self._changed != seen  # noqa: E731
             if due is None or self._holds:
-                await workflow.wait_condition(lambda seen=seen: self._changed != seen)
+                await workflow.wait_condition(changed)
                 continue
             remaining = (due - workflow.now()).total_seconds()
             if remaining > 0:
                 try:
-                    await workflow.wait_condition(lambda seen=seen: self._changed != seen, timeout=remaining)
+                    await workflow.wait_condition(changed, timeout=remaining)
                     continue  # something changed (a hold, an earlier erasure): recompute
                 except TimeoutError:
                     pass
