@@ -67,6 +67,7 @@ class AnswerPublic(BaseModel):
     question_id: str
     kind: str
     text: str | None
+    text_sha256: str | None = Field(default=None, description="sha256 of a written answer (kept after erasure)")
     file_sha256: str | None
     file_name: str | None
     content_type: str | None = Field(description="Read from the file's content, not from the upload")
@@ -112,6 +113,11 @@ class ApplicationPublic(BaseModel):
     erasure_requested_at: datetime | None = None
     erased_at: datetime | None = None
     erased_by: str | None = None
+    identity_hidden: bool = Field(
+        default=False,
+        description="The candidate's identity is withheld from this caller (a reviewer on a blind "
+        "review): `candidate` then holds empty strings, file names are neutral",
+    )
 
 
 class LegalHoldCreate(Strict):

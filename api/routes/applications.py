@@ -14,6 +14,7 @@ from api import candidate_service
 from api.candidate_service import messages_of
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from api.personal import answer_text, privacy_timeline, retention_until
 from api.routes.jobs import load_job
 from api.schemas import (
     AnswerPublic,
@@ -94,6 +95,11 @@ def application_public(session: Session, application: Application) -> Applicatio
         submitted_at=application.submitted_at,
         decided_at=application.decided_at,
         closed_at=application.closed_at,
+        retention_until=retention_until(application),
+        legal_hold=application.legal_hold_at is not None,
+        erasure_requested_at=application.erasure_requested_at,
+        erased_at=application.erased_at,
+        erased_by=application.erased_by,
     )
 
 
@@ -116,7 +122,12 @@ def application_detail(session: Session, application: Application) -> Applicatio
     ).all()
     return ApplicationDetail(
         **application_public(session, application).model_dump(),
-        answers=[AnswerPublic.model_validate(a, from_attributes=True) for a in answers],
+        answers=[
+            AnswerPublic.model_validate(a, from_attributes=True).model_copy(
+                update={"text": answer_text(session, a)}
+            )
+            for a in answers
+        ],
         scorecards=[ScorecardPublic.model_validate(c, from_attributes=True) for c in cards],
         assessments=[AssessmentPublic.model_validate(a, from_attributes=True) for a in assessments],
         review_assignments=[AssignmentPublic.model_validate(a, from_attributes=True) for a in assignments],
@@ -126,27 +137,96 @@ def application_detail(session: Session, application: Application) -> Applicatio
 
 def load_application(session: Session, application_id: str, staff: Principal | None = None) -> Application:
     """The application, if it exists and `staff` may see it: a recruiter only on the jobs they are on,
-    a reviewer only what is assigned to them (others get the same 404 as for an unknown id)."""
+    a reviewer only what is assigned to them and not taken off them (others get the same 404 as for
+    an unknown id; a reviewer whose review was reassigned is told so)."""
     application = session.get(Application, application_id)
     if application is None or (staff is not None and not visible(session, staff, application)):
+        ended = _statuses(session, staff, application) if application and staff else []
+        if "reassigned" in ended:
+            raise Forbidden(
+                f"your review of application '{application_id}' was reassigned to another reviewer "
+                "(it was not scored in time); you no longer have access to it"
+            )
+        if ended:
+            raise Forbidden(
+                f"your review of application '{application_id}' has ended ({', '.join(ended)}); "
+                "you no longer have access to it"
+            )
         raise NotFound(f"no application with id '{application_id}'")
     return application
+
+
+# A reviewer keeps access while the review is theirs: open, or scored (to see the others' scores).
+# Taken off it ("reassigned" after the SLA), or any status added later, they lose it.
+REVIEWING = ("assigned", "completed")
 
 
 def visible(session: Session, staff: Principal, application: Application) -> bool:
     if staff.sees_every_job:
         return True
     if staff.role == "reviewer":
-        return (
-            session.exec(
-                select(ReviewAssignment.id).where(
-                    ReviewAssignment.application_id == application.id,
-                    ReviewAssignment.reviewer == (staff.person_id or ""),
-                )
-            ).first()
-            is not None
-        )
+        return any(status in REVIEWING for status in _statuses(session, staff, application))
     return application.job_id in member_job_ids(session, staff)
+
+
+def _statuses(session: Session, staff: Principal, application: Application) -> list[str]:
+    """The statuses of a reviewer's assignments on the application (none for other roles)."""
+    if staff.role != "reviewer":
+        return []
+    return list(
+        session.exec(
+            select(ReviewAssignment.status).where(
+                ReviewAssignment.application_id == application.id,
+                ReviewAssignment.reviewer == (staff.person_id or ""),
+            )
+        ).all()
+    )
+
+
+def hides_identity(staff: Principal, application: Application) -> bool:
+    """Whether `staff` must not learn who the candidate is (name, email, time zone, own file names):
+    a reviewer (the role) on a pipeline with a blind review, whatever stage they review. Other roles
+    may read the whole application anyway; a reviewer on a pipeline without a blind review sees it."""
+    if staff.role != "reviewer":
+        return False
+    pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
+    return any(isinstance(stage, Review) and stage.blind for stage in pipeline.stages)
+
+
+HIDDEN_CANDIDATE = CandidatePublic(id="", name="", email="", timezone="")
+
+
+def neutral_file_name(question_id: str, file_name: str | None) -> str:
+    """The name an uploaded answer is shown and downloaded under: `answer-<question>.<ext>`, never
+    the candidate's own (files uploaded before names were neutral keep only their extension)."""
+    name = file_name or ""
+    extension = name.rsplit(".", 1)[1] if "." in name else ""
+    if not (extension.isascii() and extension.isalnum() and len(extension) <= 10):
+        extension = ""
+    return f"answer-{question_id}.{extension}" if extension else f"answer-{question_id}"
+
+
+def blind_answers(answers: list[AnswerPublic]) -> list[AnswerPublic]:
+    return [
+        a.model_copy(update={"file_name": neutral_file_name(a.question_id, a.file_name)})
+        if a.file_name
+        else a
+        for a in answers
+    ]
+
+
+def detail_for(session: Session, staff: Principal, application: Application) -> ApplicationDetail:
+    """The application as `staff` may receive it: without the candidate's identity when blind."""
+    detail = application_detail(session, application)
+    if not hides_identity(staff, application):
+        return detail
+    return detail.model_copy(
+        update={
+            "candidate": HIDDEN_CANDIDATE,
+            "identity_hidden": True,
+            "answers": blind_answers(detail.answers),
+        }
+    )
 
 
 def member_job_ids(session: Session, staff: Principal) -> set[str]:
@@ -270,7 +350,7 @@ async def _update(
     application = load_application(session, application_id, staff)
     await update_application(client, session, application, update, arg)
     session.expire_all()
-    return application_detail(session, load_application(session, application_id))
+    return detail_for(session, staff, load_application(session, application_id))
 
 
 @router.post("/{application_id}/scorecards", status_code=201, response_model=ApplicationDetail)
@@ -425,16 +505,21 @@ def review_view(
         raise Forbidden("a reviewer sees only their own reviews")
     application = load_application(session, application_id, staff)
     pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
-    assignment = session.exec(
-        select(ReviewAssignment).where(
-            ReviewAssignment.application_id == application.id, ReviewAssignment.reviewer == reviewer_id
-        )
-    ).first()
+    assignments = session.exec(
+        select(ReviewAssignment)
+        .where(ReviewAssignment.application_id == application.id, ReviewAssignment.reviewer == reviewer_id)
+        .order_by(col(ReviewAssignment.id))
+    ).all()
+    # The review that is theirs now (a reviewer reaches this only with one); ops may look at any.
+    assignment = next((a for a in assignments if a.status in REVIEWING), None) or next(
+        iter(assignments), None
+    )
     if assignment is None:
         raise NotFound(f"reviewer '{reviewer_id}' has no review of application '{application_id}'")
     review = next((s for s in pipeline.stages if isinstance(s, Review) and s.id == assignment.stage_id), None)
     assert review is not None
     detail = application_detail(session, application)
+    blind = review.blind or hides_identity(staff, application)
     own = next((c for c in detail.scorecards if c.reviewer == reviewer_id), None)
     others = [c for c in detail.scorecards if c.reviewer != reviewer_id]
     job = session.get(Job, application.job_id)
@@ -442,9 +527,9 @@ def review_view(
         application_id=application.id,
         job_title=job.title if job else "",
         reviewer_id=reviewer_id,
-        blind=review.blind,
-        candidate_name=None if review.blind else detail.candidate.name,
-        answers=detail.answers,
+        blind=blind,
+        candidate_name=None if blind else detail.candidate.name,
+        answers=blind_answers(detail.answers) if blind else detail.answers,
         assessments=detail.assessments,
         criteria=[
             {"id": c.id, "title": c.title, "weight": c.weight, "anchors": list(c.anchors)}
@@ -581,4 +666,6 @@ async def audit_timeline(
     staff: StaffDep,
 ) -> dict[str, Any]:
     exported = await history(application_id, request, session, settings, client, staff)
-    return {"application_id": application_id, "events": audit.timeline(exported)}
+    application = load_application(session, application_id, staff)
+    events = audit.timeline(exported) + privacy_timeline(session, application)
+    return {"application_id": application_id, "events": events}

@@ -179,13 +179,15 @@ def reviews(request: Request, session: SessionDep, settings: SettingsDep, staff:
     return page(request, settings, staff, "reviews.html", open_reviews=open_, done_reviews=done)
 
 
-def _media(session: Session, settings: Settings, application_id: str) -> dict[str, str]:
-    """Short-lived signed URLs to the application's uploaded answers, by question."""
+def _media(session: Session, settings: Settings, staff: Principal, application_id: str) -> dict[str, str]:
+    """Short-lived signed URLs to the application's uploaded answers, by question, for `staff` only."""
     rows = session.exec(
         select(Answer).where(Answer.application_id == application_id, col(Answer.file_sha256).is_not(None))
     ).all()
     return {
-        r.question_id: signed_file_url(settings, r.id, relative=True)[0] for r in rows if r.id is not None
+        r.question_id: signed_file_url(settings, r.id, relative=True, viewer=staff)[0]
+        for r in rows
+        if r.id is not None
     }
 
 
@@ -218,7 +220,7 @@ def _review(
         status_code=status_code,
         view=view,
         prompts=prompts,
-        media=_media(session, settings, application.id),
+        media=_media(session, settings, staff, application.id),
         recommendations=RECOMMENDATIONS,
         people=PEOPLE,
         error=error,
@@ -358,7 +360,7 @@ def _application(
         detail=detail,
         job=session.get(Job, application.job_id),
         prompts={q.id: q for q in pipeline.interview_questions()},
-        media=_media(session, settings, application.id),
+        media=_media(session, settings, staff, application.id),
         reasons=list(decision.reason_codes) if decision else [],
         approvers=list(decision.approvers) if decision else [],
         timeline=_timeline(session, application),

@@ -270,7 +270,7 @@ async def test_a_document_upload_refused_for_its_content_then_accepted(
     await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
     stored = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()
     [answer] = stored["answers"]
-    assert answer["content_type"] == "application/pdf" and answer["file_name"] == "my cv.pdf"
+    assert answer["content_type"] == "application/pdf" and answer["file_name"] == "answer-cv.pdf"
     assert answer["duration_seconds"] is None
     assert answer["file_sha256"] == hashlib.sha256(PDF).hexdigest()
     await context.close()
