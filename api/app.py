@@ -146,7 +146,10 @@ def create_app(
             )
             page.headers.update(error.headers)
             return page
-        return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+        headers = dict(error.headers)
+        if request.url.path.startswith("/codec/"):  # the Temporal UI reads a 401/403 too
+            headers.update(codec.cors_headers(settings, request))
+        return JSONResponse(error.body(), status_code=error.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,9 @@
 them. Each history is a file under DATA_DIR/archive (named by workflow id) and a row carrying the
 file's sha256 and a hash chain: chain = sha256(previous chain + sha256 + workflow id), starting from
 a fixed genesis value. Altering a file, deleting one, or deleting or editing a row breaks the chain.
+
+The archive keeps what Temporal holds: payloads encrypted by the payload codec, so the files (and the
+digests and chain over them) are ciphertext; `read_archived` opens them with the payload keys.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from offhours.audit import export
+from offhours.audit import decrypted, export
 from offhours.models import Application, HistoryArchive
+from offhours.settings import Settings
 from offhours.states import FINAL_STATUSES
 
 GENESIS = "0" * 64
@@ -76,7 +80,11 @@ def archive_history(
     raise RuntimeError(f"could not append {workflow_id} to the archive chain; try again")
 
 
-def read_archived(engine: Engine, data_dir: Path, workflow_id: str) -> dict[str, Any] | None:
+def read_archived(
+    engine: Engine, data_dir: Path, workflow_id: str, settings: Settings | None = None
+) -> dict[str, Any] | None:
+    """An archived history, checked against its digest, its payloads decrypted with the payload keys
+    of `settings` (else the process's settings), as `audit.export` returns a live one."""
     with Session(engine) as session:
         entry = session.exec(select(HistoryArchive).where(HistoryArchive.workflow_id == workflow_id)).first()
     if entry is None:
@@ -85,7 +93,7 @@ def read_archived(engine: Engine, data_dir: Path, workflow_id: str) -> dict[str,
     if hashlib.sha256(body).hexdigest() != entry.sha256:
         raise ValueError(f"the archived history of {workflow_id} does not match its digest")
     loaded: dict[str, Any] = json.loads(body)
-    return loaded
+    return decrypted(loaded, settings)
 
 
 @dataclass
@@ -143,7 +151,7 @@ async def sweep(
         if description.close_time is None:
             skipped.append(f"{workflow_id} is still running")
             continue
-        history = await export(client, workflow_id)
+        history = await export(client, workflow_id, decode=False)  # as Temporal holds it: encrypted
         await asyncio.to_thread(archive_history, engine, data_dir, workflow_id, history)
         archived += 1
     return archived, skipped

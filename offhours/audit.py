@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -21,7 +22,8 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from offhours.codec import EncryptionCodec, decode_history
+from offhours.codec import EncryptionCodec, codec_for, data_converter, decode_history, has_encrypted_payloads
+from offhours.settings import Settings, get_settings
 from workflows import WORKFLOWS
 
 
@@ -40,16 +42,25 @@ class ReplayReport:
         return self.deterministic and self.recorded_outcome == self.replayed_outcome
 
 
-async def export(client: Client, workflow_id: str) -> dict[str, Any]:
+async def export(client: Client, workflow_id: str, *, decode: bool = True) -> dict[str, Any]:
     """The full history as JSON (the format of `temporal workflow show -o json`), its payloads
     decrypted with the client's codec: readable by an auditor, and replayable without keys. (It
-    holds no personal content: that travels by reference.)"""
+    holds no personal content: that travels by reference.) `decode=False`: as Temporal stores it,
+    encrypted (what the archive keeps)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     exported: dict[str, Any] = history.to_json_dict()
     codec = client.data_converter.payload_codec
-    if isinstance(codec, EncryptionCodec):
+    if decode and isinstance(codec, EncryptionCodec):
         exported = decode_history(exported, codec)
     return exported
+
+
+def decrypted(history: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """The history with its encrypted payloads opened with the payload keys (`settings`, else the
+    process's settings); a history without any is returned as it is."""
+    if not has_encrypted_payloads(history):
+        return history
+    return decode_history(history, codec_for(settings or get_settings()))
 
 
 def _summary(value: Any) -> dict[str, Any] | None:
@@ -105,14 +116,24 @@ class _Capture(Interceptor):
         return Inbound
 
 
-async def replay(history_json: dict[str, Any] | str, workflow_id: str = "replayed") -> ReplayReport:
-    """Replay a history with the current code; never raises for a history that does not replay."""
-    data = json.loads(history_json) if isinstance(history_json, str) else history_json
+async def replay(
+    history_json: dict[str, Any] | str, workflow_id: str = "replayed", settings: Settings | None = None
+) -> ReplayReport:
+    """Replay a history with the current code; never raises for a history that does not replay.
+
+    An encrypted history (raw from Temporal, or archived) is opened with the payload keys of
+    `settings` (else the process's settings); the replayer uses the product's data converter."""
+    loaded = json.loads(history_json) if isinstance(history_json, str) else history_json
+    data = decrypted(loaded, settings)
     history = WorkflowHistory.from_json(workflow_id, data)
     started = data["events"][0].get("workflowExecutionStartedEventAttributes", {})
     capture = _Capture()
     replayer = Replayer(
-        workflows=WORKFLOWS, interceptors=[capture], workflow_runner=UnsandboxedWorkflowRunner()
+        workflows=WORKFLOWS,
+        interceptors=[capture],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        # The history is decrypted already (plain payloads pass through the codec unchanged).
+        data_converter=data_converter(settings) if settings is not None else DataConverter.default,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     error = str(result.replay_failure) if result.replay_failure is not None else None
@@ -192,8 +213,10 @@ def _update_line(name: str, arg: Any) -> tuple[str, str | None]:
     return lines.get(name, (f"Update {name}", None))
 
 
-def timeline(history: dict[str, Any]) -> list[dict[str, Any]]:
-    """The business timeline of an application, derived from its Temporal history alone."""
+def timeline(history: dict[str, Any], settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The business timeline of an application, derived from its Temporal history alone (an
+    encrypted one is opened first, as `replay` does)."""
+    history = decrypted(history, settings)
     entries: list[dict[str, Any]] = []
 
     def add(event: dict[str, Any], what: str, by: str | None = None) -> None:

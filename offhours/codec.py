@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -125,14 +126,17 @@ def _payload_to_json(payload: Payload) -> dict[str, Any]:
 
 def decode_history(history: dict[str, Any], codec: EncryptionCodec) -> dict[str, Any]:
     """A copy of an exported history (`temporal workflow show -o json`) with every encrypted
-    payload decrypted in place: what an auditor reads."""
-    encoded = base64.b64encode(ENCODING).decode()
+    payload decrypted in place: what an auditor reads. A failure whose message and stack trace were
+    encoded (`encodedAttributes`) shows them again in `message` and `stackTrace`."""
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            if _is_payload(node) and node["metadata"].get("encoding") == encoded:
+            if is_encrypted(node):
                 return _payload_to_json(codec.decrypt(_payload_from_json(node)))
-            return {k: walk(v) for k, v in node.items()}
+            walked = {k: walk(v) for k, v in node.items()}
+            if isinstance(walked.get("encodedAttributes"), dict):
+                _restore_failure_text(walked)
+            return walked
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node
@@ -141,5 +145,33 @@ def decode_history(history: dict[str, Any], codec: EncryptionCodec) -> dict[str,
     return decoded
 
 
+def _restore_failure_text(failure: dict[str, Any]) -> None:
+    attributes = failure["encodedAttributes"]
+    if is_encrypted(attributes):
+        return
+    try:
+        text = json.loads(base64.b64decode(attributes.get("data", "")))
+    except (ValueError, TypeError):
+        return
+    if isinstance(text, dict):
+        if isinstance(text.get("message"), str):
+            failure["message"] = text["message"]
+        if text.get("stack_trace"):
+            failure["stackTrace"] = text["stack_trace"]
+
+
+_ENCODED = base64.b64encode(ENCODING).decode()
+
+
 def is_encrypted(node: dict[str, Any]) -> bool:
-    return _is_payload(node) and node["metadata"].get("encoding") == base64.b64encode(ENCODING).decode()
+    """A payload in exported-history JSON, encrypted by this codec."""
+    return _is_payload(node) and node["metadata"].get("encoding") == _ENCODED
+
+
+def has_encrypted_payloads(node: Any) -> bool:
+    """Whether an exported history (or any part of it) holds an encrypted payload."""
+    if isinstance(node, dict):
+        return is_encrypted(node) or any(has_encrypted_payloads(v) for v in node.values())
+    if isinstance(node, list):
+        return any(has_encrypted_payloads(v) for v in node)
+    return False

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from offhours.archive import archive_history, verify_chain
 from offhours.cli import app as cli
+from offhours.codec import has_encrypted_payloads
 from offhours.models import HistoryArchive
 from tests.conftest import STAFF, Stack, cli_environment
 
@@ -119,12 +120,15 @@ async def test_auditors_read_an_archived_history_once_temporal_has_deleted_it(
         assert gone.status_code == 200 and gone.json()["events"][0]["eventType"].endswith("STARTED")
         replayed = (await http.get(f"/api/v1/applications/{invited['id']}/replay", headers=STAFF)).json()
         assert replayed["deterministic"] and replayed["recorded_outcome"]["status"] == "withdrawn"
+        timeline = await http.get(f"/api/v1/applications/{invited['id']}/timeline", headers=STAFF)
+        assert timeline.status_code == 200 and any("Withdrawn" in str(e) for e in timeline.json()["events"])
         other = await stack.invite(job["id"])  # never archived: nowhere to read it from
         assert (
             await http.get(f"/api/v1/applications/{other['id']}/history", headers=STAFF)
         ).status_code == 404
     # Tampering with the archived file is caught by verify-chain (and reading it refuses).
     path = next((Path(stack.settings.DATA_DIR) / "archive").glob("*.json"))
+    assert has_encrypted_payloads(json.loads(path.read_text()))  # kept as Temporal holds it
     path.write_text(path.read_text().replace('"eventId":"1"', '"eventId":"100"', 1))
     broken = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify-chain"])
     assert broken.exit_code == 1 and "was altered" in broken.output

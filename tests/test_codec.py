@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import Session
+from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowFailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from api.deps import SESSION_COOKIE
+from offhours import accounts, audit
 from offhours.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, decode_history, is_encrypted
+from offhours.models import User
 from offhours.settings import SettingsError, load_settings, new_key, parse_keys
 from tests.api.test_roles import Staff, make_staff
 from tests.conftest import STAFF, Stack, token_from, unique_email
@@ -46,8 +57,11 @@ def test_keys_are_required_outside_development_and_checked() -> None:
     with pytest.raises(SettingsError, match="OFFHOURS_MASTER_KEYS is required"):
         load_settings(**base, PAYLOAD_KEYS=new_key("p"))
     short = "k1:" + base64.b64encode(b"x" * 16).decode()
-    with pytest.raises(SettingsError, match="must be 32 bytes"):
+    with pytest.raises(SettingsError, match="must be 32 bytes") as error:
         load_settings(**base, PAYLOAD_KEYS=short, MASTER_KEYS=new_key("m"))
+    assert "OFFHOURS_PAYLOAD_KEYS" in str(error.value) and "os.urandom(32)" in str(error.value)
+    with pytest.raises(SettingsError, match="OFFHOURS_MASTER_KEYS"):
+        load_settings(**base, PAYLOAD_KEYS=new_key("p"), MASTER_KEYS="no-key-id")
     with pytest.raises(SettingsError, match="listed twice"):
         key = new_key("same")
         load_settings(**base, PAYLOAD_KEYS=f"{key},{key}", MASTER_KEYS=new_key("m"))
@@ -93,6 +107,68 @@ async def test_temporal_holds_only_ciphertext_and_failures_are_encoded(stack: St
     decoded = decode_history(raw, EncryptionCodec(stack.settings.payload_keys()))
     plain = "".join(base64.b64decode(p["data"]).decode("utf-8", "replace") for p in payloads_of(decoded))
     assert application["id"] in plain
+    assert not any(is_encrypted(p) for p in payloads_of(decoded))
+    assert await audit.export(stack.client, workflow_id) == decoded  # what auditors export
+    # The raw (encrypted) history replays and reads as a timeline with the keys.
+    report = await audit.replay(raw, workflow_id, stack.settings)
+    assert report.deterministic, report.error
+    assert audit.timeline(raw, stack.settings) == audit.timeline(decoded)
+
+
+@activity.defn(name="codec_test_refuse")
+async def refuse(reason: str) -> None:
+    raise ApplicationError(reason, non_retryable=True)
+
+
+@workflow.defn(name="CodecTestFailing", sandboxed=False)
+class Failing:
+    @workflow.run
+    async def run(self, reason: str) -> None:
+        await workflow.execute_activity(
+            refuse,
+            reason,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+
+
+async def test_failure_messages_and_stack_traces_are_encrypted(stack: Stack) -> None:
+    secret = f"refused for reason {uuid.uuid4().hex}"
+    queue = f"codec-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        stack.client,
+        task_queue=queue,
+        workflows=[Failing],
+        activities=[refuse],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await stack.client.start_workflow(
+            Failing.run, secret, id=f"codec-failing-{uuid.uuid4().hex}", task_queue=queue
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    # Through the codec, the caller reads the real message.
+    activity_error = failed.value.cause
+    assert isinstance(activity_error, ActivityError)
+    assert secret in str(activity_error.cause)
+    raw = (await stack.env.client.get_workflow_handle(handle.id).fetch_history()).to_json_dict()
+    text = json.dumps(raw)
+    assert secret not in text and "Encoded failure" in text
+    failures = [
+        e["activityTaskFailedEventAttributes"]["failure"]
+        for e in raw["events"]
+        if "activityTaskFailedEventAttributes" in e
+    ]
+    assert failures and all(is_encrypted(f["encodedAttributes"]) for f in failures)
+    assert all(f["message"] == "Encoded failure" and not f.get("stackTrace") for f in failures)
+    # An auditor's export shows the message again.
+    exported = await audit.export(stack.client, handle.id)
+    [opened] = [
+        e["activityTaskFailedEventAttributes"]["failure"]
+        for e in exported["events"]
+        if "activityTaskFailedEventAttributes" in e
+    ]
+    assert opened["message"] == secret
 
 
 async def test_codec_endpoint_for_ops_and_auditors_only(stack: Stack) -> None:
@@ -119,9 +195,25 @@ async def test_codec_endpoint_for_ops_and_auditors_only(stack: Stack) -> None:
         assert json.loads(base64.b64decode(decoded["data"])) == "decode me"
         assert response.headers["access-control-allow-origin"] == origin
     for role in ("recruiter", "reviewer"):
-        response = await stack.http.post("/codec/decode", json=body, headers=team[role].headers)
+        response = await stack.http.post(
+            "/codec/decode", json=body, headers={**team[role].headers, "Origin": origin}
+        )
         assert response.status_code == 403, role
+        assert response.headers["access-control-allow-origin"] == origin  # the UI can say why
     assert (await stack.http.post("/codec/decode", json=body)).status_code == 401
+    # The staff session cookie works as the UI sends it ("include cross-origin credentials").
+    with Session(stack.engine) as session:
+        auditor = session.get(User, team["auditor"].user_id)
+        assert auditor is not None
+        _, cookie = accounts.start_session(session, auditor, timedelta(hours=1))
+        session.commit()
+    by_cookie = await stack.http.post(
+        "/codec/decode",
+        json=body,
+        headers={"Origin": origin, "X-Namespace": "default", "Cookie": f"{SESSION_COOKIE}={cookie}"},
+    )
+    assert by_cookie.status_code == 200, by_cookie.text
+    assert json.loads(base64.b64decode(by_cookie.json()["payloads"][0]["data"])) == "decode me"
     bad = await stack.http.post("/codec/decode", content=b"not json", headers=STAFF)
     assert bad.status_code == 422 and "payloads" in bad.json()["detail"]
     encoded = await stack.http.post("/codec/encode", json={"payloads": []}, headers=STAFF)

@@ -20,7 +20,7 @@ import offhours.models  # noqa: F401  (registers the tables)
 from api.app import create_app
 from offhours.db import make_engine
 from offhours.migrate import upgrade
-from offhours.settings import Settings, SettingsError, load_settings
+from offhours.settings import Settings, SettingsError, load_settings, new_key
 from tests.conftest import Stack, free_port, token_from, unique_email
 from workers import build_worker
 
@@ -54,6 +54,8 @@ def test_invalid_settings_name_the_variable(overrides: dict, variable: str) -> N
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OFFHOURS_ENVIRONMENT", "production")
     monkeypatch.setenv("OFFHOURS_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("OFFHOURS_PAYLOAD_KEYS", new_key("p1"))
+    monkeypatch.setenv("OFFHOURS_MASTER_KEYS", new_key("m1"))
     monkeypatch.setenv("OFFHOURS_SMTP_TLS", "starttls")
     monkeypatch.setenv("OFFHOURS_PUBLIC_URL", "https://jobs.example.org/")
     settings = load_settings()

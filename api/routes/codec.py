@@ -4,7 +4,12 @@ auditors see decrypted payloads there; everyone else sees ciphertext.
 `POST /codec/decode` and `POST /codec/encode` take and answer `{"payloads": [{"metadata": {k: base64},
 "data": base64}]}`. The UI calls them from the browser, from its own origin (TEMPORAL_UI_ORIGIN), with
 the staff session cookie ("include cross-origin credentials") or a bearer token: CORS answers that
-origin only, with credentials allowed.
+origin only, with credentials allowed (error answers too, so the UI can show a 401 or 403).
+
+The session cookie is SameSite=Lax: the browser sends it on the UI's fetch when the UI and the API
+are the same site (127.0.0.1:8233 and 127.0.0.1:8000 are; localhost and 127.0.0.1 are not), with
+"include cross-origin credentials" turned on in the UI's codec settings. Across sites, use a token.
+No CSRF token is asked for here: the endpoint changes nothing, and CORS answers the UI's origin only.
 """
 
 from __future__ import annotations
