@@ -67,7 +67,9 @@ class AnswerPublic(BaseModel):
     question_id: str
     kind: str
     text: str | None
-    text_sha256: str | None = Field(default=None, description="sha256 of a written answer (kept after erasure)")
+    text_sha256: str | None = Field(
+        default=None, description="sha256 of a written answer (kept after erasure)"
+    )
     file_sha256: str | None
     file_name: str | None
     content_type: str | None = Field(description="Read from the file's content, not from the upload")

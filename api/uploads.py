@@ -1,22 +1,31 @@
 """Answers that are files: a size limit per question type, the type read from the content (never
-from the client), the recorded duration measured, then content-addressed storage."""
+from the client), the recorded duration measured, then storage sealed with the application's data
+key (offhours.storage); and serving them back to staff, decrypted on the fly."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from datetime import UTC, datetime
+from urllib.parse import quote
 
+from fastapi import Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlmodel import Session, select
 from starlette.datastructures import UploadFile
 
-from api.errors import PayloadTooLarge, Unprocessable
+from api.errors import ApiError, Gone, PayloadTooLarge, Unprocessable
 from offhours.contracts import AnswerInput
 from offhours.media import RejectedUpload, inspect_upload
-from offhours.models import Answer
+from offhours.models import Answer, DataKey
 from offhours.settings import Settings
-from offhours.storage import CHUNK, FileStore, FileTooLarge, StoredFile
+from offhours.storage import CHUNK, FileGone, FileStore, FileTooLarge, FileUnreadable, StoredFile
+from offhours.vault import Erased, Vault
 from pipelines.stages import Question
+
+log = logging.getLogger("offhours.api")
+ERASED = "this file has been erased"
 
 
 def upload_limit(settings: Settings, question: Question) -> int:
@@ -53,8 +62,13 @@ async def receive_file(
     question: Question,
     file_name: str,
     received_at: datetime,
+    *,
+    application_id: str,
+    key: bytes,
 ) -> tuple[AnswerInput, StoredFile]:
-    """Store an uploaded answer once it has passed its size limit and content inspection."""
+    """Store an uploaded answer, sealed with the application's data key, once it has passed its size
+    limit and content inspection; no plaintext of it stays on disk, whatever the outcome. The
+    returned file is held until `release_upload` or `forget_if_unused` is called with it."""
     limit = upload_limit(settings, question)
     incoming = FileStore(settings.DATA_DIR).incoming(limit)
     try:
@@ -64,18 +78,15 @@ async def receive_file(
         if incoming.size == 0:
             raise Unprocessable("the upload is empty; choose the file again", errors=[{"field": "file"}])
         inspected = await asyncio.to_thread(inspect_upload, path, question.type)
-        stored = await asyncio.to_thread(incoming.commit)
+        stored = await asyncio.to_thread(incoming.seal, application_id, key)
     except FileTooLarge:
         raise too_large(question, limit) from None
     except RejectedUpload as error:
         raise Unprocessable(str(error), errors=[{"field": "file", "message": str(error)}]) from None
     finally:
-        incoming.discard()  # nothing left behind unless committed (a no-op then)
-    # The name staff download it under ends as what the content is, whatever the client called it.
-    base = file_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].rsplit(".", 1)[0][:200]
-    if question.type in ("video", "audio") or not base:
-        base = f"answer-{question.id}"
-    stem = f"{base}.{inspected.extension}"
+        incoming.discard()  # the plaintext goes, whatever happened (a no-op once sealed)
+    # Neutral (never the candidate's own name: reviews can be blind), ending as what the content is.
+    stem = f"answer-{question.id}.{inspected.extension}"
     answer = AnswerInput(
         question_id=question.id,
         kind="file",
@@ -90,10 +101,133 @@ async def receive_file(
 
 
 def forget_if_unused(session: Session, settings: Settings, stored: StoredFile) -> None:
-    """After the workflow refused an upload, remove the file if this upload created it and no answer
-    points at the same content."""
-    if not stored.created:
-        return
-    used = session.exec(select(Answer.id).where(Answer.file_sha256 == stored.sha256)).first()
-    if used is None:
-        FileStore(settings.DATA_DIR).remove(stored.sha256)
+    """After the workflow refused an upload, remove its sealed file unless an answer of the same
+    application points at the same content or another upload of it is still in flight."""
+
+    def in_use() -> bool:
+        query = select(Answer.id).where(
+            Answer.application_id == stored.application_id, Answer.file_sha256 == stored.sha256
+        )
+        return session.exec(query).first() is not None
+
+    FileStore(settings.DATA_DIR).forget(stored, in_use)
+
+
+def release_upload(settings: Settings, stored: StoredFile) -> None:
+    """The workflow accepted the upload (or its fate is unknown): keep the file, drop the hold."""
+    FileStore(settings.DATA_DIR).release(stored)
+
+
+# ------------------------------------------------------------------------------ serving to staff
+
+
+class FileDamaged(ApiError):
+    """The sealed copy does not authenticate. Its details go to the log, never to the client."""
+
+    status_code = 409
+
+
+class RangeNotSatisfiable(ApiError):
+    status_code = 416
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The single range `bytes=a-b`, `bytes=a-` or `bytes=-n` asked for, as [start, end); None for
+    the whole file (no header, several ranges or one not understood: RFC 9110 lets us send it all)."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or "," in spec or not dash:
+        return None
+    try:
+        if first.strip():
+            start = int(first)
+            end = int(last) + 1 if last.strip() else size
+        else:
+            start, end = max(size - int(last), 0), size
+    except ValueError:
+        return None
+    end = min(end, size)
+    if start < 0 or start >= end:
+        raise RangeNotSatisfiable(
+            f"the file has {size} bytes; range '{header}' is outside it",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return start, end
+
+
+def serve_answer_file(request: Request, session: Session, settings: Settings, answer: Answer) -> Response:
+    """The answer's file, decrypted chunk by chunk as it streams (single byte ranges served on
+    chunk boundaries, so a player can seek); 410 once erased, 409 if the stored copy was altered."""
+    assert answer.file_sha256 is not None
+    sha, application_id = answer.file_sha256, answer.application_id
+    store = FileStore(settings.DATA_DIR)
+    name = answer.file_name or "answer"
+    quoted = quote(name)
+    disposition = (
+        f"attachment; filename*=utf-8''{quoted}" if quoted != name else f'attachment; filename="{name}"'
+    )
+    headers = {
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": disposition,
+        "Accept-Ranges": "bytes",
+    }
+    media_type = answer.content_type or "application/octet-stream"
+    data_key = session.get(DataKey, application_id)
+    if data_key is not None and data_key.wrapped is None:
+        raise Gone(ERASED)
+    if not store.sealed_path(application_id, sha).exists():
+        legacy = store.path_for(sha)  # stored in clear before files were sealed
+        if legacy.exists():
+            return FileResponse(legacy, media_type=media_type, filename=name, headers=headers)
+        raise Gone(ERASED)
+    try:
+        key = Vault(settings).key(session, application_id, create=False)
+        sealed = store.open(application_id, sha, key)
+    except (Erased, FileGone):
+        raise Gone(ERASED) from None
+    except FileUnreadable as error:
+        raise _damaged(answer, error) from None
+    with sealed:
+        size, chunk = sealed.size, sealed.chunk
+        asked = byte_range(request.headers.get("range"), size)
+        start, end = asked or (0, size)
+        index = start // chunk
+        try:  # the first chunk is checked before the status is sent: a bad key or copy is an error
+            first = sealed.read_chunk(index) if start < end else b""
+        except FileUnreadable as error:
+            raise _damaged(answer, error) from None
+
+    def body() -> Iterator[bytes]:
+        offset = index * chunk
+        yield first[start - offset : end - offset]
+        if end > offset + chunk:
+            try:
+                with store.open(application_id, sha, key) as rest:
+                    yield from rest.read(offset + chunk, end)
+            except (FileGone, FileUnreadable) as error:  # headers are gone: all we can do is cut
+                _damaged(answer, error)
+                raise
+
+    headers["Content-Length"] = str(end - start)
+    if asked is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return StreamingResponse(
+        body(), status_code=206 if asked else 200, media_type=media_type, headers=headers
+    )
+
+
+def _damaged(answer: Answer, error: Exception) -> FileDamaged:
+    log.error(
+        "the sealed file of answer %s (application %s, sha256 %s) cannot be served: %s",
+        answer.id,
+        answer.application_id,
+        answer.file_sha256,
+        error,
+    )
+    return FileDamaged(
+        "the stored copy of this file failed its integrity check (it was altered or damaged) "
+        "and cannot be served"
+    )

@@ -1,19 +1,56 @@
-"""Content-addressed file storage under DATA_DIR: a file's path is its sha256, written atomically.
+"""File storage under DATA_DIR: uploads sealed with their application's data key (crypto-shredding).
 
 An upload is first written to `incoming/` while its digest and size are computed (refused as soon
-as it passes its limit), can be inspected there, and only then moves to `objects/<sha256>`.
+as it passes its limit) and inspected there (type sniffing and PyAV need the plain bytes); it is
+then sealed into `objects/<application_id>/<sha256[:2]>/<sha256[2:]>` and the plaintext removed at
+once. The sha256 is of the plaintext, the digest the answer and the workflow history carry.
+
+A sealed file streams: a header `OHF1 | chunk size (u32) | plaintext size (u64)`, then one record
+per chunk of plaintext, `nonce(12) | AES-256-GCM(chunk) + tag(16)`. Every chunk but the last holds
+exactly `chunk size` bytes; the last holds fewer (possibly none), so the number of chunks follows
+from the size. Each chunk is authenticated with the header, the application id, the sha256, its
+index and a final-chunk flag: a file truncated, extended, reordered, renamed or moved to another
+application does not open. Nothing but one chunk is ever held in memory.
+
+Files stored before sealing (`objects/<sha256[:2]>/<sha256[2:]>`, in clear) are still read.
+
+Two uploads of the same bytes for one application share one sealed object. Each upload holds it
+(`pending/<application_id>/<sha256>.<token>`) until its workflow accepted or refused the answer,
+so a refused upload never removes the object another upload in flight is about to reference.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import re
+import secrets
+import shutil
+import struct
 import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlmodel import Session, col, select
+
+from offhours.models import Answer
+from offhours.settings import Settings
+
 CHUNK = 1024 * 1024
+MAGIC = b"OHF1"
+HEADER = struct.Struct(">4sIQ")  # magic, chunk size, plaintext size
+NONCE = 12
+TAG = 16
+MAX_CHUNK = 64 * 1024 * 1024  # a header asking for more is not one of ours
+HOLD_SECONDS = 3600  # an upload's hold outlives any workflow update; a crashed request's expires
+_APPLICATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class FileTooLarge(Exception):
@@ -22,16 +59,148 @@ class FileTooLarge(Exception):
         self.limit = limit
 
 
+class FileGone(Exception):
+    """The file is not stored (any more): erased, or never kept."""
+
+
+class FileUnreadable(Exception):
+    """A sealed file does not open: altered, truncated, or sealed for another application or name."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     sha256: str
     size: int
     path: Path
-    created: bool = True  # False when the same content was already stored
+    created: bool = True  # False when the same content was already stored for the application
+    application_id: str | None = None
+    hold: Path | None = None  # this upload's claim on the object until its answer is decided
+
+
+def _check_sha(sha256: str) -> str:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError("not a sha256 hex digest")
+    return sha256
+
+
+def _check_application(application_id: str) -> str:
+    if not _APPLICATION_ID.fullmatch(application_id) or len(application_id) == 2:
+        raise ValueError("not an application id")  # two characters would be a legacy digest prefix
+    return application_id
+
+
+# ---------------------------------------------------------------------------------- the format
+
+
+def chunk_count(size: int, chunk: int = CHUNK) -> int:
+    """Chunks in a sealed file of `size` plaintext bytes: the last one is always short (or empty)."""
+    return size // chunk + 1
+
+
+def sealed_length(size: int, chunk: int = CHUNK) -> int:
+    return HEADER.size + chunk_count(size, chunk) * (NONCE + TAG) + size
+
+
+def _associated(header: bytes, application_id: str, sha256: str, index: int, final: bool) -> bytes:
+    return b"".join(
+        (
+            b"offhours.file.v1\x00",
+            header,
+            application_id.encode(),
+            b"\x00",
+            sha256.encode(),
+            struct.pack(">QB", index, int(final)),
+        )
+    )
+
+
+def seal_stream(
+    source: BinaryIO, target: BinaryIO, key: bytes, application_id: str, sha256: str, size: int
+) -> None:
+    """Write `size` bytes of `source` to `target`, sealed chunk by chunk."""
+    header = HEADER.pack(MAGIC, CHUNK, size)
+    target.write(header)
+    aead = AESGCM(key)
+    count = chunk_count(size)
+    for index in range(count):
+        final = index == count - 1
+        plain = source.read(size % CHUNK if final else CHUNK)
+        if len(plain) != (size % CHUNK if final else CHUNK):
+            raise OSError("the file changed while it was being sealed")
+        nonce = os.urandom(NONCE)
+        target.write(
+            nonce + aead.encrypt(nonce, plain, _associated(header, application_id, sha256, index, final))
+        )
+    if source.read(1):
+        raise OSError("the file changed while it was being sealed")
+
+
+class SealedFile:
+    """A sealed file opened for reading: `size` plaintext bytes, decrypted one chunk at a time."""
+
+    def __init__(self, path: Path, application_id: str, sha256: str, key: bytes) -> None:
+        self.path = path
+        self.application_id = application_id
+        self.sha256 = sha256
+        self._aead = AESGCM(key)
+        try:
+            self._file: BinaryIO = path.open("rb")
+        except FileNotFoundError:
+            raise FileGone(f"{sha256} is not stored for application {application_id}") from None
+        try:
+            self._header = self._file.read(HEADER.size)
+            if len(self._header) != HEADER.size:
+                raise FileUnreadable("the sealed file has no header")
+            magic, self.chunk, self.size = HEADER.unpack(self._header)
+            if magic != MAGIC or not 0 < self.chunk <= MAX_CHUNK:
+                raise FileUnreadable("not a sealed file")
+            if os.fstat(self._file.fileno()).st_size != sealed_length(self.size, self.chunk):
+                raise FileUnreadable("the sealed file has been truncated or extended")
+        except BaseException:
+            self._file.close()
+            raise
+        self.chunks = chunk_count(self.size, self.chunk)
+
+    def __enter__(self) -> SealedFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def read_chunk(self, index: int) -> bytes:
+        final = index == self.chunks - 1
+        length = self.size % self.chunk if final else self.chunk
+        self._file.seek(HEADER.size + index * (NONCE + TAG + self.chunk))
+        record = self._file.read(NONCE + length + TAG)
+        if len(record) != NONCE + length + TAG:
+            raise FileUnreadable("the sealed file has been truncated")
+        associated = _associated(self._header, self.application_id, self.sha256, index, final)
+        try:
+            return self._aead.decrypt(record[:NONCE], record[NONCE:], associated)
+        except InvalidTag:
+            raise FileUnreadable(f"chunk {index} of the sealed file does not authenticate") from None
+
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The plaintext bytes [start, end), chunk by chunk; every chunk is authenticated first."""
+        end = self.size if end is None else min(end, self.size)
+        if start >= end:
+            if self.size == 0:
+                self.read_chunk(0)  # an empty file still proves its key, application and name
+            return
+        for index in range(start // self.chunk, (end - 1) // self.chunk + 1):
+            plain = self.read_chunk(index)
+            offset = index * self.chunk
+            yield plain[max(start - offset, 0) : end - offset]
+
+
+# ---------------------------------------------------------------------------------- receiving
 
 
 class Incoming:
-    """A file being received: write chunks, then commit it into the store or discard it."""
+    """A file being received: write chunks, inspect it, then seal it into the store or discard it."""
 
     def __init__(self, store: FileStore, max_bytes: int) -> None:
         self.store = store
@@ -53,23 +222,46 @@ class Incoming:
         self._file.write(chunk)
 
     def finish(self) -> Path:
-        """Flush to disk; the file can be inspected at the returned path before it is committed."""
+        """Flush to disk; the file can be inspected at the returned path before it is sealed."""
         if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
         return self.path
 
-    def commit(self) -> StoredFile:
+    def seal(self, application_id: str, key: bytes) -> StoredFile:
+        """Seal the file for the application and remove the plaintext. The returned StoredFile holds
+        the object until `FileStore.release` or `FileStore.forget` is called with it."""
         self.finish()
         sha = self._digest.hexdigest()
-        final = self.store.path_for(sha)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
+        store = self.store
+        final = store.sealed_path(application_id, sha)
+        try:
+            if final.exists():
+                with store._locked(application_id):
+                    if final.exists():
+                        return StoredFile(
+                            sha, self.size, final, False, application_id, store._hold(application_id, sha)
+                        )
+            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".sealing-")
+            sealed = Path(name)
+            try:
+                with os.fdopen(fd, "wb") as target, self.path.open("rb") as source:
+                    seal_stream(source, target, key, application_id, sha, self.size)
+                    target.flush()
+                    os.fsync(target.fileno())
+                self.path.unlink(missing_ok=True)  # no plaintext a moment longer than needed
+                with store._locked(application_id):
+                    hold = store._hold(application_id, sha)
+                    if final.exists():
+                        return StoredFile(sha, self.size, final, False, application_id, hold)
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(sealed, final)
+                    return StoredFile(sha, self.size, final, True, application_id, hold)
+            finally:
+                sealed.unlink(missing_ok=True)
+        finally:
             self.path.unlink(missing_ok=True)
-            return StoredFile(sha, self.size, final, created=False)
-        os.replace(self.path, final)
-        return StoredFile(sha, self.size, final, created=True)
 
     def discard(self) -> None:
         if not self._file.closed:
@@ -77,38 +269,160 @@ class Incoming:
         self.path.unlink(missing_ok=True)
 
 
+# ---------------------------------------------------------------------------------- the store
+
+
 class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def sealed_path(self, application_id: str, sha256: str) -> Path:
+        _check_application(application_id)
+        _check_sha(sha256)
+        return self.root / "objects" / application_id / sha256[:2] / sha256[2:]
+
     def path_for(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError("not a sha256 hex digest")
+        """Where a file stored before sealing lies, in clear (read, never written any more)."""
+        _check_sha(sha256)
         return self.root / "objects" / sha256[:2] / sha256[2:]
+
+    legacy_path = path_for
 
     def incoming(self, max_bytes: int) -> Incoming:
         return Incoming(self, max_bytes)
 
-    def put(self, source: BinaryIO, max_bytes: int) -> StoredFile:
-        """Stream `source` into the store, refusing more than `max_bytes`; return its digest."""
+    def put(self, source: BinaryIO, max_bytes: int, application_id: str, key: bytes) -> StoredFile:
+        """Stream `source` into the store sealed for the application, refusing more than
+        `max_bytes`. The caller releases (or forgets) the returned file."""
         incoming = self.incoming(max_bytes)
         try:
             while chunk := source.read(CHUNK):
                 incoming.write(chunk)
-            return incoming.commit()
-        except BaseException:
+            return incoming.seal(application_id, key)
+        finally:
             incoming.discard()
-            raise
 
-    def remove(self, sha256: str) -> None:
-        self.path_for(sha256).unlink(missing_ok=True)
+    def open(self, application_id: str, sha256: str, key: bytes) -> SealedFile:
+        """The application's sealed copy of `sha256`; FileGone if there is none."""
+        return SealedFile(self.sealed_path(application_id, sha256), application_id, sha256, key)
 
-    def verify(self, sha256: str) -> bool:
+    # ------------------------------------------------------------ holds: uploads in flight
+
+    def _pending(self, application_id: str) -> Path:
+        return self.root / "pending" / _check_application(application_id)
+
+    @contextmanager
+    def _locked(self, application_id: str) -> Iterator[Path]:
+        """Serialise, across processes on this volume, what creates and removes the application's
+        objects and holds."""
+        directory = self._pending(application_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / ".lock").open("ab") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield directory
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _hold(self, application_id: str, sha256: str) -> Path:
+        hold = self._pending(application_id) / f"{sha256}.{secrets.token_hex(8)}"
+        hold.touch()
+        return hold
+
+    def release(self, stored: StoredFile) -> None:
+        """The upload's answer has been decided (or its fate is unknown): keep the object."""
+        if stored.hold is not None:
+            stored.hold.unlink(missing_ok=True)
+
+    def forget(self, stored: StoredFile, in_use: Callable[[], bool]) -> bool:
+        """The upload was refused: remove its object unless another upload in flight holds it or
+        `in_use()` (an answer points at it). True if removed."""
+        if stored.application_id is None:  # a file stored before sealing: shared, left alone
+            return False
+        with self._locked(stored.application_id) as pending:
+            self.release(stored)
+            now = time.time()
+            for other in pending.glob(f"{stored.sha256}.*"):
+                try:
+                    if now - other.stat().st_mtime < HOLD_SECONDS:
+                        return False
+                except FileNotFoundError:
+                    continue
+                other.unlink(missing_ok=True)  # left by a request that died
+            if in_use():
+                return False
+            path = self.sealed_path(stored.application_id, stored.sha256)
+            path.unlink(missing_ok=True)
+            with suppress(OSError):
+                path.parent.rmdir()  # the sha256[:2] folder, when empty
+            return True
+
+    # ------------------------------------------------------------ checks and erasure
+
+    def verify(self, sha256: str, application_id: str | None = None, key: bytes | None = None) -> bool:
+        """The file is stored and its content has this digest: the application's sealed copy
+        (opened with its data key, every chunk authenticated) or, without one, a file stored in
+        clear before sealing."""
+        digest = hashlib.sha256()
+        if application_id is not None and key is not None:
+            try:
+                with self.open(application_id, sha256, key) as sealed:
+                    for plain in sealed.read():
+                        digest.update(plain)
+            except (FileGone, FileUnreadable):
+                return False
+            return digest.hexdigest() == sha256
         path = self.path_for(sha256)
         if not path.exists():
             return False
-        digest = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
         return digest.hexdigest() == sha256
+
+    def erase(self, application_id: str, legacy: Iterable[str] = ()) -> int:
+        """Remove every stored object of the application (and the given files stored in clear
+        before sealing); return how many objects were removed."""
+        objects = self.root / "objects" / _check_application(application_id)
+        removed = sum(1 for p in objects.rglob("*") if p.is_file()) if objects.exists() else 0
+        shutil.rmtree(objects, ignore_errors=True)
+        shutil.rmtree(self._pending(application_id), ignore_errors=True)
+        for sha in legacy:
+            path = self.path_for(sha)
+            if path.exists():
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def erase_files(settings: Settings, application_id: str, session: Session | None = None) -> int:
+    """Remove every file of the application from DATA_DIR; return how many were removed.
+
+    Given a session, files the application uploaded before sealing existed (stored in clear,
+    content-addressed across applications) go too, unless another application's answer has the
+    same content."""
+    legacy: tuple[str, ...] = ()
+    if session is not None:
+        legacy = tuple(legacy_files_of(session, settings, application_id))
+    return FileStore(settings.DATA_DIR).erase(application_id, legacy)
+
+
+def legacy_files_of(session: Session, settings: Settings, application_id: str) -> list[str]:
+    """Digests of the application's files stored in clear before sealing that no other
+    application's answer references."""
+    store = FileStore(settings.DATA_DIR)
+    mine = session.exec(
+        select(Answer.file_sha256).where(
+            Answer.application_id == application_id, col(Answer.file_sha256).is_not(None)
+        )
+    ).all()
+    digests = []
+    for sha in {s for s in mine if s}:
+        if not store.path_for(sha).exists():
+            continue
+        shared = session.exec(
+            select(Answer.id).where(Answer.file_sha256 == sha, Answer.application_id != application_id)
+        ).first()
+        if shared is None:
+            digests.append(sha)
+    return digests

@@ -628,7 +628,9 @@ async def history(
         return await audit.export(client, application.workflow_id)
     except RPCError as error:
         # Gone from Temporal (retention): the product's archive still has it, checked against its digest.
-        archived = read_archived(request.app.state.engine, settings.DATA_DIR, application.workflow_id, settings)
+        archived = read_archived(
+            request.app.state.engine, settings.DATA_DIR, application.workflow_id, settings
+        )
         if archived is not None:
             return archived
         raise NotFound(

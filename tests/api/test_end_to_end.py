@@ -11,6 +11,7 @@ from api.routes.files import _signature
 from offhours.contracts import ApplicationState
 from offhours.models import EmailMessage
 from offhours.storage import FileStore
+from offhours.vault import Vault
 from tests.conftest import STAFF, Stack, token_from, unique_email
 from tests.history import payload_json
 
@@ -82,7 +83,9 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     sha = hashlib.sha256(content).hexdigest()
     cv = next(a for a in detail["answers"] if a["question_id"] == "cv")
     assert cv["file_sha256"] == sha and cv["size"] == len(content) and cv["file_name"] == "answer-cv.pdf"
-    assert FileStore(stack.settings.DATA_DIR).verify(sha)
+    with Session(stack.engine) as session:  # stored sealed with the application's data key
+        key = Vault(stack.settings).key(session, application["id"], create=False)
+    assert FileStore(stack.settings.DATA_DIR).verify(sha, application["id"], key)
     assert detail["submitted_at"] is not None
 
     receipt = (await stack.mailbox.wait_for(address, 2))[1]
