@@ -27,6 +27,7 @@ from offhours.db import session_scope
 from offhours.models import (
     Answer,
     Application,
+    AssessmentResult,
     Candidate,
     CandidateFeedback,
     ContactMessage,
@@ -115,7 +116,8 @@ class PrivacyActivities:
         if erased:
             from offhours.storage import erase_files
 
-            erase_files(self.settings, request.application_id)
+            with Session(self.engine) as session:  # files stored in clear before sealing go too
+                erase_files(self.settings, request.application_id, session)
         secure_sqlite_cleanup(self.engine)
 
     async def _close_workflow(self, application_id: str) -> None:
@@ -147,7 +149,14 @@ class PrivacyActivities:
                 update(PersonalText)
                 .where(col(PersonalText.application_id) == application_id)
                 .values(sealed=None),
-                update(Answer).where(col(Answer.application_id) == application_id).values(text=None),
+                # file names from before neutral naming could name the candidate
+                update(Answer)
+                .where(col(Answer.application_id) == application_id)
+                .values(text=None, file_name=None),
+                # what was typed into an assessment goes; its points and pass/fail stay
+                update(AssessmentResult)
+                .where(col(AssessmentResult.application_id) == application_id)
+                .values(answers={}),
                 update(Scorecard).where(col(Scorecard.application_id) == application_id).values(notes=None),
                 update(ContactMessage)
                 .where(col(ContactMessage.application_id) == application_id)

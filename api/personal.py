@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from api.errors import Unprocessable
+from api.errors import Gone, Unprocessable
 from offhours.contracts import (
     AnswerInput,
     DecisionInput,
@@ -26,7 +26,7 @@ from offhours.contracts import (
 )
 from offhours.models import Answer, Application, LegalHold, PersonalText
 from offhours.settings import Settings
-from offhours.vault import TextRef, Vault
+from offhours.vault import Erased, TextRef, Vault
 from pipelines.base import pipeline_from_snapshot
 
 # (type, the plain field, the id field, the digest field, what the text is)
@@ -58,7 +58,10 @@ def seal_personal(session: Session, application: Application, arg: Any) -> tuple
     def store(purpose: str, text: str) -> TextRef:
         nonlocal vault
         vault = vault or Vault(settings_of(session))
-        ref = vault.store_text(session, application.id, purpose, text)
+        try:
+            ref = vault.store_text(session, application.id, purpose, text)
+        except Erased:
+            raise Gone(f"application '{application.id}' has been erased; it takes nothing more") from None
         refs.append(ref)
         return ref
 
