@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
@@ -17,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from jinja2.utils import urlize
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
@@ -36,6 +37,7 @@ from offhours.models import (
     ContactMessage,
     EmailMessage,
     Job,
+    invited_as,
     utcnow,
 )
 from offhours.settings import Settings
@@ -47,22 +49,68 @@ PERMANENT = "PermanentEmailFailure"
 
 def paragraphs(text: str) -> Markup:
     """Plain text as HTML: escaped, links made clickable, blank lines between paragraphs."""
+    if isinstance(text, Markup):
+        # A plain-text template rendered for HTML (autoescaped): back to its text, escaped once below.
+        text = text.unescape()
     blocks = [b.strip("\n") for b in str(text).split("\n\n") if b.strip()]
     # urlize escapes the text itself (escaping it first would show "&amp;" for "&").
     html = "".join(f"<p>{urlize(b).replace(chr(10), '<br>')}</p>" for b in blocks)
     return Markup(html)  # urlize escaped every part
 
 
-def template_environment() -> Environment:
+def template_environment(*, html: bool = True) -> Environment:
+    """Email templates. For the HTML part everything is escaped, the .txt templates an HTML one
+    includes as well (the subject in <title>, the body under `paragraphs`): whatever they hold lands
+    in HTML. For the text part and the headers (html=False) nothing is escaped."""
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        autoescape=html,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     environment.filters["paragraphs"] = paragraphs
     return environment
+
+
+def header_text(text: str) -> str:
+    """One header line: every run of whitespace, CR and LF included, becomes one space (a value can
+    never start a header of its own); the text itself is left as it is, unescaped."""
+    return " ".join(str(text).split())
+
+
+# Line breaks as str.splitlines knows them (a calendar client may honour any of them), and the other
+# control characters RFC 5545 does not allow in a value.
+_ICS_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_ICS_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def ics_text(value: str) -> str:
+    """An iCalendar TEXT value (RFC 5545, 3.3.11): backslash, ';' and ',' escaped, each line break
+    (CRLF, a bare CR or LF) written as \\n, so that no value can start a property of its own."""
+    value = _ICS_CONTROLS.sub("", _ICS_BREAKS.sub("\n", str(value)))
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def ics_line_safe(value: str) -> str:
+    """A value that is not TEXT (an address, an id): no line break or control character at all."""
+    return _ICS_CONTROLS.sub("", _ICS_BREAKS.sub("", str(value)))
+
+
+def ics_fold(line: str) -> str:
+    """Fold a content line at 75 octets (RFC 5545, 3.1): CRLF and a space, never inside a UTF-8
+    character."""
+    parts: list[str] = []
+    current, size = "", 0
+    for char in line:
+        octets = len(char.encode())
+        if size + octets > (75 if not parts else 74):  # a continuation line starts with its space
+            parts.append(current)
+            current, size = "", 0
+        current += char
+        size += octets
+    parts.append(current)
+    return "\r\n ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -85,7 +133,8 @@ class EmailActivities:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.templates = template_environment()
+        self.html_templates = template_environment(html=True)
+        self.text_templates = template_environment(html=False)
         self.domain = parseaddr(settings.MAIL_FROM)[1].rpartition("@")[2] or "offhours.localhost"
 
     def message_id(self, request: EmailRequest) -> str:
@@ -101,6 +150,7 @@ class EmailActivities:
             candidate = session.get(Candidate, application.candidate_id)
             job = session.get(Job, application.job_id)
             assert candidate is not None and job is not None
+            candidate = invited_as(candidate, application)  # as this job's invitation named them
             feedback = session.exec(
                 select(CandidateFeedback)
                 .where(CandidateFeedback.application_id == application.id)
@@ -127,7 +177,9 @@ class EmailActivities:
         zone = "UTC" if staff else candidate.timezone
         now = utcnow()
         link_expires = max(deadline or now, now) + timedelta(days=self.settings.CANDIDATE_LINK_GRACE_DAYS)
-        token = make_candidate_token(application.id, link_expires, self.settings.secret_key)
+        token = make_candidate_token(
+            application.id, link_expires, self.settings.secret_key, application.link_generation
+        )
         contact = PEOPLE.get(snapshot.get("contact") or "")
         reason_label = next(
             (
@@ -176,13 +228,13 @@ class EmailActivities:
             }
             recipient = candidate.email
         base = f"emails/{request.template}"
-        subject = self.templates.get_template(f"{base}.subject.txt").render(context).strip()
+        subject = self.text_templates.get_template(f"{base}.subject.txt").render(context)
         attachment = self.calendar_invite(request, job.title, candidate.email) if request.attach_ics else None
         return RenderedEmail(
             recipient=recipient,
-            subject=" ".join(subject.split()),
-            text=self.templates.get_template(f"{base}.txt").render(context),
-            html=self.templates.get_template(f"{base}.html").render(context),
+            subject=header_text(subject),
+            text=self.text_templates.get_template(f"{base}.txt").render(context),
+            html=self.html_templates.get_template(f"{base}.html").render(context),
             ics=attachment,
         )
 
@@ -194,27 +246,26 @@ class EmailActivities:
         def stamp(moment: datetime) -> str:
             return moment.strftime("%Y%m%dT%H%M%SZ")
 
-        def escape(text: str) -> str:
-            return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-
+        organizer = ics_line_safe(parseaddr(self.settings.MAIL_FROM)[1])
+        uid = ics_line_safe(f"{request.application_id}.{request.message_key}@{self.domain}")
         lines = [
             "BEGIN:VCALENDAR",
             "VERSION:2.0",
             "PRODID:-//offhours//scheduling//EN",
             "METHOD:REQUEST",
             "BEGIN:VEVENT",
-            f"UID:{request.application_id}.{request.message_key}@{self.domain}",
+            f"UID:{uid}",
             f"DTSTAMP:{stamp(utcnow())}",
             f"DTSTART:{stamp(start)}",
             f"DTEND:{stamp(end)}",
-            f"SUMMARY:{escape(request.extra.get('title', 'Interview'))} - {escape(job_title)}",
-            f"LOCATION:{escape(request.extra.get('location', ''))}",
-            f"ORGANIZER:mailto:{parseaddr(self.settings.MAIL_FROM)[1]}",
-            f"ATTENDEE;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:{attendee}",
+            f"SUMMARY:{ics_text(request.extra.get('title', 'Interview'))} - {ics_text(job_title)}",
+            f"LOCATION:{ics_text(request.extra.get('location', ''))}",
+            f"ORGANIZER:mailto:{organizer}",
+            f"ATTENDEE;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:{ics_line_safe(attendee)}",
             "END:VEVENT",
             "END:VCALENDAR",
         ]
-        return "\r\n".join(lines) + "\r\n"
+        return "\r\n".join(ics_fold(line) for line in lines) + "\r\n"
 
     def _claim(self, request: EmailRequest, rendered: RenderedEmail) -> tuple[EmailMessage, bool]:
         """Get or create the outbox row; True when it was already sent."""

@@ -174,6 +174,7 @@ class PrivacyActivities:
                 session.execute(statement)
             self._forget_candidate(session, application)
             application.decision_reason = None
+            application.candidate_name, application.candidate_timezone = "", "UTC"
             if not ApplicationStatus(application.status).is_final:
                 application.status = ApplicationStatus.withdrawn
                 application.stage = "closed"

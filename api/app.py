@@ -16,9 +16,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
+from api.bodies import BodyLimit
 from api.errors import ApiError
 from api.pages import render_page
-from api.ratelimit import CandidateRateLimits
+from api.ratelimit import RateLimits
 from api.routes import (
     applications,
     candidate,
@@ -49,6 +50,7 @@ PORTAL_HEADERS = {
     "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'",
 }
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 class TemporalGateway:
@@ -78,14 +80,18 @@ class RedactLinks(logging.Filter):
     """Access logs show candidate paths without their link token (it is the candidate's key)."""
 
     PATTERN = re.compile(r"(/c/|/api/v1/candidate/)[^/?\s\"]+")
+    # A signed file URL is a key to the file until it expires: its signature is not logged either.
+    SIGNATURE = re.compile(r"([?&]signature=)[^&\s\"]+")
+
+    @classmethod
+    def redact(cls, text: str) -> str:
+        return cls.SIGNATURE.sub(r"\1[signature]", cls.PATTERN.sub(r"\1[link]", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                self.PATTERN.sub(r"\1[link]", a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(self.redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.msg, str):
-            record.msg = self.PATTERN.sub(r"\1[link]", record.msg)
+            record.msg = self.redact(record.msg)
         return True
 
 
@@ -119,10 +125,14 @@ def create_app(
         "scorecards and decisions.",
         lifespan=lifespan,
     )
+    # A body over its route's limit is refused before anything reads it. Added first, so that it is
+    # the innermost middleware: its 413 is raised straight into the route's read (the function
+    # middlewares below would wrap it in an exception group).
+    app.add_middleware(BodyLimit, settings=settings)
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.DATABASE_URL)
     app.state.temporal = TemporalGateway(settings, temporal_client)
-    app.state.rate_limits = CandidateRateLimits(settings)
+    app.state.rate_limits = RateLimits(settings)
     access = logging.getLogger("uvicorn.access")
     if REDACT_LINKS not in access.filters:
         access.addFilter(REDACT_LINKS)
@@ -163,6 +173,14 @@ def create_app(
         if request.url.path.startswith(("/c/", "/api/v1/candidate/", "/staff")):
             # The link is the candidate's key: never cached, never sent on as a Referer, never framed.
             response.headers.update(PORTAL_HEADERS)
+        return response
+
+    @app.middleware("http")
+    async def _strict_transport(request: Request, call_next: Any) -> Response:
+        # Production is served over TLS (often ended by a proxy): browsers must never fall back to http.
+        response: Response = await call_next(request)
+        if settings.is_production:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     for module in (health, pipelines, jobs, applications, privacy, files, candidate, portal, staff, codec):

@@ -16,16 +16,23 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.email import format_deadline
 from activities.privacy import signal_privacy
 from api.deps import SessionDep, SettingsDep
-from api.errors import Conflict, Gone, ServiceUnavailable, Unauthorized, Unprocessable
+from api.errors import (
+    Conflict,
+    Gone,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
 from api.personal import answer_text
-from api.ratelimit import CandidateRateLimits
+from api.ratelimit import RateLimits
 from api.schemas import (
     CandidateView,
     GradedQuestionPublic,
@@ -36,7 +43,7 @@ from api.schemas import (
     QuestionPublic,
     TakePublic,
 )
-from api.uploads import forget_if_unused, receive_file, release_upload, upload_limit
+from api.uploads import forget_if_unused, receive_file, release_upload, remove_replaced, upload_limit
 from api.workflow_calls import update_application
 from offhours.consent import consent_text
 from offhours.contracts import (
@@ -50,7 +57,7 @@ from offhours.contracts import (
     QuestionTake,
     WithdrawInput,
 )
-from offhours.links import BadLink, ExpiredLink, read_candidate_token
+from offhours.links import BadLink, ExpiredLink, read_candidate_link
 from offhours.media import ACCEPTED
 from offhours.models import (
     Answer,
@@ -61,6 +68,7 @@ from offhours.models import (
     DeletionRequest,
     Job,
     ModuleProgress,
+    invited_as,
     new_id,
 )
 from offhours.settings import Settings
@@ -82,26 +90,55 @@ INVALID_LINK = "this link is not valid; use the link from your most recent email
 def candidate_application(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Application:
-    """The application a link is scoped to. Rate-limited per address; a bad link counts double."""
-    limits: CandidateRateLimits = request.app.state.rate_limits
-    limits.check(request)
+    """The application a link is scoped to. A genuine link is rate-limited per application; links
+    that do not verify are throttled per address (api/ratelimit.py)."""
+    limits: RateLimits = request.app.state.rate_limits
+
+    def bad_link() -> Exception:
+        return limits.bad_link(request) or Unauthorized(INVALID_LINK)
+
     try:
-        application_id = read_candidate_token(token, settings.secret_key)
+        link = read_candidate_link(token, settings.secret_key)
     except BadLink:
-        limits.bad_link(request)
-        raise Unauthorized(INVALID_LINK) from None
+        raise bad_link() from None
     except ExpiredLink:
         raise Gone("this link has expired; contact the hiring team for a new one") from None
-    application = session.get(Application, application_id)
+    application = session.get(Application, link.application_id)
     if application is None:  # never existed: reveal nothing
-        limits.bad_link(request)
-        raise Unauthorized(INVALID_LINK)
+        raise bad_link()
+    limits.check(request, application.id)
     if application.erased_at is not None:
         raise Gone("the data of this application has been erased; nothing is kept behind this link")
+    if link.generation < application.link_generation:
+        raise Gone("a newer link has been sent to you; use the link from your most recent email")
+    if application.status == ApplicationStatus.withdrawn and not _status_route(request):
+        raise Gone(
+            "this application was withdrawn; its link now shows only its status and your data rights",
+            status=application.status,
+        )
     # End the read transaction: its pooled connection is not held through a long upload or a
     # workflow call (the loaded row stays usable; the session reconnects when next used).
     session.commit()
     return application
+
+
+# What a withdrawn application's link still opens: its status, and the candidate's data rights
+# (what is kept, and asking for deletion).
+STATUS_ROUTES = frozenset(
+    {
+        ("GET", "/api/v1/candidate/{token}"),
+        ("POST", "/api/v1/candidate/{token}/deletion-request"),
+        ("GET", "/c/{token}"),
+        ("GET", "/c/{token}/privacy"),
+        ("POST", "/c/{token}/privacy"),
+    }
+)
+
+
+def _status_route(request: Request) -> bool:
+    route = request.scope.get("route")
+    method = "GET" if request.method == "HEAD" else request.method
+    return (method, getattr(route, "path", "")) in STATUS_ROUTES
 
 
 CandidateDep = Annotated[Application, Depends(candidate_application)]
@@ -278,6 +315,7 @@ def candidate_view(
     candidate = session.get(Candidate, application.candidate_id)
     job = session.get(Job, application.job_id)
     assert candidate is not None and job is not None
+    candidate = invited_as(candidate, application)
     pipeline = pipeline_of(application)
     answers = {
         a.question_id: a
@@ -403,14 +441,59 @@ async def give_consent(
 
 
 async def open_question(
-    client: Client, session: Session, application: Application, question_id: str
+    client: Client, session: Session, settings: Settings, application: Application, question_id: str
 ) -> TakePublic:
     question = interview_question(application, question_id)
     refuse_if_closed(application)
+    await refuse_over_take_quota(client, settings, application, question, opening=True)
     take: QuestionTake = await update_application(
         client, session, application, "open_question", OpenQuestion(question.id), result_type=QuestionTake
     )
     return take_public(question, take)
+
+
+def unlimited_takes(question: Question) -> bool:
+    """A recording whose pipeline sets no `retakes` (nor think time): the workflow allows any number
+    of takes, so the API holds it to MAX_TAKES_PER_QUESTION."""
+    return question.type in RECORDED and question.takes_allowed is None
+
+
+async def portal_state(client: Client, application: Application) -> PortalState:
+    """The workflow's own count of takes; 503 when it cannot be asked (nor would the update go)."""
+    try:
+        handle: WorkflowHandle[object, object] = client.get_workflow_handle(application.workflow_id)
+        async with asyncio.timeout(5):
+            state: PortalState = await handle.query("portal", result_type=PortalState)
+        return state
+    except Exception as error:
+        raise ServiceUnavailable(
+            f"the application's workflow could not be asked how many takes are used ({error}); try again"
+        ) from None
+
+
+async def refuse_over_take_quota(
+    client: Client, settings: Settings, application: Application, question: Question, *, opening: bool
+) -> None:
+    """409 when a question with unlimited takes has had MAX_TAKES_PER_QUESTION of them and the
+    request would start another: opening it once its latest take is over, or uploading with no take
+    open. Counted by the workflow (takes opened, recordings saved); a take still open is used up."""
+    if not unlimited_takes(question):
+        return
+    limit = settings.MAX_TAKES_PER_QUESTION
+    portal = await portal_state(client, application)
+    take = portal.open_takes.get(question.id)
+    over = take is not None and take.answer_ends_at is not None and datetime.now(UTC) > take.answer_ends_at
+    if opening and over:
+        take = None  # its time is over: opening the question would start a new take
+    if take is None and portal.takes.get(question.id, 0) >= limit:
+        raise Conflict(
+            f"question '{question.id}' has had {limit} takes, the most it allows; the recording you "
+            "sent last stays as your answer. If something went wrong with it, write to your contact "
+            "person",
+            limit=limit,
+            status=application.status,
+            stage=application.stage,
+        )
 
 
 async def save_text_answer(
@@ -438,6 +521,7 @@ async def save_file_answer(
             f"question '{question.id}' takes a {question.type} answer as text, not a file",
             errors=[{"field": "file", "message": "not a file question"}],
         )
+    await refuse_over_take_quota(client, settings, application, question, opening=False)
     try:
         key = Vault(settings).key(session, application.id)  # the file is sealed with it
     except Erased:
@@ -445,6 +529,12 @@ async def save_file_answer(
     answer, stored = await receive_file(
         chunks, settings, question, file_name, received_at, application_id=application.id, key=key
     )
+    replaced = session.exec(
+        select(Answer.file_sha256).where(
+            Answer.application_id == application.id, Answer.question_id == question.id
+        )
+    ).first()
+    session.commit()  # no transaction held through the workflow call
     try:
         state: ApplicationState = await update_application(
             client, session, application, "save_answer", answer
@@ -452,8 +542,13 @@ async def save_file_answer(
     except (Conflict, Unprocessable):
         forget_if_unused(session, settings, stored)  # refused: keep no file nobody points at
         raise
-    finally:
-        release_upload(settings, stored)  # accepted, or its fate unknown: the file stays
+    # Its fate unknown (503 and the like), the upload keeps its hold on the file until it expires:
+    # the workflow may still save the answer, and nothing removes a file an upload holds.
+    release_upload(settings, stored)  # accepted: the answer points at the file
+    try:
+        remove_replaced(session, settings, application.id, replaced)
+    except Exception:  # the answer is saved; a file left behind goes with a later upload or erasure
+        log.exception("could not remove the files replaced on application %s", application.id)
     return state
 
 
@@ -469,18 +564,60 @@ async def _notify(client: Client, settings: Settings, notice_id: str, emails: li
 
 
 async def _send_message(
-    client: Client, session: Session, settings: Settings, message: ContactMessage, email: EmailRequest
+    client: Client,
+    session: Session,
+    settings: Settings,
+    message: ContactMessage,
+    email: EmailRequest,
+    quota: int | None = None,
 ) -> ContactMessage:
     """Start the message's Notice first, then store the message. The Notice's email waits for the row
     (retried for a day), so a message is never stored without being sent, nor sent twice: if Temporal
-    does not take the notice, nothing is stored and the sender is asked to try again."""
+    does not take the notice, nothing is stored and the sender is asked to try again.
+
+    With a `quota`, the message is stored only if its author has sent fewer than that many on the
+    application: counted after the row is written and the application row locked, so that messages
+    sent at once are counted one after the other (SQLite: the insert takes the database's write
+    lock; PostgreSQL: FOR NO KEY UPDATE). One over the quota is rolled back and its Notice ended
+    before it can find the row: nothing is stored, no email is sent."""
+    notice = f"notice-{message.id}"
     try:
-        await _notify(client, settings, f"notice-{message.id}", [email])
+        await _notify(client, settings, notice, [email])
     except Exception as error:
         raise ServiceUnavailable(f"the message could not be sent just now ({error}); try again") from None
     session.add(message)
+    if quota is not None:
+        session.flush()
+        session.exec(
+            select(Application.id)
+            .where(Application.id == message.application_id)
+            .with_for_update(key_share=True)
+        ).one()
+        if _messages_sent(session, message.application_id, message.author) > quota:
+            session.rollback()
+            try:
+                await client.get_workflow_handle(notice).terminate(reason="over the message quota")
+            except Exception as error:  # it finds no row, and gives up after a day
+                log.warning("notice %s over the quota not ended: %s", notice, error)
+            raise too_many_messages(quota)
     session.commit()
     return message
+
+
+def _messages_sent(session: Session, application_id: str, author: str) -> int:
+    return session.exec(
+        select(func.count())
+        .select_from(ContactMessage)
+        .where(ContactMessage.application_id == application_id, ContactMessage.author == author)
+    ).one()
+
+
+def too_many_messages(quota: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"you have sent {quota} messages about this application, the most it takes; your contact "
+        "person has received them all and answers on this page and by email: wait for their answer",
+        limit=quota,
+    )
 
 
 async def ask_contact(
@@ -490,6 +627,10 @@ async def ask_contact(
     contact = pipeline_of(application).contact
     if contact is None or contact not in PEOPLE:
         raise Conflict("this process names no contact person; reply to one of our emails instead")
+    quota = settings.MAX_CONTACT_MESSAGES_PER_APPLICATION
+    if _messages_sent(session, application.id, "candidate") >= quota:
+        raise too_many_messages(quota)  # before the Notice: no email
+    session.commit()  # no transaction held through the Notice's start
     message = ContactMessage(id=new_id("msg"), application_id=application.id, author="candidate", body=body)
     email = EmailRequest(
         application.id,
@@ -498,7 +639,7 @@ async def ask_contact(
         to_staff=contact,
         extra={"message_id": message.id},
     )
-    return await _send_message(client, session, settings, message, email)
+    return await _send_message(client, session, settings, message, email, quota)
 
 
 async def answer_candidate(

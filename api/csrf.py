@@ -1,11 +1,11 @@
 """CSRF protection for the candidate portal's form posts (double submit, signed).
 
-A random value lives in a cookie (HttpOnly, SameSite=Lax, Secure on https); forms carry an HMAC
-of it under the server's secret, in a hidden field or, from scripts, an X-CSRF-Token header. A post
-from another site cannot read the cookie to produce the matching token, and SameSite=Lax keeps the
-cookie off cross-site posts in the first place. Lax rather than Strict: opening the link from a
-webmail tab is a cross-site navigation, which must find the cookie already set rather than replace
-it (and with it the token of a page open in another tab).
+A random value lives in a cookie (HttpOnly, SameSite=Lax, Secure in production or on https); forms
+carry an HMAC of it under the server's secret, in a hidden field or, from scripts, an X-CSRF-Token
+header. A post from another site cannot read the cookie to produce the matching token, and
+SameSite=Lax keeps the cookie off cross-site posts in the first place. Lax rather than Strict: opening
+the link from a webmail tab is a cross-site navigation, which must find the cookie already set rather
+than replace it (and with it the token of a page open in another tab).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def set_cookie(response: Response, settings: Settings, value: str, path: str = "
         value,
         httponly=True,
         samesite="lax",
-        secure=settings.PUBLIC_URL.startswith("https://"),
+        secure=settings.secure_cookies,
         path=path,
     )
 

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from api import policy
 from api.errors import Forbidden, ServiceUnavailable, Unauthorized
+from api.ratelimit import RateLimits
 from offhours import accounts
 from offhours.models import User
 from offhours.settings import Settings
@@ -100,7 +101,11 @@ async def authenticate_staff(
             return Principal(name="admin", role="ops")
         user = accounts.user_for_token(session, token)
         if user is None:
-            raise Unauthorized("this token is not valid (unknown, revoked, or its user is disabled)")
+            # Failures are throttled per address (429 once over the limit); a valid token never is.
+            limits: RateLimits = request.app.state.rate_limits
+            raise limits.token_failed(request) or Unauthorized(
+                "this token is not valid (unknown, revoked, or its user is disabled)"
+            )
         return _principal(user)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:

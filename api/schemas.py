@@ -5,13 +5,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+)
 
 from offhours.states import ApplicationStatus, Decision, Recommendation
+from pipelines import PIPELINES
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# What the spec lists as accepted is what is: the pipelines defined, the zones this server knows.
+PIPELINE_NAMES: list[JsonValue] = [*sorted(PIPELINES)]
+IANA_ZONES: list[JsonValue] = [*sorted(available_timezones())]
 
 
 class Strict(BaseModel):
@@ -20,7 +33,10 @@ class Strict(BaseModel):
 
 class JobCreate(Strict):
     title: Text200
-    pipeline: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    pipeline: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="One of the pipelines ops have defined (GET /api/v1/pipelines)",
+        json_schema_extra={"enum": PIPELINE_NAMES},
+    )
 
 
 class JobPublic(BaseModel):
@@ -34,7 +50,10 @@ class JobPublic(BaseModel):
 class CandidateIn(Strict):
     name: Text200
     email: EmailStr
-    timezone: str = Field(description="IANA time zone, for example Europe/Paris")
+    timezone: str = Field(
+        description="IANA time zone, for example Europe/Paris",
+        json_schema_extra={"enum": IANA_ZONES} if IANA_ZONES else None,
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -12,15 +12,23 @@ from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 
-from api.errors import ApiError, Gone, PayloadTooLarge, Unprocessable
+from api.errors import ApiError, Gone, PayloadTooLarge, TooManyRequests, Unprocessable
 from offhours.contracts import AnswerInput
 from offhours.media import RejectedUpload, inspect_upload
 from offhours.models import Answer, DataKey
 from offhours.settings import Settings
-from offhours.storage import CHUNK, FileGone, FileStore, FileTooLarge, FileUnreadable, StoredFile
+from offhours.storage import (
+    CHUNK,
+    FileGone,
+    FileStore,
+    FileTooLarge,
+    FileUnreadable,
+    StoredFile,
+    TooManyUploads,
+)
 from offhours.vault import Erased, Vault
 from pipelines.stages import Question
 
@@ -51,6 +59,22 @@ def too_large(question: Question, limit: int) -> PayloadTooLarge:
     )
 
 
+def too_many_uploads(limit: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"this application has already received {limit} uploads, the most it accepts; the answers "
+        "you have sent are kept. If one of them must still change, write to your contact person",
+        limit=limit,
+    )
+
+
+def refuse_over_upload_quota(settings: Settings, application_id: str) -> None:
+    """Refuse before a byte is received once the application has had its uploads (the store
+    checks again, under its lock, when the upload is sealed)."""
+    limit = settings.MAX_UPLOADS_PER_APPLICATION
+    if FileStore(settings.DATA_DIR).uploads_received(application_id) >= limit:
+        raise too_many_uploads(limit)
+
+
 async def chunks_of(upload: UploadFile) -> AsyncIterator[bytes]:
     while chunk := await upload.read(CHUNK):
         yield chunk
@@ -68,7 +92,9 @@ async def receive_file(
 ) -> tuple[AnswerInput, StoredFile]:
     """Store an uploaded answer, sealed with the application's data key, once it has passed its size
     limit and content inspection; no plaintext of it stays on disk, whatever the outcome. The
-    returned file is held until `release_upload` or `forget_if_unused` is called with it."""
+    returned file is held until `release_upload` or `forget_if_unused` is called with it. Over
+    the application's upload quota, 429 and nothing stored."""
+    refuse_over_upload_quota(settings, application_id)
     limit = upload_limit(settings, question)
     incoming = FileStore(settings.DATA_DIR).incoming(limit)
     try:
@@ -78,9 +104,13 @@ async def receive_file(
         if incoming.size == 0:
             raise Unprocessable("the upload is empty; choose the file again", errors=[{"field": "file"}])
         inspected = await asyncio.to_thread(inspect_upload, path, question.type)
-        stored = await asyncio.to_thread(incoming.seal, application_id, key)
+        stored = await asyncio.to_thread(
+            incoming.seal, application_id, key, settings.MAX_UPLOADS_PER_APPLICATION
+        )
     except FileTooLarge:
         raise too_large(question, limit) from None
+    except TooManyUploads as error:
+        raise too_many_uploads(error.limit) from None
     except RejectedUpload as error:
         raise Unprocessable(str(error), errors=[{"field": "file", "message": str(error)}]) from None
     finally:
@@ -114,8 +144,42 @@ def forget_if_unused(session: Session, settings: Settings, stored: StoredFile) -
 
 
 def release_upload(settings: Settings, stored: StoredFile) -> None:
-    """The workflow accepted the upload (or its fate is unknown): keep the file, drop the hold."""
+    """The workflow accepted the upload: keep the file, drop the hold."""
     FileStore(settings.DATA_DIR).release(stored)
+
+
+def remove_replaced(session: Session, settings: Settings, application_id: str, replaced: str | None) -> None:
+    """After an upload replaced an answer's file (the new answer committed by the workflow's
+    activity): remove the old file unless an answer still references it, and any other of the
+    application's files that no answer references and no upload in flight holds (left over by
+    replacements that raced, once their holds have expired).
+
+    A sealed file is the application's own, so only its answers can reference it; the check runs
+    under the store's lock for the application, which an upload holds its file through until its
+    answer is decided, so identical bytes uploaded at the same time never lose their file. A file
+    stored in clear before sealing is shared by content: it goes only when no answer of any
+    application references it (no upload writes one any more, so nothing is in flight for it)."""
+    session.commit()  # end any read transaction: what follows must see the answers committed since
+    store = FileStore(settings.DATA_DIR)
+
+    def referenced() -> set[str]:
+        rows = session.exec(
+            select(Answer.file_sha256).where(
+                Answer.application_id == application_id, col(Answer.file_sha256).is_not(None)
+            )
+        ).all()
+        return {sha for sha in rows if sha}
+
+    sealed = replaced is not None and store.sealed_path(application_id, replaced).exists()
+    removed = store.collect(application_id, referenced, [replaced] if sealed and replaced else [])
+    if removed:
+        log.info("application %s: removed %d file(s) no answer references", application_id, len(removed))
+    if replaced is None or sealed or not store.path_for(replaced).exists():
+        return
+    shared = session.exec(select(Answer.id).where(Answer.file_sha256 == replaced)).first()
+    if shared is None:
+        store.path_for(replaced).unlink(missing_ok=True)
+        log.info("application %s: removed a replaced file stored before sealing", application_id)
 
 
 # ------------------------------------------------------------------------------ serving to staff

@@ -51,12 +51,14 @@ from baseline_workflow import BaselineTaskWorkflow, BaselineWorkflow
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
+from sqlmodel import Session as DbSession
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from offhours import accounts
 from offhours.binaries import temporal_cli
 from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
@@ -71,6 +73,7 @@ RESULTS = BENCH_DIR / "results" / "latest.json"
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 STAFF = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PUBLIC_URL = "http://bench.test"
+REVIEWER = "sam"  # the standard pipeline's reviewer pool (default): every scorecard is theirs
 SCORECARD = {
     "overall_recommendation": "yes",
     "ratings": {"communication": 4, "relevant_experience": 4, "motivation": 4},
@@ -207,13 +210,32 @@ async def poll_until(check: Callable[[], Awaitable[bool]], interval: float) -> N
 # --------------------------------------------------------------------------------------- product
 
 
+def staff_headers(engine: Engine, person_id: str) -> dict[str, str]:
+    """Headers for an ops account linked to a person of the staff directory: only such accounts
+    score (as themselves); ADMIN_TOKEN does not."""
+    with DbSession(engine) as session:
+        email = f"bench-{person_id}-{uuid.uuid4().hex[:8]}@example.com"
+        user = accounts.create_user(session, email, f"Bench {person_id}", "ops", person_id)
+        _, token = accounts.create_token(session, user.id, "bench")
+        session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
 class ProductDriver:
-    """One application from invite to decision through the HTTP API, as a recruiter and a candidate."""
+    """One application from invite to decision through the HTTP API, as a recruiter, a candidate and
+    the reviewer."""
 
     def __init__(
-        self, http: httpx.AsyncClient, client: Client, settings: Settings, job_id: str, poll: float
+        self,
+        http: httpx.AsyncClient,
+        client: Client,
+        settings: Settings,
+        job_id: str,
+        poll: float,
+        reviewer: dict[str, str],
     ) -> None:
         self.http = http
+        self.reviewer = reviewer
         self.client = client
         self.settings = settings
         self.job_id = job_id
@@ -222,9 +244,16 @@ class ProductDriver:
         self.first_application: str | None = None
 
     async def call(
-        self, method: str, url: str, expected: int, staff: bool = True, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        expected: int,
+        staff: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        response = await self.http.request(method, url, headers=STAFF if staff else None, **kwargs)
+        headers = headers or (STAFF if staff else None)
+        response = await self.http.request(method, url, headers=headers, **kwargs)
         if response.status_code != expected:
             raise BenchError(f"{method} {url}: {response.status_code} (expected {expected}): {response.text}")
         body: dict[str, Any] = response.json()
@@ -264,7 +293,13 @@ class ProductDriver:
             return bool(detail["status"] == "in_review")
 
         await poll_until(in_review, self.poll)
-        await self.call("POST", f"/api/v1/applications/{application_id}/scorecards", 201, json=SCORECARD)
+        await self.call(
+            "POST",
+            f"/api/v1/applications/{application_id}/scorecards",
+            201,
+            headers=self.reviewer,
+            json=SCORECARD,
+        )
 
         decision_started = time.perf_counter()
         decided = await self.call(
@@ -381,10 +416,11 @@ async def product_run(
         if job.status_code != 201:
             raise BenchError(f"POST /api/v1/jobs: {job.status_code}: {job.text}")
         job_id = str(job.json()["id"])
+        reviewer = staff_headers(engine, REVIEWER)
         if options.warmup:
-            warm = ProductDriver(http, client, settings, job_id, options.poll_interval)
+            warm = ProductDriver(http, client, settings, job_id, options.poll_interval, reviewer)
             await run_many("product warmup", options.warmup, options.concurrency, warm.application)
-        driver = ProductDriver(http, client, settings, job_id, options.poll_interval)
+        driver = ProductDriver(http, client, settings, job_id, options.poll_interval, reviewer)
         result = await run_many("product", options.applications, options.concurrency, driver.application)
         assert driver.first_application is not None
         shape = await history_shape(client, f"application-{driver.first_application}")

@@ -2,16 +2,21 @@
 
 Secrets are never stored: API tokens and session cookies are random and kept as sha256 digests
 (they carry 256 bits, so a fast digest is enough); passwords are hashed with scrypt from the standard
-library (memory-hard, salted), compared in constant time.
+library (memory-hard, salted: N=2^17, r=8, p=1, about 128 MiB and half a second each), compared
+in constant time. A password hashed at a lower cost is hashed again at the current one the next
+time its owner signs in. The API runs the hash in a thread, a few at a time (`authenticate_async`),
+so sign-ins never stall the event loop that serves candidates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
 import hmac
 import secrets
+import weakref
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, or_, select
@@ -20,7 +25,9 @@ from offhours.models import ApiToken, User, WebSession, new_id, utcnow
 
 ROLES = ("ops", "recruiter", "reviewer", "auditor")
 TOKEN_PREFIX = "oh_"
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+SCRYPT_MAXMEM = 256 * 1024 * 1024  # 128 * r * N is 128 MiB at this cost; the default cap is 32 MiB
+HASHING_AT_ONCE = 2  # concurrent sign-ins beyond this wait their turn (memory and cores)
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -34,7 +41,9 @@ def digest(secret: str) -> str:
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    key = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    key = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MAXMEM, dklen=32
+    )
     encode = base64.b64encode
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(key).decode()}"
 
@@ -44,9 +53,24 @@ def verify_password(password: str, stored: str | None) -> bool:
         return False
     _, n, r, p, salt, key = stored.split("$")
     candidate = hashlib.scrypt(
-        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        maxmem=SCRYPT_MAXMEM,
+        dklen=32,
     )
     return hmac.compare_digest(candidate, base64.b64decode(key))
+
+
+def needs_rehash(stored: str) -> bool:
+    """Hashed at a lower cost than today's."""
+    try:
+        _, n, r, p, _salt, _key = stored.split("$")
+        return (int(n), int(r), int(p)) < (SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    except ValueError:
+        return True
 
 
 @functools.cache
@@ -162,6 +186,42 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
         return None
     if not verify_password(password, user.password_hash) or user.disabled_at is not None:
         return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.add(user)
+    return user
+
+
+_SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hashing() -> asyncio.Semaphore:
+    """One semaphore per event loop (a semaphore belongs to the loop it first waited on)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _SEMAPHORES:
+        _SEMAPHORES[loop] = asyncio.Semaphore(HASHING_AT_ONCE)
+    return _SEMAPHORES[loop]
+
+
+async def authenticate_async(session: Session, email: str, password: str) -> User | None:
+    """`authenticate` for the API: the database is read on the caller's thread, the hashing done in
+    worker threads, a few at a time."""
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    stored = user.password_hash if user is not None and user.password_hash else None
+    async with _hashing():
+        if stored is None:
+            await asyncio.to_thread(verify_password, password, await asyncio.to_thread(_dummy_hash))
+            return None
+        if not await asyncio.to_thread(verify_password, password, stored):
+            return None
+        assert user is not None
+        if user.disabled_at is not None:
+            return None
+        if needs_rehash(stored):
+            user.password_hash = await asyncio.to_thread(hash_password, password)
+            session.add(user)
     return user
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -57,11 +57,36 @@ class BulkResult:
         return self.invited + self.already_invited + len(self.errors)
 
 
+class CsvError(ValueError):
+    """The file cannot be read as CSV from this line on; nothing of it is taken."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The reader's records; a line it cannot read (a field over the csv module's size limit, a
+    quote left open) becomes a CsvError naming that line."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            line = getattr(reader, "line_num", 0) or 1
+            raise CsvError(line, f"this line cannot be read as CSV ({error})") from None
+        yield cells
+
+
 def parse_csv(text: str, default_timezone: str = "UTC") -> tuple[list[Row], list[BadRow]]:
     """Rows with a header `name,email[,timezone]` (any order, any case). Line numbers count the header
     as line 1, as a spreadsheet shows them."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip().lower() for h in next(reader, [])]
+    # Universal newlines: \r\n, \n and the bare \r some spreadsheet exports still write.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=None))
+    records = _records(reader)
+    header = [h.strip().lower() for h in next(records, [])]
     missing = [h for h in ("name", "email") if h not in header]
     if missing:
         return [], [
@@ -71,7 +96,7 @@ def parse_csv(text: str, default_timezone: str = "UTC") -> tuple[list[Row], list
     rows: list[Row] = []
     bad: list[BadRow] = []
     seen: dict[str, int] = {}
-    for line, cells in enumerate(reader, start=2):
+    for line, cells in enumerate(records, start=2):
         if not any(c.strip() for c in cells):
             continue  # blank lines are not rows
         if len(rows) + len(bad) >= MAX_ROWS:
@@ -138,6 +163,8 @@ def _record(
                 id=application_id,
                 job_id=job.id,
                 candidate_id=candidate.id,
+                candidate_name=row.name,
+                candidate_timezone=row.timezone,
                 workflow_id=f"application-{application_id}",
                 status=ApplicationStatus.invited,
                 stage="invite",

@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -73,6 +73,20 @@ class Candidate(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+def invited_as(candidate: Candidate, application: Application) -> Candidate:
+    """The candidate as this application knows them: its own name and time zone where it has them
+    (a detached copy; the shared row is not changed)."""
+    return Candidate(
+        id=candidate.id,
+        name=candidate.name if application.candidate_name is None else application.candidate_name,
+        email=candidate.email,
+        timezone=candidate.timezone
+        if application.candidate_timezone is None
+        else application.candidate_timezone,
+        created_at=candidate.created_at,
+    )
+
+
 class Application(SQLModel, table=True):
     __tablename__ = "applications"
     __table_args__ = (UniqueConstraint("job_id", "candidate_id", name="uq_application_job_candidate"),)
@@ -111,6 +125,12 @@ class Application(SQLModel, table=True):
     erased_at: datetime | None = _ts(nullable=True)
     erased_by: str | None = Field(default=None, max_length=200)
     erasure_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The candidate as this invitation named them. A candidate row is shared by the applications
+    # of one email address, and what one job's recruiter typed is not shown to another's.
+    candidate_name: str | None = Field(default=None, max_length=200)
+    candidate_timezone: str | None = Field(default=None, max_length=64)
+    # Candidate links carry it (offhours/links.py); a new link moves it on and older links stop.
+    link_generation: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
 class Answer(SQLModel, table=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -77,6 +78,25 @@ class Settings(BaseSettings):
     # Candidate-link endpoints, per client address: all requests, and links that fail to verify.
     CANDIDATE_RATE_LIMIT: str = "300/minute"
     BAD_LINK_RATE_LIMIT: str = "20/10 minutes"
+    # Failed staff sign-ins, per account and per client address; then 429 until the window moves.
+    LOGIN_RATE_LIMIT: str = "10/15 minutes"
+    LOGIN_ADDRESS_RATE_LIMIT: str = "30/15 minutes"
+    # Bearer tokens that are not valid, per client address.
+    BAD_TOKEN_RATE_LIMIT: str = "30/10 minutes"
+    # Proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed; the client
+    # address of anyone else is the connection's own. Empty: no proxy is trusted.
+    TRUSTED_PROXIES: str = ""
+    # The largest request body taken at all (default: the largest upload and 1 MiB for the form
+    # around it), and the largest JSON body of any API call.
+    MAX_BODY_BYTES: int | None = Field(default=None, ge=1024)
+    MAX_JSON_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    # Quotas per application, so one candidate link cannot flood staff mailboxes, the disk or a
+    # workflow's history: questions to the contact (each one emails staff), uploads received (each
+    # replaced file is removed, but each upload is received, inspected, sealed and recorded), and
+    # takes of a recording whose pipeline sets no `retakes` (otherwise unlimited), per question.
+    MAX_CONTACT_MESSAGES_PER_APPLICATION: int = Field(default=50, ge=1)
+    MAX_UPLOADS_PER_APPLICATION: int = Field(default=60, ge=1)
+    MAX_TAKES_PER_QUESTION: int = Field(default=10, ge=1)
 
     @field_validator("PUBLIC_URL")
     @classmethod
@@ -85,7 +105,35 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("CANDIDATE_RATE_LIMIT", "BAD_LINK_RATE_LIMIT")
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"'{part}' is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @property
+    def body_limit(self) -> int:
+        return self.MAX_BODY_BYTES or self.MAX_UPLOAD_BYTES + 1024 * 1024
+
+    @property
+    def trusted_proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.TRUSTED_PROXIES.split(",")
+            if p.strip()
+        )
+
+    @field_validator(
+        "CANDIDATE_RATE_LIMIT",
+        "BAD_LINK_RATE_LIMIT",
+        "LOGIN_RATE_LIMIT",
+        "LOGIN_ADDRESS_RATE_LIMIT",
+        "BAD_TOKEN_RATE_LIMIT",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
@@ -119,11 +167,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
+        # Tests included: only development may run on a per-process random signing key.
+        if not self.is_development and not self.SECRET_KEY:
+            raise ValueError(f"{ENV_PREFIX}SECRET_KEY is required outside development; {MAKE_SECRET}")
+        for name in ("SECRET_KEY", "ADMIN_TOKEN"):
+            if value := getattr(self, name):
+                check_secret(name, value)
         if Environment.production == self.ENVIRONMENT:
-            if not self.SECRET_KEY:
-                raise ValueError(f"{ENV_PREFIX}SECRET_KEY is required outside development")
-            if len(self.SECRET_KEY) < 32:
-                raise ValueError(f"{ENV_PREFIX}SECRET_KEY must be at least 32 characters")
             for name in ("PAYLOAD_KEYS", "MASTER_KEYS"):
                 if not getattr(self, name):
                     raise ValueError(f"{ENV_PREFIX}{name} is required outside development; {MAKE_KEY}")
@@ -135,6 +185,16 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         return Environment.development == self.ENVIRONMENT
 
+    @property
+    def is_production(self) -> bool:
+        return Environment.production == self.ENVIRONMENT
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry Secure in production whatever PUBLIC_URL says (TLS often ends at a proxy in
+        front of an http:// address), and anywhere the public address is https."""
+        return self.is_production or self.PUBLIC_URL.startswith("https://")
+
     def payload_keys(self) -> list[tuple[str, bytes]]:
         """Keys for the Temporal payload codec: (key id, 32 bytes), the first encrypts."""
         return parse_keys(self.PAYLOAD_KEYS) if self.PAYLOAD_KEYS else [_ephemeral_key("payload")]
@@ -145,9 +205,11 @@ class Settings(BaseSettings):
 
     @property
     def secret_key(self) -> str:
-        """The signing key. In development and tests a missing key gets a per-process random one."""
+        """The signing key. In development (only) a missing key gets a per-process random one."""
         if self.SECRET_KEY:
             return self.SECRET_KEY
+        if not self.is_development:  # settings copied past validation (model_copy) end up here
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY is required outside development; {MAKE_SECRET}")
         return _ephemeral_secret()
 
 
@@ -159,6 +221,26 @@ def _ephemeral_secret() -> str:
 MAKE_KEY = (
     "make one with: python -c \"import base64,os; print('k1:' + base64.b64encode(os.urandom(32)).decode())\""
 )
+MAKE_SECRET = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+SECRET_MIN_LENGTH = 32
+# A random 32-character key uses some 25 distinct characters; fewer than this is a typed-in pattern
+# ("aaaa...", "abcabc...") whatever its length.
+SECRET_MIN_DISTINCT = 10
+
+
+def check_secret(name: str, value: str) -> None:
+    """Refuse a secret that is short or visibly low-entropy; ValueError naming the variable."""
+    if len(value) < SECRET_MIN_LENGTH:
+        raise ValueError(
+            f"{ENV_PREFIX}{name} must be at least {SECRET_MIN_LENGTH} characters (got {len(value)}); "
+            f"{MAKE_SECRET}"
+        )
+    distinct = len(set(value))
+    if distinct < SECRET_MIN_DISTINCT:
+        raise ValueError(
+            f"{ENV_PREFIX}{name} is too low-entropy: only {distinct} distinct characters "
+            f"(at least {SECRET_MIN_DISTINCT} needed, a random value has far more); {MAKE_SECRET}"
+        )
 
 
 def new_key(key_id: str) -> str:

@@ -17,6 +17,11 @@ Files stored before sealing (`objects/<sha256[:2]>/<sha256[2:]>`, in clear) are 
 Two uploads of the same bytes for one application share one sealed object. Each upload holds it
 (`pending/<application_id>/<sha256>.<token>`) until its workflow accepted or refused the answer,
 so a refused upload never removes the object another upload in flight is about to reference.
+
+An object no answer references any more (its answer was replaced by another upload) is removed by
+`collect`, under the same lock, after the new answer is committed and never while an upload holds
+it. `received/<application_id>` counts the uploads sealed for the application, so that a quota
+(MAX_UPLOADS_PER_APPLICATION) holds across requests and API processes sharing the volume.
 """
 
 from __future__ import annotations
@@ -56,6 +61,14 @@ _APPLICATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 class FileTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the file is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class TooManyUploads(Exception):
+    """The application has received as many uploads as it may: nothing more is stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the application has received its {limit} uploads")
         self.limit = limit
 
 
@@ -229,9 +242,10 @@ class Incoming:
             self._file.close()
         return self.path
 
-    def seal(self, application_id: str, key: bytes) -> StoredFile:
+    def seal(self, application_id: str, key: bytes, max_uploads: int | None = None) -> StoredFile:
         """Seal the file for the application and remove the plaintext. The returned StoredFile holds
-        the object until `FileStore.release` or `FileStore.forget` is called with it."""
+        the object until `FileStore.release` or `FileStore.forget` is called with it. With
+        `max_uploads`, TooManyUploads once the application has received that many (nothing kept)."""
         self.finish()
         sha = self._digest.hexdigest()
         store = self.store
@@ -240,6 +254,7 @@ class Incoming:
             if final.exists():
                 with store._locked(application_id):
                     if final.exists():
+                        store._count_upload(application_id, max_uploads)
                         return StoredFile(
                             sha, self.size, final, False, application_id, store._hold(application_id, sha)
                         )
@@ -252,6 +267,7 @@ class Incoming:
                     os.fsync(target.fileno())
                 self.path.unlink(missing_ok=True)  # no plaintext a moment longer than needed
                 with store._locked(application_id):
+                    store._count_upload(application_id, max_uploads)
                     hold = store._hold(application_id, sha)
                     if final.exists():
                         return StoredFile(sha, self.size, final, False, application_id, hold)
@@ -291,14 +307,21 @@ class FileStore:
     def incoming(self, max_bytes: int) -> Incoming:
         return Incoming(self, max_bytes)
 
-    def put(self, source: BinaryIO, max_bytes: int, application_id: str, key: bytes) -> StoredFile:
+    def put(
+        self,
+        source: BinaryIO,
+        max_bytes: int,
+        application_id: str,
+        key: bytes,
+        max_uploads: int | None = None,
+    ) -> StoredFile:
         """Stream `source` into the store sealed for the application, refusing more than
         `max_bytes`. The caller releases (or forgets) the returned file."""
         incoming = self.incoming(max_bytes)
         try:
             while chunk := source.read(CHUNK):
                 incoming.write(chunk)
-            return incoming.seal(application_id, key)
+            return incoming.seal(application_id, key, max_uploads)
         finally:
             incoming.discard()
 
@@ -330,7 +353,8 @@ class FileStore:
         return hold
 
     def release(self, stored: StoredFile) -> None:
-        """The upload's answer has been decided (or its fate is unknown): keep the object."""
+        """The upload's answer has been decided: keep the object, drop the hold. (An upload whose
+        fate is unknown keeps its hold until it expires, HOLD_SECONDS later.)"""
         if stored.hold is not None:
             stored.hold.unlink(missing_ok=True)
 
@@ -356,6 +380,78 @@ class FileStore:
             with suppress(OSError):
                 path.parent.rmdir()  # the sha256[:2] folder, when empty
             return True
+
+    def _held(self, pending: Path) -> set[str]:
+        """Digests that uploads in flight hold (in the locked `pending` folder); stale holds, left
+        by a request that died, are removed."""
+        held, now = set(), time.time()
+        for hold in pending.glob("*.*"):
+            sha, _, token = hold.name.partition(".")
+            if not sha or not token:  # .lock
+                continue
+            try:
+                fresh = now - hold.stat().st_mtime < HOLD_SECONDS
+            except FileNotFoundError:
+                continue
+            if fresh:
+                held.add(sha)
+            else:
+                hold.unlink(missing_ok=True)
+        return held
+
+    def collect(
+        self, application_id: str, referenced: Callable[[], set[str]], replaced: Iterable[str] = ()
+    ) -> list[str]:
+        """Remove the application's objects that no answer references and no upload in flight holds:
+        those in `replaced` (answers replaced just now) at once, any other once it is older than an
+        upload's hold (left over by replacements that raced). `referenced()` is asked under the lock,
+        so an answer committed before it is seen and an upload sealed after it is held; call this
+        only after the new answer is committed. Returns the digests removed."""
+        objects = self.root / "objects" / _check_application(application_id)
+        at_once = {_check_sha(sha) for sha in replaced}
+        removed: list[str] = []
+        with self._locked(application_id) as pending:
+            held = self._held(pending)
+            in_use = referenced()
+            now = time.time()
+            for path in objects.glob("??/*") if objects.exists() else ():
+                sha = path.parent.name + path.name
+                if len(sha) != 64 or sha in in_use or sha in held:
+                    continue
+                try:
+                    stale = now - path.stat().st_mtime >= HOLD_SECONDS
+                except FileNotFoundError:
+                    continue
+                if sha in at_once or stale:
+                    path.unlink(missing_ok=True)
+                    with suppress(OSError):
+                        path.parent.rmdir()
+                    removed.append(sha)
+        return removed
+
+    # ------------------------------------------------------------ the upload quota
+
+    def _received(self, application_id: str) -> Path:
+        return self.root / "received" / _check_application(application_id)
+
+    def uploads_received(self, application_id: str) -> int:
+        """How many uploads have been sealed for the application (refused ones included)."""
+        try:
+            return int(self._received(application_id).read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def _count_upload(self, application_id: str, limit: int | None) -> None:
+        """Count one more upload, or raise TooManyUploads if `limit` are counted. Under the lock."""
+        count = self.uploads_received(application_id)
+        if limit is not None and count >= limit:
+            raise TooManyUploads(limit)
+        path = self._received(application_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".counting-")
+        with os.fdopen(fd, "w") as counter:
+            counter.write(str(count + 1))
+        os.replace(name, path)
 
     # ------------------------------------------------------------ checks and erasure
 
@@ -387,6 +483,7 @@ class FileStore:
         removed = sum(1 for p in objects.rglob("*") if p.is_file()) if objects.exists() else 0
         shutil.rmtree(objects, ignore_errors=True)
         shutil.rmtree(self._pending(application_id), ignore_errors=True)
+        self._received(application_id).unlink(missing_ok=True)
         for sha in legacy:
             path = self.path_for(sha)
             if path.exists():

@@ -4,7 +4,9 @@ Every application gets its own random 256-bit data key, stored only wrapped (AES
 master key from settings (``OFFHOURS_MASTER_KEYS``: the first wraps, every one unwraps, so a master
 key can be rotated). Written answers, personal free text (notes, reasons, messages) and uploaded
 files of the application are sealed with that data key. Destroying the wrapped key (erasure) makes
-every copy unreadable at once, database backups and file copies included.
+every copy in the product unreadable at once, file copies included; a database backup taken before
+still holds the wrapped key until the master key that wrapped it is retired (`offhours db
+rewrap-keys` after a rotation).
 
 A sealed value is ``b"OHS1" + nonce(12) + AES-GCM(ciphertext + tag)``, authenticated with the
 application id, so a value moved to another application does not open.

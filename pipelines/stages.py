@@ -57,7 +57,7 @@ class Question:
     choices: tuple[str, ...] = ()
     think_time: int | None = None  # seconds to read the question before recording starts
     answer_time_limit: int | None = None  # seconds for one take or one written answer
-    retakes: int | None = None  # extra takes allowed; None = unlimited; limited think time => 0
+    retakes: int | None = None  # extra takes; None: up to MAX_TAKES_PER_QUESTION; think time => 0
     max_length: int = 10_000
     max_bytes: int | None = None  # upload limit for file, video and audio answers
 

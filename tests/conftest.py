@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from offhours import accounts
 from offhours.binaries import temporal_cli, temporal_test_server
 from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
@@ -222,6 +223,7 @@ class Stack:
     mailbox: Mailbox
     http: httpx.AsyncClient
     worker: Worker | None
+    _people: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def create_job(self, title: str = "Support engineer", pipeline: str = "standard") -> dict[str, Any]:
         response = await self.http.post(
@@ -257,6 +259,26 @@ class Stack:
                 if application["status"] == status:
                     return application
                 await asyncio.sleep(0.05)
+
+    def as_person(self, person_id: str) -> dict[str, str]:
+        """Headers for an ops account linked to a person of the staff directory: only such
+        accounts score and cast approvers' votes (ADMIN_TOKEN does neither)."""
+        if person_id not in self._people:
+            with SqlSession(self.engine) as session:
+                user = accounts.create_user(session, unique_email(), f"Staff {person_id}", "ops", person_id)
+                _, token = accounts.create_token(session, user.id, "test")
+                session.commit()
+            self._people[person_id] = {"Authorization": f"Bearer {token}"}
+        return self._people[person_id]
+
+    async def as_reviewer(self, application_id: str, reviewer_id: str | None = None) -> dict[str, str]:
+        """Headers to score as `reviewer_id`, or as the one reviewer with an open assignment."""
+        if reviewer_id is None:
+            detail = await self.application(application_id)
+            open_ = [a["reviewer"] for a in detail["review_assignments"] if a["status"] == "assigned"]
+            assert len(open_) == 1, f"name the reviewer: open assignments {open_}"
+            reviewer_id = open_[0]
+        return self.as_person(reviewer_id)
 
     def workflow(self, application_id: str) -> Any:
         """A handle on the application's workflow. Its result() waits in real time, also on the

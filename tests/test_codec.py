@@ -51,7 +51,7 @@ async def test_round_trip_rotation_and_tampering() -> None:
 
 
 def test_keys_are_required_outside_development_and_checked() -> None:
-    base = {"ENVIRONMENT": "production", "SECRET_KEY": "s" * 40}
+    base = {"ENVIRONMENT": "production", "SECRET_KEY": "codec-test-secret-key-0123456789abcdef"}
     with pytest.raises(SettingsError, match="OFFHOURS_PAYLOAD_KEYS is required"):
         load_settings(**base, MASTER_KEYS=new_key("m"))
     with pytest.raises(SettingsError, match="OFFHOURS_MASTER_KEYS is required"):

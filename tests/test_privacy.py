@@ -125,7 +125,7 @@ async def drive_to_decision(stack: Stack) -> tuple[str, str]:
             "ratings": {"communication": 4, "relevant_experience": 4, "motivation": 5},
             "notes": SECRETS["notes"],
         },
-        headers=STAFF,
+        headers=await stack.as_reviewer(application["id"]),
     )
     assert card.status_code == 201, card.text
     decision = await stack.http.post(
@@ -396,3 +396,45 @@ async def test_a_hold_on_a_candidates_deletion_request_is_told_to_them(skipping_
     assert any("is on hold" in m.subject for m in mails), [m.subject for m in mails]
     await stack.env.sleep(timedelta(days=45))
     assert (await settle_erasure(stack, application["id"], expect=False))["erased_at"] is None
+
+
+def test_the_rewrap_command_moves_every_data_key_to_the_new_master_key(
+    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`offhours db rewrap-keys` after a rotation: every data key is then wrapped by the new master
+    key alone, so the old one (and backups that need it) can be retired."""
+    from sqlmodel import Session
+    from typer.testing import CliRunner
+
+    from offhours.cli import app as cli
+    from offhours.models import DataKey
+    from offhours.settings import get_settings, new_key
+    from offhours.vault import Vault
+
+    old, fresh = new_key("old"), new_key("new")
+    with Session(engine) as session:
+        sealed = {
+            app: Vault(settings.model_copy(update={"MASTER_KEYS": old})).seal(session, app, app.encode())
+            for app in ("app_one", "app_two")
+        }
+        session.commit()
+    for name, value in {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": settings.DATABASE_URL,
+        "SECRET_KEY": settings.secret_key,
+        "PAYLOAD_KEYS": settings.PAYLOAD_KEYS or "",
+        "MASTER_KEYS": f"{fresh},{old}",
+    }.items():
+        monkeypatch.setenv(f"OFFHOURS_{name}", value)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["db", "rewrap-keys"])
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 data keys re-wrapped with master key 'new'" in result.output
+    only_new = Vault(settings.model_copy(update={"MASTER_KEYS": fresh}))
+    with Session(engine) as session:
+        for app, blob in sealed.items():
+            assert session.get(DataKey, app).master_key_id == "new"  # type: ignore[union-attr]
+            assert only_new.open(session, app, blob) == app.encode()
+    again = CliRunner().invoke(cli, ["db", "rewrap-keys"])
+    assert "0 of 2 data keys re-wrapped" in again.output
+    get_settings.cache_clear()

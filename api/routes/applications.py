@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from api import candidate_service
 from api.candidate_service import messages_of
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
-from api.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from api.errors import STAFF_ERRORS, Conflict, Forbidden, NotFound, ServiceUnavailable, errors
 from api.personal import answer_text, privacy_timeline, retention_until
 from api.routes.jobs import load_job
 from api.schemas import (
@@ -61,6 +61,7 @@ from offhours.models import (
     JobMember,
     ReviewAssignment,
     Scorecard,
+    invited_as,
     new_id,
 )
 from offhours.states import ApplicationStatus
@@ -69,7 +70,12 @@ from pipelines.base import pipeline_from_snapshot
 from pipelines.stages import Custom, Review
 
 log = logging.getLogger("offhours.api")
-router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+router = APIRouter(prefix="/api/v1/applications", tags=["applications"], responses=STAFF_ERRORS)
+# A change the workflow takes (or refuses: 409, 422); 410 once the application is erased.
+UPDATE_ERRORS = errors(400, 404, 409, 410, 413, 422, 503)
+READ_ERRORS = errors(404, 422)
+AUDIT_ERRORS = errors(404, 422, 503)
+MAX_OFFSET = 10_000_000  # far past any real list, and well inside every database's integers
 
 
 def application_public(session: Session, application: Application) -> ApplicationPublic:
@@ -78,7 +84,7 @@ def application_public(session: Session, application: Application) -> Applicatio
     return ApplicationPublic(
         id=application.id,
         job_id=application.job_id,
-        candidate=CandidatePublic.model_validate(candidate, from_attributes=True),
+        candidate=CandidatePublic.model_validate(invited_as(candidate, application), from_attributes=True),
         status=application.status,
         stage=application.stage,
         deadline=application.deadline,
@@ -249,7 +255,13 @@ def _duplicate(application: Application) -> Conflict:
     )
 
 
-@router.post("", status_code=201, response_model=ApplicationPublic, summary="Invite a candidate to a job")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApplicationPublic,
+    summary="Invite a candidate to a job",
+    responses=errors(400, 404, 409, 413, 422, 503),
+)
 async def create_application(
     body: ApplicationCreate,
     session: SessionDep,
@@ -277,6 +289,8 @@ async def create_application(
         id=application_id,
         job_id=job.id,
         candidate_id=candidate.id,
+        candidate_name=body.candidate.name,
+        candidate_timezone=body.candidate.timezone,
         workflow_id=f"application-{application_id}",
         status=ApplicationStatus.invited,
         stage="invite",
@@ -314,14 +328,14 @@ async def create_application(
     return application_public(session, application)
 
 
-@router.get("", response_model=list[ApplicationPublic])
+@router.get("", response_model=list[ApplicationPublic], responses=errors(422))
 def list_applications(
     session: SessionDep,
     staff: StaffDep,
     job_id: str | None = None,
     status: ApplicationStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ApplicationPublic]:
     query = select(Application)
     if not staff.sees_every_job:
@@ -334,7 +348,7 @@ def list_applications(
     return [application_public(session, a) for a in session.exec(query)]
 
 
-@router.get("/{application_id}", response_model=ApplicationDetail)
+@router.get("/{application_id}", response_model=ApplicationDetail, responses=READ_ERRORS)
 def get_application(application_id: str, session: SessionDep, staff: StaffDep) -> ApplicationDetail:
     return application_detail(session, load_application(session, application_id, staff))
 
@@ -353,7 +367,9 @@ async def _update(
     return detail_for(session, staff, load_application(session, application_id))
 
 
-@router.post("/{application_id}/scorecards", status_code=201, response_model=ApplicationDetail)
+@router.post(
+    "/{application_id}/scorecards", status_code=201, response_model=ApplicationDetail, responses=UPDATE_ERRORS
+)
 async def submit_scorecard(
     application_id: str,
     body: ScorecardCreate,
@@ -371,7 +387,7 @@ async def submit_scorecard(
     return await _update(session, client, application_id, "submit_scorecard", card, staff)
 
 
-@router.post("/{application_id}/decision", response_model=ApplicationDetail)
+@router.post("/{application_id}/decision", response_model=ApplicationDetail, responses=UPDATE_ERRORS)
 async def decide(
     application_id: str, body: DecisionCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
 ) -> ApplicationDetail:
@@ -385,7 +401,7 @@ async def decide(
     return await _update(session, client, application_id, "decide", decision, staff)
 
 
-@router.post("/{application_id}/withdraw", response_model=ApplicationDetail)
+@router.post("/{application_id}/withdraw", response_model=ApplicationDetail, responses=UPDATE_ERRORS)
 async def withdraw(
     application_id: str, body: WithdrawCreate, session: SessionDep, client: TemporalClientDep, staff: StaffDep
 ) -> ApplicationDetail:
@@ -395,12 +411,17 @@ async def withdraw(
 
 
 def acting_as(staff: Principal, named: str | None, what: str) -> str | None:
-    """The directory id a scorecard or vote is recorded under. Staff linked to the directory act as
-    themselves only; ops accounts without a directory entry (and ADMIN_TOKEN) may name anyone."""
+    """The directory id a scorecard or an approver's vote is recorded under: only staff linked to the
+    staff directory score or vote, and only as themselves. An account without a directory entry
+    (ADMIN_TOKEN included) may take a decision that needs no approver's vote, and nothing more."""
     if staff.person_id is None:
-        if staff.role != "ops":
-            raise Forbidden(f"your account is not linked to the staff directory, so it cannot {what}")
-        return named
+        if what == "vote" and not named:
+            return None  # a plain decision: the workflow asks for an approver where one is needed
+        raise Forbidden(
+            f"your account is not linked to the staff directory, so it cannot {what}"
+            + (f" (as '{named}')" if named else "")
+            + "; ops link an account with `offhours users create --person-id <id>`"
+        )
     if named and named != staff.person_id:
         raise Forbidden(f"you can only {what} as yourself ('{staff.person_id}'), not as '{named}'")
     return staff.person_id
@@ -415,6 +436,7 @@ def recorded_as(principal: Principal) -> str:
     "/{application_id}/extension",
     response_model=ApplicationDetail,
     summary="Grant or refuse the waiting extension request",
+    responses=UPDATE_ERRORS,
 )
 async def decide_extension(
     application_id: str,
@@ -437,6 +459,7 @@ async def decide_extension(
     "/{application_id}/deadline",
     response_model=ApplicationDetail,
     summary="Give the candidate more time, unasked (emails them the new deadline)",
+    responses=UPDATE_ERRORS,
 )
 async def extend_deadline(
     application_id: str,
@@ -456,7 +479,10 @@ async def extend_deadline(
 
 
 @router.post(
-    "/{application_id}/slots", response_model=ApplicationDetail, summary="Offer live-interview slots"
+    "/{application_id}/slots",
+    response_model=ApplicationDetail,
+    summary="Offer live-interview slots",
+    responses=UPDATE_ERRORS,
 )
 async def offer_slots(
     application_id: str,
@@ -474,6 +500,7 @@ async def offer_slots(
     "/{application_id}/feedback/release",
     response_model=ApplicationDetail,
     summary="Release held feedback, edited or not",
+    responses=UPDATE_ERRORS,
 )
 async def release_feedback(
     application_id: str,
@@ -493,7 +520,10 @@ async def release_feedback(
 
 
 @router.get(
-    "/{application_id}/review", response_model=ReviewView, summary="A reviewer's view: blind and independent"
+    "/{application_id}/review",
+    response_model=ReviewView,
+    summary="A reviewer's view: blind and independent",
+    responses=READ_ERRORS,
 )
 def review_view(
     application_id: str,
@@ -545,6 +575,7 @@ def review_view(
     "/{application_id}/stages/{stage_id}/outcome",
     response_model=ApplicationDetail,
     summary="Record the outcome of a custom stage that waits for one (a reference check, say)",
+    responses=UPDATE_ERRORS,
 )
 async def record_stage_outcome(
     application_id: str,
@@ -584,6 +615,7 @@ async def record_stage_outcome(
     "/{application_id}/messages",
     response_model=list[MessagePublic],
     summary="The candidate's questions to their contact and the answers",
+    responses=READ_ERRORS,
 )
 def messages(application_id: str, session: SessionDep, staff: StaffDep) -> list[MessagePublic]:
     return messages_of(session, load_application(session, application_id, staff))
@@ -594,6 +626,7 @@ def messages(application_id: str, session: SessionDep, staff: StaffDep) -> list[
     response_model=MessagePublic,
     status_code=201,
     summary="Answer the candidate: emailed to them and shown on their page",
+    responses=errors(400, 404, 409, 410, 413, 422, 503),
 )
 async def answer_candidate(
     application_id: str,
@@ -613,6 +646,7 @@ async def answer_candidate(
 @router.get(
     "/{application_id}/history",
     summary="The application's full Temporal history (as `temporal workflow show -o json` writes it)",
+    responses=AUDIT_ERRORS,
 )
 async def history(
     application_id: str,
@@ -641,6 +675,7 @@ async def history(
 @router.get(
     "/{application_id}/replay",
     summary="Replay the history with the current workflow code: determinism and the outcome it reconstructs",
+    responses=AUDIT_ERRORS,
 )
 async def replay_history(
     application_id: str,
@@ -658,6 +693,7 @@ async def replay_history(
 @router.get(
     "/{application_id}/timeline",
     summary="The business timeline, derived from the Temporal history alone (not the product tables)",
+    responses=AUDIT_ERRORS,
 )
 async def audit_timeline(
     application_id: str,

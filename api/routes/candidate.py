@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from api import candidate_service as service
 from api.candidate_service import CandidateDep, candidate_view, notify_link_opened, workflow_state
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
-from api.errors import LengthRequired, PayloadTooLarge, Unprocessable
+from api.errors import LINK_ERRORS, LengthRequired, PayloadTooLarge, Unprocessable, errors
 from api.schemas import (
     AssessmentAnswerCreate,
     CandidateStatePublic,
@@ -44,13 +44,17 @@ from offhours.contracts import (
 from offhours.models import Application
 from offhours.settings import Settings
 
-router = APIRouter(prefix="/api/v1/candidate", tags=["candidate"])
+router = APIRouter(prefix="/api/v1/candidate", tags=["candidate"], responses=LINK_ERRORS)
+# A call the workflow takes or refuses (409, 422), without a body and with one.
+WORKFLOW_ERRORS = errors(409, 422, 503)
+BODY_ERRORS = errors(400, 409, 413, 422, 503)
 
 
 @router.get(
     "/{token}",
     response_model=CandidateView,
     summary="What the candidate sees: process, questions, progress, messages",
+    responses=errors(422),
 )
 async def candidate_view_route(
     request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
@@ -60,7 +64,12 @@ async def candidate_view_route(
     return view
 
 
-@router.post("/{token}/consent", response_model=CandidateStatePublic, summary="Agree to be recorded")
+@router.post(
+    "/{token}/consent",
+    response_model=CandidateStatePublic,
+    summary="Agree to be recorded",
+    responses=BODY_ERRORS,
+)
 async def consent(
     body: ConsentCreate,
     application: CandidateDep,
@@ -77,11 +86,16 @@ async def consent(
     "/{token}/questions/{question_id}/open",
     response_model=TakePublic,
     summary="See a question: returns its prompt and starts its clock when it is timed",
+    responses=WORKFLOW_ERRORS,
 )
 async def open_question(
-    question_id: str, application: CandidateDep, session: SessionDep, client: TemporalClientDep
+    question_id: str,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
 ) -> TakePublic:
-    return await service.open_question(client, session, application, question_id)
+    return await service.open_question(client, session, settings, application, question_id)
 
 
 def _validation_error(error: ValidationError) -> Unprocessable:
@@ -138,6 +152,7 @@ ANSWER_DOC: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["question_id", "file"],
+                    "additionalProperties": False,
                     "properties": {
                         "question_id": {"type": "string"},
                         "file": {"type": "string", "format": "binary"},
@@ -159,6 +174,7 @@ def _state_public(state: ApplicationState) -> WorkflowStatePublic:
     "/{token}/answers",
     response_model=WorkflowStatePublic,
     summary="Save an answer: JSON for text or choice, multipart for a file or a recording",
+    responses=errors(400, 409, 411, 413, 422, 503),
     openapi_extra=ANSWER_DOC,
 )
 async def save_answer(
@@ -187,7 +203,12 @@ async def save_answer(
     )
 
 
-@router.post("/{token}/submit", response_model=WorkflowStatePublic, summary="Submit the answers for review")
+@router.post(
+    "/{token}/submit",
+    response_model=WorkflowStatePublic,
+    summary="Submit the answers for review",
+    responses=WORKFLOW_ERRORS,
+)
 async def submit(
     application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> WorkflowStatePublic:
@@ -195,14 +216,21 @@ async def submit(
 
 
 @router.get(
-    "/{token}/messages", response_model=list[MessagePublic], summary="The thread with the contact person"
+    "/{token}/messages",
+    response_model=list[MessagePublic],
+    summary="The thread with the contact person",
+    responses=errors(422),
 )
 def messages(application: CandidateDep, session: SessionDep) -> list[MessagePublic]:
     return service.messages_of(session, application)
 
 
 @router.post(
-    "/{token}/messages", response_model=MessagePublic, status_code=201, summary="Ask the contact person"
+    "/{token}/messages",
+    response_model=MessagePublic,
+    status_code=201,
+    summary="Ask the contact person",
+    responses=BODY_ERRORS,
 )
 async def ask(
     body: MessageCreate,
@@ -221,6 +249,7 @@ async def ask(
     "/{token}/deletion-request",
     status_code=202,
     summary="Ask for my data to be deleted (recorded, confirmed)",
+    responses=BODY_ERRORS,
 )
 async def deletion_request(
     body: DeletionRequestCreate,
@@ -233,7 +262,12 @@ async def deletion_request(
     return {"requested_at": request.requested_at, "detail": "recorded; you will get a confirmation by email"}
 
 
-@router.post("/{token}/extension", response_model=CandidateStatePublic, summary="Ask for more time")
+@router.post(
+    "/{token}/extension",
+    response_model=CandidateStatePublic,
+    summary="Ask for more time",
+    responses=BODY_ERRORS,
+)
 async def request_extension(
     body: ExtensionRequestCreate,
     application: CandidateDep,
@@ -247,7 +281,10 @@ async def request_extension(
 
 
 @router.post(
-    "/{token}/assessment/start", response_model=CandidateStatePublic, summary="Start the timed assessment"
+    "/{token}/assessment/start",
+    response_model=CandidateStatePublic,
+    summary="Start the timed assessment",
+    responses=WORKFLOW_ERRORS,
 )
 async def start_assessment(
     application: CandidateDep, session: SessionDep, client: TemporalClientDep
@@ -255,7 +292,7 @@ async def start_assessment(
     return CandidateStatePublic.of(await update_application(client, session, application, "start_assessment"))
 
 
-@router.post("/{token}/assessment/answers", response_model=CandidateStatePublic)
+@router.post("/{token}/assessment/answers", response_model=CandidateStatePublic, responses=BODY_ERRORS)
 async def save_assessment_answer(
     body: AssessmentAnswerCreate,
     application: CandidateDep,
@@ -268,7 +305,7 @@ async def save_assessment_answer(
     )
 
 
-@router.post("/{token}/assessment/submit", response_model=CandidateStatePublic)
+@router.post("/{token}/assessment/submit", response_model=CandidateStatePublic, responses=WORKFLOW_ERRORS)
 async def submit_assessment(
     application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
@@ -277,7 +314,12 @@ async def submit_assessment(
     )
 
 
-@router.post("/{token}/slot", response_model=CandidateStatePublic, summary="Book one of the offered slots")
+@router.post(
+    "/{token}/slot",
+    response_model=CandidateStatePublic,
+    summary="Book one of the offered slots",
+    responses=BODY_ERRORS,
+)
 async def pick_slot(
     body: SlotPickCreate, application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
@@ -286,7 +328,9 @@ async def pick_slot(
     )
 
 
-@router.post("/{token}/modules/{module_id}/complete", response_model=CandidateStatePublic)
+@router.post(
+    "/{token}/modules/{module_id}/complete", response_model=CandidateStatePublic, responses=WORKFLOW_ERRORS
+)
 async def complete_module(
     module_id: str, application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:

@@ -14,23 +14,40 @@ No CSRF token is asked for here: the endpoint changes nothing, and CORS answers 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import SettingsDep, StaffDep
-from api.errors import Unprocessable
+from api.errors import STAFF_ERRORS, Unprocessable, errors
 from offhours.codec import CodecError, _payload_from_json, _payload_to_json, codec_for
 from offhours.settings import Settings
 
-router = APIRouter(prefix="/codec", tags=["audit"])
+router = APIRouter(prefix="/codec", tags=["audit"], responses=STAFF_ERRORS)
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
 
 
+Base64 = Annotated[str, Field(json_schema_extra={"format": "byte"})]
+
+
+class PayloadJson(BaseModel):
+    metadata: dict[str, Base64] = Field(description="Each value base64")
+    data: Base64 = ""
+
+
 class PayloadsBody(BaseModel):
-    payloads: list[dict[str, Any]]
+    payloads: list[PayloadJson]
+
+
+CODEC_DOC = {
+    "requestBody": {
+        "required": True,
+        # The component is there: the routes answer the same shape (response_model).
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PayloadsBody"}}},
+    }
+}
 
 
 def allowed_origin(settings: Settings, request: Request) -> str | None:
@@ -61,7 +78,7 @@ def preflight(operation: str, request: Request, settings: SettingsDep) -> Respon
 async def _convert(request: Request, settings: Settings, decode: bool) -> JSONResponse:
     try:
         body = PayloadsBody.model_validate_json(await request.body())
-        payloads = [_payload_from_json(p) for p in body.payloads]
+        payloads = [_payload_from_json(p.model_dump()) for p in body.payloads]
     except (ValidationError, ValueError, KeyError, TypeError):
         raise Unprocessable('send {"payloads": [{"metadata": {...}, "data": "<base64>"}]}') from None
     codec = codec_for(settings)
@@ -74,11 +91,23 @@ async def _convert(request: Request, settings: Settings, decode: bool) -> JSONRe
     )
 
 
-@router.post("/decode", summary="Decrypt payloads (Temporal codec server shape); ops and auditors")
+@router.post(
+    "/decode",
+    summary="Decrypt payloads (Temporal codec server shape); ops and auditors",
+    response_model=PayloadsBody,
+    responses=errors(413, 422),
+    openapi_extra=CODEC_DOC,
+)
 async def decode(request: Request, settings: SettingsDep, staff: StaffDep) -> JSONResponse:
     return await _convert(request, settings, decode=True)
 
 
-@router.post("/encode", summary="Encrypt payloads (Temporal codec server shape); ops and auditors")
+@router.post(
+    "/encode",
+    summary="Encrypt payloads (Temporal codec server shape); ops and auditors",
+    response_model=PayloadsBody,
+    responses=errors(413, 422),
+    openapi_extra=CODEC_DOC,
+)
 async def encode(request: Request, settings: SettingsDep, staff: StaffDep) -> JSONResponse:
     return await _convert(request, settings, decode=False)

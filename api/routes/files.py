@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import select
 
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep
-from api.errors import Forbidden, Gone, NotFound
+from api.errors import STAFF_ERRORS, Forbidden, Gone, NotFound, errors
 from api.routes.applications import load_application, neutral_file_name
 from api.uploads import serve_answer_file
 from offhours.models import Answer, User
@@ -31,6 +31,7 @@ def _signature(settings: Settings, answer_id: int, expires: int, viewer: str = "
 @router.get(
     "/api/v1/applications/{application_id}/answers/{question_id}/file",
     summary="A signed URL to an uploaded answer, valid for five minutes",
+    responses={**STAFF_ERRORS, **errors(404, 422)},
 )
 def file_url(
     application_id: str, question_id: str, session: SessionDep, settings: SettingsDep, staff: StaffDep

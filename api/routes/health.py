@@ -1,15 +1,33 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="200 when the database and Temporal are reachable, 503 otherwise")
+class Healthy(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+    temporal: Literal["ok"]
+
+
+class Unhealthy(BaseModel):
+    status: Literal["unavailable"]
+    problems: dict[str, str] = Field(description="What is unreachable (database, temporal), and why")
+
+
+@router.get(
+    "/health",
+    summary="200 when the database and Temporal are reachable, 503 otherwise",
+    response_model=Healthy,
+    responses={503: {"model": Unhealthy, "description": "The database or Temporal is unreachable"}},
+)
 async def health(request: Request) -> JSONResponse:
     problems: dict[str, str] = {}
     try:

@@ -7,15 +7,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 
+from api.bodies import bounded_body
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
-from api.errors import NotFound, PayloadTooLarge, Unprocessable
+from api.errors import STAFF_ERRORS, NotFound, PayloadTooLarge, Unprocessable, errors
 from api.schemas import JobCreate, JobMemberCreate, JobPublic
 from offhours import accounts
-from offhours.invitations import invite_rows, parse_csv
+from offhours.invitations import CsvError, invite_rows, parse_csv
 from offhours.models import Job, JobMember, new_id
 from pipelines import PIPELINES, PipelineError, get_pipeline
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=STAFF_ERRORS)
 
 
 def job_public(job: Job) -> JobPublic:
@@ -41,7 +42,13 @@ def is_member(session: Session, job_id: str, staff: Principal) -> bool:
     return session.exec(query).first() is not None
 
 
-@router.post("", status_code=201, response_model=JobPublic, summary="Open a job on a pipeline")
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobPublic,
+    summary="Open a job on a pipeline",
+    responses=errors(400, 413, 422),
+)
 def create_job(body: JobCreate, session: SessionDep, staff: StaffDep) -> JobPublic:
     try:
         get_pipeline(body.pipeline)
@@ -65,12 +72,17 @@ def list_jobs(session: SessionDep, staff: StaffDep) -> list[JobPublic]:
     return [job_public(j) for j in session.exec(query)]
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, responses=errors(404, 422))
 def get_job(job_id: str, session: SessionDep, staff: StaffDep) -> JobPublic:
     return job_public(load_job(session, job_id, staff))
 
 
-@router.post("/{job_id}/members", status_code=201, summary="Put a member of staff on a job")
+@router.post(
+    "/{job_id}/members",
+    status_code=201,
+    summary="Put a member of staff on a job",
+    responses=errors(400, 404, 413, 422),
+)
 def add_member(job_id: str, body: JobMemberCreate, session: SessionDep, staff: StaffDep) -> dict[str, str]:
     job = load_job(session, job_id, staff)
     try:
@@ -92,6 +104,7 @@ MAX_CSV_BYTES = 20 * 1024 * 1024
 @router.post(
     "/{job_id}/invitations",
     summary="Invite candidates from a CSV file (name,email[,timezone]); idempotent per (job, email)",
+    responses=errors(400, 404, 413, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -100,6 +113,8 @@ MAX_CSV_BYTES = 20 * 1024 * 1024
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
+                        "required": ["file"],
+                        "additionalProperties": False,
                         "properties": {"file": {"type": "string", "format": "binary"}},
                     }
                 },
@@ -129,14 +144,20 @@ async def bulk_invite(
         raw = await upload.read(MAX_CSV_BYTES + 1)
         await form.close()
     else:
-        raw = await request.body()
+        raw = await bounded_body(request, MAX_CSV_BYTES, "the file")
     if len(raw) > MAX_CSV_BYTES:
         raise PayloadTooLarge(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Unprocessable("the file is not UTF-8 text; save the CSV as UTF-8") from None
-    rows, bad = parse_csv(text)
+    try:
+        rows, bad = parse_csv(text)
+    except CsvError as error:
+        raise Unprocessable(
+            f"line {error.line}: {error.reason}; nothing was invited",
+            errors=[{"line": error.line, "reason": error.reason}],
+        ) from None
     if not rows and bad and bad[0].line == 1:
         raise Unprocessable(bad[0].reason, errors=[{"line": 1, "reason": bad[0].reason}])
     result = await invite_rows(request.app.state.engine, client, settings, job, rows)

@@ -5,10 +5,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import StaffDep
-from api.errors import NotFound
+from api.errors import STAFF_ERRORS, NotFound, errors
 from pipelines import PIPELINES
 
-router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"])
+router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"], responses=STAFF_ERRORS)
 
 
 @router.get("", summary="The pipelines ops have defined, with their version hash")
@@ -19,7 +19,7 @@ def list_pipelines(staff: StaffDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/{name}", summary="One pipeline's full definition")
+@router.get("/{name}", summary="One pipeline's full definition", responses=errors(404, 422))
 def get_pipeline(name: str, staff: StaffDep) -> dict[str, Any]:
     pipeline = PIPELINES.get(name)
     if pipeline is None:

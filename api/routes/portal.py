@@ -306,11 +306,11 @@ async def open_question(
     scripted = "application/json" in request.headers.get("accept", "")
     if scripted:
         csrf.verify(request, settings, None)
-        take = await service.open_question(client, session, application, question_id)
+        take = await service.open_question(client, session, settings, application, question_id)
         return JSONResponse(json.loads(take.model_dump_json()))
     await p.form()
     try:
-        await service.open_question(client, session, application, question_id)
+        await service.open_question(client, session, settings, application, question_id)
     except ApiError as error:
         return await _question_page(p, question_id, status_code=error.status_code, error=error.detail)
     return p.redirect(f"/questions/{question_id}")

@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from activities.privacy import signal_privacy
 from api.deps import SessionDep, SettingsDep, StaffDep, TemporalClientDep
-from api.errors import Conflict, ServiceUnavailable
+from api.errors import STAFF_ERRORS, Conflict, ServiceUnavailable, errors
 from api.routes.applications import load_application, recorded_as
 from api.schemas import ErasureCreate, ErasurePublic, LegalHoldCreate, LegalHoldPublic
 from offhours.contracts import ErasureRequest, HoldChange
@@ -20,7 +20,7 @@ from offhours.models import Application, LegalHold, new_id
 from offhours.settings import Settings
 
 log = logging.getLogger("offhours.api")
-router = APIRouter(prefix="/api/v1/applications", tags=["privacy"])
+router = APIRouter(prefix="/api/v1/applications", tags=["privacy"], responses=STAFF_ERRORS)
 
 
 def open_holds(session: Session, application_id: str) -> list[LegalHold]:
@@ -56,6 +56,7 @@ async def _signal(client: Client, settings: Settings, application_id: str, signa
     status_code=201,
     response_model=LegalHoldPublic,
     summary="Put the application on legal hold: retention and erasure stop until it is released",
+    responses=errors(400, 404, 409, 413, 422, 503),
 )
 async def place_legal_hold(
     application_id: str,
@@ -90,6 +91,7 @@ async def place_legal_hold(
     "/{application_id}/legal-hold",
     response_model=list[LegalHoldPublic],
     summary="Release the application's legal hold: retention and erasure resume where they were",
+    responses=errors(404, 409, 422, 503),
 )
 async def release_legal_hold(
     application_id: str,
@@ -120,6 +122,7 @@ async def release_legal_hold(
     "/{application_id}/legal-hold",
     response_model=list[LegalHoldPublic],
     summary="Every legal hold of the application, open and released",
+    responses=errors(404, 422),
 )
 def legal_holds(application_id: str, session: SessionDep, staff: StaffDep) -> list[LegalHoldPublic]:
     application = load_application(session, application_id, staff)
@@ -134,6 +137,7 @@ def legal_holds(application_id: str, session: SessionDep, staff: StaffDep) -> li
     status_code=202,
     response_model=ErasurePublic,
     summary="Erase the application's personal content now (closes it if open); refused while on legal hold",
+    responses=errors(400, 404, 409, 413, 422, 503),
 )
 async def erase(
     application_id: str,

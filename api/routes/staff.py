@@ -29,6 +29,7 @@ from api.deps import (
 )
 from api.errors import ApiError, Unprocessable
 from api.pages import render_page
+from api.ratelimit import RateLimits
 from api.routes.applications import (
     acting_as,
     application_detail,
@@ -118,8 +119,11 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
     csrf.verify(request, settings, submitted if isinstance(submitted, str) else None)
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     target = str(form.get("next") or "/staff")
-    user = accounts.authenticate(session, email, password)
+    limits: RateLimits = request.app.state.rate_limits
+    limits.check_login(request, email)  # 429 before any hashing while over the limit
+    user = await accounts.authenticate_async(session, email, password)
     if user is None:
+        limits.login_failed(request, email)
         value, _ = csrf.csrf_value(request)
         return page(
             request,
@@ -141,7 +145,7 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
         max_age=hours * 3600,
         httponly=True,
         samesite="lax",
-        secure=settings.PUBLIC_URL.startswith("https://"),
+        secure=settings.secure_cookies,
         path="/",
     )
     return response
@@ -507,6 +511,10 @@ async def resend_invite(
             "Only an open application's invitation can be sent again.",
         )
     key = new_id("resend")
+    # The new link replaces every earlier one (a forwarded or leaked link stops working).
+    application.link_generation += 1
+    session.add(application)
+    session.commit()
     email = EmailRequest(application.id, f"invite-{key}", "invite")
     await client.start_workflow("Notice", [email], id=f"notice-{key}", task_queue=settings.TASK_QUEUE)
     return _application(

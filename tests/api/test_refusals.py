@@ -127,7 +127,10 @@ async def test_unknown_ids_are_404(stack: Stack) -> None:
     missing_app = await stack.http.get("/api/v1/applications/app_missing", headers=STAFF)
     assert missing_app.status_code == 404
     assert "app_missing" in missing_app.json()["detail"]
-    card = await stack.http.post("/api/v1/applications/app_missing/scorecards", json=SCORECARD, headers=STAFF)
+    # As a directory person (ADMIN_TOKEN may not score at all): the application is unknown.
+    card = await stack.http.post(
+        "/api/v1/applications/app_missing/scorecards", json=SCORECARD, headers=stack.as_person("sam")
+    )
     assert card.status_code == 404
     decision = await stack.http.post(
         "/api/v1/applications/app_missing/decision", json={"decision": "approve"}, headers=STAFF
@@ -210,8 +213,8 @@ async def test_decision_before_review_is_a_409_with_the_state(stack: Stack) -> N
 
 async def test_scorecard_before_submission_is_a_409(stack: Stack) -> None:
     application, _, _ = await invited(stack)
-    response = await stack.http.post(
-        f"/api/v1/applications/{application['id']}/scorecards", json=SCORECARD, headers=STAFF
+    response = await stack.http.post(  # sam, the standard pool's reviewer, has no review yet
+        f"/api/v1/applications/{application['id']}/scorecards", json=SCORECARD, headers=stack.as_person("sam")
     )
     assert response.status_code == 409
     assert response.json()["status"] == "invited"
@@ -230,7 +233,7 @@ async def test_scorecard_must_rate_the_pipeline_criteria(stack: Stack, ratings: 
     response = await stack.http.post(
         f"/api/v1/applications/{application['id']}/scorecards",
         json={**SCORECARD, "ratings": ratings},
-        headers=STAFF,
+        headers=await stack.as_reviewer(application["id"]),
     )
     assert response.status_code == 422
     assert needle in response.json()["detail"]
@@ -250,7 +253,9 @@ async def test_scorecard_must_rate_the_pipeline_criteria(stack: Stack, ratings: 
 async def test_scorecard_body_errors_name_the_field(stack: Stack, patch: dict, field: str) -> None:
     application, _, _ = await in_review(stack)
     response = await stack.http.post(
-        f"/api/v1/applications/{application['id']}/scorecards", json={**SCORECARD, **patch}, headers=STAFF
+        f"/api/v1/applications/{application['id']}/scorecards",
+        json={**SCORECARD, **patch},
+        headers=await stack.as_reviewer(application["id"]),
     )
     assert response.status_code == 422
     assert field in response.json()["detail"]
@@ -259,8 +264,9 @@ async def test_scorecard_body_errors_name_the_field(stack: Stack, patch: dict, f
 async def test_second_scorecard_and_second_decision_are_409s(stack: Stack) -> None:
     application, _, address = await in_review(stack)
     url = f"/api/v1/applications/{application['id']}"
-    assert (await stack.http.post(f"{url}/scorecards", json=SCORECARD, headers=STAFF)).status_code == 201
-    second_card = await stack.http.post(f"{url}/scorecards", json=SCORECARD, headers=STAFF)
+    reviewer = await stack.as_reviewer(application["id"])
+    assert (await stack.http.post(f"{url}/scorecards", json=SCORECARD, headers=reviewer)).status_code == 201
+    second_card = await stack.http.post(f"{url}/scorecards", json=SCORECARD, headers=reviewer)
     assert second_card.status_code == 409
     assert second_card.json()["status"] == "awaiting_decision"
 
@@ -288,7 +294,8 @@ async def test_second_scorecard_and_second_decision_are_409s(stack: Stack) -> No
 async def test_concurrent_decisions_only_one_wins(stack: Stack) -> None:
     application, _, address = await in_review(stack)
     url = f"/api/v1/applications/{application['id']}"
-    assert (await stack.http.post(f"{url}/scorecards", json=SCORECARD, headers=STAFF)).status_code == 201
+    reviewer = await stack.as_reviewer(application["id"])
+    assert (await stack.http.post(f"{url}/scorecards", json=SCORECARD, headers=reviewer)).status_code == 201
     responses = await asyncio.gather(
         stack.http.post(f"{url}/decision", json={"decision": "approve"}, headers=STAFF),
         stack.http.post(f"{url}/decision", json={"decision": "reject"}, headers=STAFF),

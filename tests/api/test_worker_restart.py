@@ -64,8 +64,9 @@ async def test_worker_killed_mid_application_loses_nothing(bare_stack: Stack, tm
         assert (await stack.http.post(f"{url}/submit")).status_code == 200
         await stack.wait_status(application["id"], "in_review", timeout=60)
         app_url = f"/api/v1/applications/{application['id']}"
+        reviewer = await stack.as_reviewer(application["id"])
         assert (
-            await stack.http.post(f"{app_url}/scorecards", json=SCORECARD, headers=STAFF)
+            await stack.http.post(f"{app_url}/scorecards", json=SCORECARD, headers=reviewer)
         ).status_code == 201
         decided = await stack.http.post(f"{app_url}/decision", json={"decision": "approve"}, headers=STAFF)
         assert decided.status_code == 200, decided.text

@@ -260,7 +260,9 @@ async def test_review_and_approval_under_time_skipping(skipping_stack: Stack) ->
     await answer_and_submit(stack, invited)
 
     card = await stack.http.post(
-        f"/api/v1/applications/{invited.application_id}/scorecards", json=SCORECARD, headers=STAFF
+        f"/api/v1/applications/{invited.application_id}/scorecards",
+        json=SCORECARD,
+        headers=await stack.as_reviewer(invited.application_id),
     )
     assert card.status_code == 201, card.text
     assert card.json()["status"] == "awaiting_decision"
@@ -307,7 +309,9 @@ async def test_weeks_waiting_for_review_and_decision_change_nothing(skipping_sta
     assert len(stack.mailbox.to(invited.address)) == 2
 
     card = await stack.http.post(
-        f"/api/v1/applications/{invited.application_id}/scorecards", json=SCORECARD, headers=STAFF
+        f"/api/v1/applications/{invited.application_id}/scorecards",
+        json=SCORECARD,
+        headers=await stack.as_reviewer(invited.application_id),
     )
     assert card.status_code == 201, card.text
 

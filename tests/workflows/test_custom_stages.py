@@ -53,7 +53,9 @@ async def at_references(stack: Stack, monkeypatch: pytest.MonkeyPatch, name: str
     await stack.wait_status(application["id"], "in_review")
     card = {"overall_recommendation": "yes", "ratings": {"skill": 4}}
     scored = await stack.http.post(
-        f"/api/v1/applications/{application['id']}/scorecards", json=card, headers=STAFF
+        f"/api/v1/applications/{application['id']}/scorecards",
+        json=card,
+        headers=await stack.as_reviewer(application["id"]),
     )
     assert scored.status_code == 201, scored.text
     [ask] = await stack.mailbox.wait_for(CONTACT, 1)
@@ -144,7 +146,11 @@ def test_registered_custom_stages_run_on_the_worker(tmp_path: Any) -> None:
     from offhours.db import make_engine
     from offhours.settings import load_settings
 
-    settings = load_settings(ENVIRONMENT="test", DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    settings = load_settings(
+        ENVIRONMENT="test",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+        SECRET_KEY="custom-stages-secret-key-0123456789abcdef",
+    )
     names = {
         getattr(fn, "__temporal_activity_definition").name
         for fn in build_activities(make_engine(settings.DATABASE_URL), settings)

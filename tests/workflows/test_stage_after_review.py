@@ -155,21 +155,27 @@ async def to_review(stack: Stack, title: str, pipeline: str) -> Applicant:
 async def score(
     stack: Stack, applicant: Applicant, ratings: dict[str, int], reviewer: str | None = None
 ) -> dict[str, Any]:
+    """A scorecard by `reviewer`, or by the one reviewer with an open assignment (as themselves:
+    only staff linked to the directory score)."""
     body: dict[str, Any] = {"overall_recommendation": "yes", "ratings": ratings}
     if reviewer is not None:
         body["reviewer_id"] = reviewer
     response = await stack.http.post(
-        f"/api/v1/applications/{applicant.application_id}/scorecards", json=body, headers=STAFF
+        f"/api/v1/applications/{applicant.application_id}/scorecards",
+        json=body,
+        headers=await stack.as_reviewer(applicant.application_id, reviewer),
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
 async def decide(stack: Stack, applicant: Applicant, decision: str, **extra: str) -> dict[str, Any]:
+    """A decision; an approver's vote (approver_id) is cast by that approver's own account."""
+    approver = extra.get("approver_id")
     response = await stack.http.post(
         f"/api/v1/applications/{applicant.application_id}/decision",
         json={"decision": decision, **extra},
-        headers=STAFF,
+        headers=stack.as_person(approver) if approver else STAFF,
     )
     assert response.status_code == 200, response.text
     return dict(response.json())

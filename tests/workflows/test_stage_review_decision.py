@@ -19,11 +19,12 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from activities.applications import ApplicationActivities
 from activities.email import format_deadline
-from offhours.contracts import ApplicationState, AssignReviewers
+from offhours.contracts import ApplicationState, AssignReviewers, ScorecardInput
 from offhours.models import Application
 from pipelines import PIPELINES, validate
 from pipelines.base import Pipeline
@@ -49,6 +50,7 @@ from pipelines.stages import (
     Review,
     Stage,
 )
+from tests.api.test_end_to_end import recorded_as
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
 from tests.history import scheduled_emails
 
@@ -160,16 +162,25 @@ async def scorecard(
     reviewer: str | None = None,
     recommendation: str = "yes",
 ) -> httpx.Response:
+    """A scorecard by `reviewer`, or by the one reviewer with an open assignment, from their own
+    account (only staff linked to the directory score, and only as themselves)."""
     body: dict[str, Any] = {"overall_recommendation": recommendation, "ratings": ratings}
     if reviewer is not None:
         body["reviewer_id"] = reviewer
     return await stack.http.post(
-        f"/api/v1/applications/{application_id}/scorecards", json=body, headers=STAFF
+        f"/api/v1/applications/{application_id}/scorecards",
+        json=body,
+        headers=await stack.as_reviewer(application_id, reviewer),
     )
 
 
 async def decide(stack: Stack, application_id: str, **body: str) -> httpx.Response:
-    return await stack.http.post(f"/api/v1/applications/{application_id}/decision", json=body, headers=STAFF)
+    """A decision; an approver's vote (approver_id) is cast by that approver's own account."""
+    approver = body.get("approver_id")
+    headers = stack.as_person(approver) if approver else STAFF
+    return await stack.http.post(
+        f"/api/v1/applications/{application_id}/decision", json=body, headers=headers
+    )
 
 
 async def reviewer_view(stack: Stack, application_id: str, reviewer: str) -> httpx.Response:
@@ -402,9 +413,22 @@ async def test_scorecard_refusals_name_the_reviewer_problem(
     app_id = candidate.application_id
     good = {"communication": 4, "customer_focus": 3}
 
-    anonymous = await scorecard(stack, app_id, good)
-    assert anonymous.status_code == 422, anonymous.text
-    assert "reviewer_id" in anonymous.json()["detail"] and "kai, ruth" in anonymous.json()["detail"]
+    # A scorecard naming nobody, with two reviews open: ADMIN_TOKEN may not score at all now (only
+    # staff linked to the directory do, as themselves, so through the API a scorecard always names
+    # its reviewer); the workflow itself still asks for the reviewer.
+    anonymous = await stack.http.post(
+        f"/api/v1/applications/{app_id}/scorecards",
+        json={"overall_recommendation": "yes", "ratings": good},
+        headers=STAFF,
+    )
+    assert anonymous.status_code == 403, anonymous.text
+    assert "not linked to the staff directory" in anonymous.json()["detail"]
+    with pytest.raises(WorkflowUpdateFailedError) as unnamed:
+        await stack.workflow(app_id).execute_update(
+            "submit_scorecard", ScorecardInput("", "yes", good, None, "ops:admin")
+        )
+    assert isinstance(unnamed.value.cause, ApplicationError)
+    assert "reviewer_id" in unnamed.value.cause.message and "kai, ruth" in unnamed.value.cause.message
 
     stranger = await scorecard(stack, app_id, good, "noor")  # in the pool, but not assigned here
     assert stranger.status_code == 409, stranger.text
@@ -426,7 +450,7 @@ async def test_scorecard_refusals_name_the_reviewer_problem(
     assert twice.status_code == 409, twice.text
     assert "kai" in twice.json()["detail"] and "already scored" in twice.json()["detail"]
 
-    # One assignment left open: reviewer_id may be left out, and it is ruth's card.
+    # reviewer_id may be left out: a card is its author's, here ruth's (the one review left open).
     last = await scorecard(stack, app_id, {"communication": 2, "customer_focus": 5})
     assert last.status_code == 201, last.text
     body = last.json()
@@ -673,7 +697,9 @@ async def test_two_of_three_approvers_approve(skipping_stack: Stack, monkeypatch
     assert two.status_code == 200, two.text
     body = two.json()
     assert (body["status"], body["decision"], body["decision_reason_code"]) == ("approved", "approve", "hire")
-    assert body["decided_by"] == "ops:admin" and body["decision_reason"] == "Let us meet."
+    # The deciding vote was ruth's, cast from her own account.
+    ruth = recorded_as(stack, stack.as_person("ruth"))
+    assert body["decided_by"] == ruth and body["decision_reason"] == "Let us meet."
     result = await stack.workflow(app_id).result()
     assert result.status == "approved" and result.votes == {"kai": "approve", "ruth": "approve"}
 
