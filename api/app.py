@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
@@ -105,6 +106,41 @@ def _field(loc: tuple[object, ...] | list[object]) -> str:
     return ".".join(parts)
 
 
+def _needs_staff(request: Request) -> bool:
+    """Whether the matched route authenticates staff (it depends on api.deps.get_staff)."""
+    from api.deps import get_staff
+
+    route = request.scope.get("route")
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", []))
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is get_staff:
+            return True
+        pending.extend(dependant.dependencies)
+    return False
+
+
+async def _refuse_stranger(request: Request, settings: Settings, engine: Engine) -> ApiError | None:
+    """The 401/403 the route's staff dependency would have answered, or None when the caller is
+    staff allowed here (then the body's problems are theirs to hear)."""
+    from fastapi.security.utils import get_authorization_scheme_param
+    from sqlmodel import Session
+
+    from api.deps import authenticate_staff, authorize
+
+    header = request.headers.get("authorization")
+    scheme, token = get_authorization_scheme_param(header)
+    credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if header else None
+    try:
+        with Session(engine) as session:
+            authorize(request, await authenticate_staff(request, settings, session, credentials))
+    except ApiError as error:
+        return error
+    except Exception:  # e.g. a form body that cannot be read twice: judge the body
+        return None
+    return None
+
+
 def create_app(
     settings: Settings | None = None, *, temporal_client: Client | None = None, engine: Engine | None = None
 ) -> FastAPI:
@@ -162,7 +198,13 @@ def create_app(
         return JSONResponse(error.body(), status_code=error.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        # FastAPI reads and parses the body before it resolves dependencies: on a staff route, who is
+        # calling is checked first, so a stranger gets 401 (or a wrong role 403), whatever they sent.
+        if _needs_staff(request):
+            refused = await _refuse_stranger(request, settings, app.state.engine)
+            if refused is not None:
+                return await _api_error(request, refused)
         problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)

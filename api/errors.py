@@ -57,7 +57,15 @@ class LengthRequired(ApiError):
 
 
 class ServiceUnavailable(ApiError):
+    """Nothing was refused; the same request may be sent again, after Retry-After seconds."""
+
     status_code = 503
+    RETRY_AFTER = 5
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        headers = {"Retry-After": str(self.RETRY_AFTER), **(headers or {})}
+        extra.setdefault("retry_after", int(headers["Retry-After"]))
+        super().__init__(detail, headers=headers, **extra)
 
 
 # ------------------------------------------------------------------------ documented in OpenAPI
@@ -98,7 +106,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     413: "The body is larger than this endpoint takes",
     422: "The request is not valid: `errors` names the fields at fault",
     429: "Too many requests (or too many bad credentials) from this address or link; retry later",
-    503: "The workflow engine (Temporal) is unreachable or did not answer in time; retry",
+    503: "The workflow engine (Temporal) is unreachable or busy: nothing was refused, send it again",
 }
 
 
@@ -110,7 +118,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "model": InvalidRequestBody if status == 422 else ErrorBody,
             "description": ERROR_DESCRIPTIONS[status],
         }
-        if status == 429:
+        if status in (429, 503):
             entry["headers"] = RETRY_AFTER
         documented[status] = entry
     return documented

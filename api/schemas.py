@@ -47,6 +47,41 @@ class JobPublic(BaseModel):
     created_at: datetime
 
 
+class JobMemberPublic(BaseModel):
+    job_id: str
+    user_id: str
+
+
+class RowProblem(BaseModel):
+    line: int = Field(description="The CSV line, counting the header as line 1")
+    reason: str
+
+
+class BulkInvitePublic(BaseModel):
+    invited: int
+    already_invited: int
+    errors: list[RowProblem] = Field(description="The rows not invited, and why")
+    rows: int
+
+
+class PipelineSummary(BaseModel):
+    name: str
+    title: str
+    version: str
+    stages: list[str] = Field(description="The kinds of its stages, in order")
+
+
+class PipelineDefinition(BaseModel):
+    version: str
+    definition: dict[str, Any]
+
+
+class FileLinkPublic(BaseModel):
+    url: str = Field(description="Signed; works until `expires` for the user it was issued to")
+    expires: int = Field(description="Unix time")
+    sha256: str
+
+
 class CandidateIn(Strict):
     name: Text200
     email: EmailStr

@@ -6,7 +6,13 @@ import asyncio
 from typing import Any
 
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -42,6 +48,11 @@ async def update_application(
         raise _refusal(error.cause, session, application) from None
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            # Temporal answers these both for a closed workflow and for a running one that cannot
+            # take an update now (its workflow task failing, say, while a worker restarts): only the
+            # first is the application's answer.
+            if await _running(handle):
+                raise busy("the application's workflow cannot take the request right now") from None
             forget(session, refs)
             session.refresh(application)
             raise Conflict(
@@ -49,11 +60,23 @@ async def update_application(
                 status=application.status,
                 stage=application.stage,
             ) from None
-        raise ServiceUnavailable(f"the workflow engine could not be reached: {error.message}") from None
+        raise busy(f"the workflow engine could not be reached ({error.message})") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise ServiceUnavailable(
-            "the application's workflow did not answer in time; is a worker running? Try again."
-        ) from None
+        raise busy("the application's workflow did not answer in time (is a worker running?)") from None
+
+
+def busy(what: str) -> ServiceUnavailable:
+    """503 with Retry-After: nothing was refused, the same call can be sent again."""
+    return ServiceUnavailable(f"{what}; nothing was refused: send the same request again in a few seconds")
+
+
+async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        async with asyncio.timeout(5):
+            description = await handle.describe()
+    except Exception:  # cannot tell: it is not known to have closed
+        return True
+    return description.status == WorkflowExecutionStatus.RUNNING
 
 
 def _refusal(cause: BaseException, session: Session, application: Application) -> ApiError:

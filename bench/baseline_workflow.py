@@ -54,6 +54,11 @@ async def save_score(step: str) -> None:
     return None
 
 
+@activity.defn(name="baseline_schedule_retention")
+async def schedule_retention(step: str) -> None:
+    return None
+
+
 ACTIVITIES = [
     record_status,
     send_email,
@@ -62,6 +67,7 @@ ACTIVITIES = [
     save_decision,
     assign_reviewers,
     save_score,
+    schedule_retention,
 ]
 
 
@@ -117,6 +123,7 @@ class BaselineWorkflow:
         self._reviewed = True
         await workflow.wait_condition(lambda: self._decision is not None)
         await self._activity("baseline_send_email", "decision")
+        await self._activity("baseline_schedule_retention", "closed")  # the product's retention clock
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
 

@@ -43,7 +43,9 @@ def test_compose_environment_is_valid_production_settings() -> None:
         if default:
             values[key.removeprefix(ENV_PREFIX)] = default[1]
         else:
-            values[key.removeprefix(ENV_PREFIX)] = stand_in if re.fullmatch(r"\$\{.*\}", str(value)) else value
+            values[key.removeprefix(ENV_PREFIX)] = (
+                stand_in if re.fullmatch(r"\$\{.*\}", str(value)) else value
+            )
     settings = load_settings(**values)
     assert settings.ENVIRONMENT == "production"
     assert settings.DATABASE_URL.startswith("postgresql+psycopg://")

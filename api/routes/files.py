@@ -7,18 +7,20 @@ import hmac
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlmodel import select
 
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep
 from api.errors import STAFF_ERRORS, Forbidden, Gone, NotFound, errors
 from api.routes.applications import load_application, neutral_file_name
+from api.schemas import FileLinkPublic
 from api.uploads import serve_answer_file
 from offhours.models import Answer, User
 from offhours.settings import Settings
 
 router = APIRouter(tags=["files"])
 URL_LIFETIME_SECONDS = 300
+MAX_INT64 = 2**63 - 1  # the database's integers
 
 
 def _signature(settings: Settings, answer_id: int, expires: int, viewer: str = "") -> str:
@@ -31,6 +33,7 @@ def _signature(settings: Settings, answer_id: int, expires: int, viewer: str = "
 @router.get(
     "/api/v1/applications/{application_id}/answers/{question_id}/file",
     summary="A signed URL to an uploaded answer, valid for five minutes",
+    response_model=FileLinkPublic,
     responses={**STAFF_ERRORS, **errors(404, 422)},
 )
 def file_url(
@@ -62,8 +65,8 @@ def signed_file_url(
 
 @router.get("/files/{answer_id}", include_in_schema=False)
 def download(
-    answer_id: int,
-    expires: Annotated[int, Query()],
+    answer_id: Annotated[int, Path(ge=1, le=MAX_INT64)],
+    expires: Annotated[int, Query(ge=0, le=MAX_INT64)],
     signature: Annotated[str, Query(min_length=64, max_length=64)],
     request: Request,
     session: SessionDep,

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from api.bodies import bounded_body
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, NotFound, PayloadTooLarge, Unprocessable, errors
-from api.schemas import JobCreate, JobMemberCreate, JobPublic
+from api.schemas import BulkInvitePublic, JobCreate, JobMemberCreate, JobMemberPublic, JobPublic
 from offhours import accounts
 from offhours.invitations import CsvError, invite_rows, parse_csv
 from offhours.models import Job, JobMember, new_id
@@ -81,6 +81,7 @@ def get_job(job_id: str, session: SessionDep, staff: StaffDep) -> JobPublic:
     "/{job_id}/members",
     status_code=201,
     summary="Put a member of staff on a job",
+    response_model=JobMemberPublic,
     responses=errors(400, 404, 413, 422),
 )
 def add_member(job_id: str, body: JobMemberCreate, session: SessionDep, staff: StaffDep) -> dict[str, str]:
@@ -104,6 +105,7 @@ MAX_CSV_BYTES = 20 * 1024 * 1024
 @router.post(
     "/{job_id}/invitations",
     summary="Invite candidates from a CSV file (name,email[,timezone]); idempotent per (job, email)",
+    response_model=BulkInvitePublic,
     responses=errors(400, 404, 413, 422, 503),
     openapi_extra={
         "requestBody": {

@@ -6,12 +6,17 @@ from fastapi import APIRouter
 
 from api.deps import StaffDep
 from api.errors import STAFF_ERRORS, NotFound, errors
+from api.schemas import PipelineDefinition, PipelineSummary
 from pipelines import PIPELINES
 
 router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"], responses=STAFF_ERRORS)
 
 
-@router.get("", summary="The pipelines ops have defined, with their version hash")
+@router.get(
+    "",
+    summary="The pipelines ops have defined, with their version hash",
+    response_model=list[PipelineSummary],
+)
 def list_pipelines(staff: StaffDep) -> list[dict[str, Any]]:
     return [
         {"name": p.name, "title": p.title, "version": p.version, "stages": [s.kind for s in p.stages]}
@@ -19,7 +24,12 @@ def list_pipelines(staff: StaffDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/{name}", summary="One pipeline's full definition", responses=errors(404, 422))
+@router.get(
+    "/{name}",
+    summary="One pipeline's full definition",
+    response_model=PipelineDefinition,
+    responses=errors(404, 422),
+)
 def get_pipeline(name: str, staff: StaffDep) -> dict[str, Any]:
     pipeline = PIPELINES.get(name)
     if pipeline is None:
