@@ -148,6 +148,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.is_production and not settings.TRUSTED_PROXIES.strip():
+            log.warning(
+                "TRUSTED_PROXIES is empty: behind a reverse proxy every client has the proxy's address "
+                "and shares its rate limits (sign-ins, bad links); name the proxy in OFFHOURS_TRUSTED_PROXIES"
+            )
         try:
             await app.state.temporal.client()
         except Exception as error:  # the API still serves /health and says why

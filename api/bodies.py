@@ -13,19 +13,21 @@ import json
 import re
 
 from fastapi import HTTPException, Request
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import PayloadTooLarge
 from offhours.settings import Settings
 
-# Routes that take files, by path pattern, with their limit (None: the upload limit).
+# Routes that take files, by path pattern, with their limit (None: the upload limit), and whether
+# that limit holds for JSON too (the codec endpoint's payload batches are JSON).
 CSV_LIMIT = 20 * 1024 * 1024 + 64 * 1024
-FILE_ROUTES: tuple[tuple[re.Pattern[str], int | None], ...] = (
-    (re.compile(r"^/api/v1/candidate/[^/]+/answers/?$"), None),
-    (re.compile(r"^/c/[^/]+/questions/[^/]+(/recording)?/?$"), None),
-    (re.compile(r"^/api/v1/jobs/[^/]+/invitations/?$"), CSV_LIMIT),
+FILE_ROUTES: tuple[tuple[re.Pattern[str], int | None, bool], ...] = (
+    (re.compile(r"^/api/v1/candidate/[^/]+/answers/?$"), None, False),
+    (re.compile(r"^/c/[^/]+/questions/[^/]+(/recording)?/?$"), None, False),
+    (re.compile(r"^/api/v1/jobs/[^/]+/invitations/?$"), CSV_LIMIT, False),
     # The Temporal UI sends a history's payloads to decode in batches.
-    (re.compile(r"^/codec/(en|de)code/?$"), 16 * 1024 * 1024),
+    (re.compile(r"^/codec/(en|de)code/?$"), 16 * 1024 * 1024, True),
 )
 
 
@@ -34,10 +36,10 @@ SMALL_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 def limit_for(settings: Settings, path: str, content_type: str = "") -> int:
     """A JSON or form body is small wherever it goes; files go only where files are taken."""
-    if not content_type.lower().startswith(SMALL_TYPES):
-        for pattern, limit in FILE_ROUTES:
-            if pattern.match(path):
-                return min(limit if limit is not None else settings.body_limit, settings.body_limit)
+    small = content_type.strip().lower().startswith(SMALL_TYPES)
+    for pattern, limit, also_json in FILE_ROUTES:
+        if pattern.match(path) and (also_json or not small):
+            return min(limit if limit is not None else settings.body_limit, settings.body_limit)
     return min(settings.MAX_JSON_BYTES, settings.body_limit)
 
 
@@ -68,12 +70,16 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type", b"").decode("latin-1")
-        limit = limit_for(self.settings, scope["path"], content_type)
-        declared = headers.get(b"content-length", b"")
+        # Read as the route will read them (the first of repeated headers), so that a second
+        # Content-Type cannot win a file route's limit for a body the route then parses as JSON.
+        headers = Headers(scope=scope)
+        if len(headers.getlist("content-type")) > 1 or len(headers.getlist("content-length")) > 1:
+            await self._refuse(scope, send, 0, 400, "send one Content-Type and at most one Content-Length")
+            return
+        limit = limit_for(self.settings, scope["path"], headers.get("content-type", ""))
+        declared = headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
-            await self._refuse(send, limit)
+            await self._refuse(scope, send, limit)
             return
         received = 0
         started = False
@@ -97,22 +103,23 @@ class BodyLimit:
             await self.app(scope, bounded_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send, limit)
+                await self._refuse(scope, send, limit)
 
-    @staticmethod
-    async def _refuse(send: Send, limit: int) -> None:
-        body = json.dumps({"detail": _message(limit)}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+    async def _refuse(
+        self, scope: Scope, send: Send, limit: int, status: int = 413, detail: str = ""
+    ) -> None:
+        body = json.dumps({"detail": detail or _message(limit)}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        if scope["path"].startswith("/codec/"):  # the Temporal UI must be able to read it
+            from api.routes.codec import cors_headers
+
+            extra = cors_headers(self.settings, Request(scope))
+            headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -106,7 +106,7 @@ def candidate_application(
     application = session.get(Application, link.application_id)
     if application is None:  # never existed: reveal nothing
         raise bad_link()
-    limits.check(request, application.id)
+    limits.check(request, f"{application.id}:{link.generation}")
     if application.erased_at is not None:
         raise Gone("the data of this application has been erased; nothing is kept behind this link")
     if link.generation < application.link_generation:
@@ -316,6 +316,8 @@ def candidate_view(
     job = session.get(Job, application.job_id)
     assert candidate is not None and job is not None
     candidate = invited_as(candidate, application)
+    # A withdrawn application's link shows its status and the candidate's data rights, not its content.
+    withdrawn = application.status == ApplicationStatus.withdrawn
     pipeline = pipeline_of(application)
     answers = {
         a.question_id: a
@@ -344,7 +346,7 @@ def candidate_view(
                 max_bytes=upload_limit(settings, q) if q.type in ("file", *RECORDED) else None,
                 accepts=list(ACCEPTED.get(q.type, ())),
                 answer_text=answer_text(session, answer)
-                if answer is not None and q.type in ("text", "choice")
+                if answer is not None and q.type in ("text", "choice") and not withdrawn
                 else None,
             )
         )
@@ -415,7 +417,7 @@ def candidate_view(
             if feedback
             else None
         ),
-        messages=messages_of(session, application),
+        messages=[] if withdrawn else messages_of(session, application),
         deletion_requested_at=deletion.requested_at if deletion else None,
     )
 

@@ -6,8 +6,9 @@ share them through `limits`' Redis storage.
 What is throttled is failure, never a genuine credential: a valid candidate link works whatever
 else came from its address (behind NAT or a proxy many candidates share one), while links that do
 not verify are answered 429 once an address has sent too many, so tokens cannot be guessed by
-trying them. Failed sign-ins count per account and per address; a throttled sign-in is refused
-before its password is hashed, so guessing costs the server nothing.
+trying them. Sign-in attempts count per account and address, per account and per address, before
+any password is hashed: a throttled guess costs the server nothing, and one person guessing cannot
+lock a colleague out from another address (the per-account ceiling is much higher).
 
 The client address is the connection's, unless that connection comes from a trusted proxy
 (`TRUSTED_PROXIES`): then it is the nearest address in X-Forwarded-For that is not a trusted proxy.
@@ -29,33 +30,49 @@ from offhours.settings import Settings
 
 
 def client_address(request: Request, settings: Settings) -> str:
-    """Who is at the other end: the connection's address, or, from a trusted proxy, the nearest
-    untrusted address it forwarded for."""
-    peer = request.client.host if request.client else "unknown"
+    """Who is at the other end, as a rate-limit key: the connection's address, or, from a trusted
+    proxy, the nearest untrusted address it forwarded for. IPv6 clients count by /64 (one host
+    holds a whole /64 to rotate through); IPv4-mapped addresses count as IPv4."""
+    peer = _ip(request.client.host if request.client else "")
     proxies = settings.trusted_proxies
-    if not proxies or not _within(peer, proxies):
-        return peer
-    forwarded = [a.strip() for h in request.headers.getlist("x-forwarded-for") for a in h.split(",")]
-    for hop in reversed([a for a in forwarded if a]):
-        if not _within(hop, proxies):
-            return hop if _is_ip(hop) else peer
-    return peer
+    client = peer
+    if peer is not None and proxies and _within(peer, proxies):
+        forwarded = [a for h in request.headers.getlist("x-forwarded-for") for a in h.split(",")]
+        for hop in reversed(forwarded):
+            ip = _ip(hop)
+            if ip is None:
+                break  # garbage from here on: the last trustworthy address is the one before
+            client = ip
+            if not _within(ip, proxies):
+                break
+    if client is None:
+        return "unknown"
+    if client.version == 6:
+        return str(ipaddress.ip_network(f"{client}/64", strict=False))
+    return str(client)
 
 
-def _is_ip(value: str) -> bool:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as a proxy or the server may write it: bare, `[v6]`, with a port, IPv4-mapped."""
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
     try:
-        ipaddress.ip_address(value)
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
-def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+def _within(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> bool:
+    return any(ip.version == network.version and ip in network for network in networks)
 
 
 class RateLimits:
@@ -66,6 +83,7 @@ class RateLimits:
         self.bad_links: RateLimitItem = parse(settings.BAD_LINK_RATE_LIMIT)
         self.logins: RateLimitItem = parse(settings.LOGIN_RATE_LIMIT)
         self.login_addresses: RateLimitItem = parse(settings.LOGIN_ADDRESS_RATE_LIMIT)
+        self.login_accounts: RateLimitItem = parse(settings.LOGIN_ACCOUNT_RATE_LIMIT)
         self.bad_tokens: RateLimitItem = parse(settings.BAD_TOKEN_RATE_LIMIT)
 
     def address(self, request: Request) -> str:
@@ -80,10 +98,11 @@ class RateLimits:
 
     # ------------------------------------------------------------------------ candidate links
 
-    def check(self, request: Request, application_id: str) -> None:
+    def check(self, request: Request, link: str) -> None:
         """Count a request made with a genuine link; refuse it when that link is over its limit.
-        Counted per application, not per address: candidates behind one address do not share it."""
-        keys = ("request", application_id)
+        Counted per link (application and generation), not per address: candidates behind one
+        address do not share it, and a retired link cannot spend the current one's."""
+        keys = ("request", link)
         if not self.limiter.hit(self.requests, *keys):
             raise self._refuse(self.requests, keys, "too many requests with this link")
 
@@ -100,19 +119,20 @@ class RateLimits:
 
     # ------------------------------------------------------------------------ staff sign-in
 
-    def check_login(self, request: Request, email: str) -> None:
-        """Refuse a sign-in (before its password is hashed) while the account or the address has
-        failed too often."""
-        account = ("login", email.strip().lower())
-        address = ("login-address", self.address(request))
-        if not self.limiter.test(self.logins, *account):
-            raise self._refuse(self.logins, account, "too many failed sign-ins for this account")
-        if not self.limiter.test(self.login_addresses, *address):
-            raise self._refuse(self.login_addresses, address, "too many failed sign-ins from your address")
-
-    def login_failed(self, request: Request, email: str) -> None:
-        self.limiter.hit(self.logins, "login", email.strip().lower())
-        self.limiter.hit(self.login_addresses, "login-address", self.address(request))
+    def login_attempt(self, request: Request, email: str) -> None:
+        """Count a sign-in attempt before its password is hashed, and refuse it (429) once the
+        account from this address, the account from anywhere, or the address has tried too often.
+        Counted up front, not once the hash says it failed, so that attempts sent at once are
+        counted one by one; a member of staff signs in a few times a day, far below the limits."""
+        account = email.strip().lower()
+        address = self.address(request)
+        for item, keys, what in (
+            (self.logins, ("login", account, address), "too many sign-in attempts for this account"),
+            (self.login_accounts, ("login-account", account), "too many sign-in attempts for this account"),
+            (self.login_addresses, ("login-address", address), "too many sign-in attempts from your address"),
+        ):
+            if not self.limiter.hit(item, *keys):
+                raise self._refuse(item, keys, what)
 
     # ------------------------------------------------------------------------ bearer tokens
 

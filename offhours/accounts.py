@@ -28,6 +28,7 @@ TOKEN_PREFIX = "oh_"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 SCRYPT_MAXMEM = 256 * 1024 * 1024  # 128 * r * N is 128 MiB at this cost; the default cap is 32 MiB
 HASHING_AT_ONCE = 2  # concurrent sign-ins beyond this wait their turn (memory and cores)
+HASHING_QUEUE = 8  # and beyond this many waiting, are told to try again
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -197,6 +198,9 @@ _SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaph
 )
 
 
+_WAITING: weakref.WeakKeyDictionary[asyncio.Semaphore, int] = weakref.WeakKeyDictionary()
+
+
 def _hashing() -> asyncio.Semaphore:
     """One semaphore per event loop (a semaphore belongs to the loop it first waited on)."""
     loop = asyncio.get_running_loop()
@@ -205,23 +209,45 @@ def _hashing() -> asyncio.Semaphore:
     return _SEMAPHORES[loop]
 
 
+class Busy(Exception):
+    """Too many sign-ins are waiting for their password to be checked; try again shortly."""
+
+
 async def authenticate_async(session: Session, email: str, password: str) -> User | None:
-    """`authenticate` for the API: the database is read on the caller's thread, the hashing done in
-    worker threads, a few at a time."""
+    """`authenticate` for the API: the database is read on the caller's thread, and its connection
+    handed back before the wait; the hashing is done in worker threads, a few at a time, with at
+    most HASHING_QUEUE waiting (Busy beyond: a flood of sign-ins cannot hold every connection or
+    every thread). Unknown, disabled and legacy-cost accounts cost one current-cost hash too."""
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
     stored = user.password_hash if user is not None and user.password_hash else None
-    async with _hashing():
-        if stored is None:
+    session.commit()  # no pooled connection held while waiting for the hash
+    semaphore = _hashing()
+    if _WAITING.get(semaphore, 0) >= HASHING_QUEUE:
+        raise Busy("too many sign-ins at once")
+    _WAITING[semaphore] = _WAITING.get(semaphore, 0) + 1
+    try:
+        await semaphore.acquire()
+    finally:
+        _WAITING[semaphore] -= 1
+    try:
+        return await _check(session, user, stored, password)
+    finally:
+        semaphore.release()
+
+
+async def _check(session: Session, user: User | None, stored: str | None, password: str) -> User | None:
+    if stored is None or user is None:
+        await asyncio.to_thread(verify_password, password, await asyncio.to_thread(_dummy_hash))
+        return None
+    ok = await asyncio.to_thread(verify_password, password, stored)
+    if needs_rehash(stored):
+        if not ok:  # as long as a current-cost check: the timing does not tell legacy accounts apart
             await asyncio.to_thread(verify_password, password, await asyncio.to_thread(_dummy_hash))
             return None
-        if not await asyncio.to_thread(verify_password, password, stored):
-            return None
-        assert user is not None
-        if user.disabled_at is not None:
-            return None
-        if needs_rehash(stored):
-            user.password_hash = await asyncio.to_thread(hash_password, password)
-            session.add(user)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
+        session.add(user)
+    if not ok or user.disabled_at is not None:
+        return None
     return user
 
 

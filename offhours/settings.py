@@ -78,9 +78,11 @@ class Settings(BaseSettings):
     # Candidate-link endpoints, per client address: all requests, and links that fail to verify.
     CANDIDATE_RATE_LIMIT: str = "300/minute"
     BAD_LINK_RATE_LIMIT: str = "20/10 minutes"
-    # Failed staff sign-ins, per account and per client address; then 429 until the window moves.
+    # Staff sign-in attempts: per account from one client address, per account from anywhere, and
+    # per client address; then 429 until the window moves.
     LOGIN_RATE_LIMIT: str = "10/15 minutes"
-    LOGIN_ADDRESS_RATE_LIMIT: str = "30/15 minutes"
+    LOGIN_ACCOUNT_RATE_LIMIT: str = "50/hour"
+    LOGIN_ADDRESS_RATE_LIMIT: str = "100/15 minutes"
     # Bearer tokens that are not valid, per client address.
     BAD_TOKEN_RATE_LIMIT: str = "30/10 minutes"
     # Proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed; the client
@@ -110,9 +112,11 @@ class Settings(BaseSettings):
     def _proxies(cls, value: str) -> str:
         for part in filter(None, (p.strip() for p in value.split(","))):
             try:
-                ipaddress.ip_network(part, strict=False)
+                network = ipaddress.ip_network(part, strict=False)
             except ValueError:
                 raise ValueError(f"'{part}' is not an IP address or network (e.g. 10.0.0.0/8)") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"'{part}' trusts every address: name your proxies' addresses or network")
         return value
 
     @property
@@ -132,6 +136,7 @@ class Settings(BaseSettings):
         "BAD_LINK_RATE_LIMIT",
         "LOGIN_RATE_LIMIT",
         "LOGIN_ADDRESS_RATE_LIMIT",
+        "LOGIN_ACCOUNT_RATE_LIMIT",
         "BAD_TOKEN_RATE_LIMIT",
     )
     @classmethod

@@ -32,7 +32,7 @@ from api.schemas import (
     TextAnswerCreate,
     WorkflowStatePublic,
 )
-from api.uploads import chunks_of
+from api.uploads import chunks_of, refuse_over_upload_quota
 from api.workflow_calls import update_application
 from offhours.contracts import (
     ApplicationState,
@@ -119,6 +119,7 @@ async def _file_answer(
 ) -> ApplicationState:
     received_at = datetime.now(UTC)
     check_declared_length(request, settings)
+    refuse_over_upload_quota(settings, application.id)  # before a byte of the body is taken
     form = await request.form(max_files=1, max_fields=4)
     try:
         question_id = form.get("question_id")

@@ -25,7 +25,7 @@ from api.errors import ApiError, Unprocessable
 from api.pages import render_page
 from api.routes.candidate import check_declared_length
 from api.schemas import CandidateView, QuestionPublic
-from api.uploads import chunks_of, describe_size
+from api.uploads import chunks_of, describe_size, refuse_over_upload_quota
 from api.workflow_calls import update_application
 from offhours.consent import consent_text
 from offhours.contracts import ExtensionRequest
@@ -354,6 +354,7 @@ async def answer_question(
     try:
         if question.type in ("file", "video", "audio"):  # a document, or a recording made elsewhere
             check_declared_length(request, settings)
+            refuse_over_upload_quota(settings, application.id)  # before a byte of the body is taken
             form = await request.form(max_files=1, max_fields=4)
             try:
                 submitted = form.get(csrf.FIELD)

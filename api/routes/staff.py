@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
@@ -27,7 +28,7 @@ from api.deps import (
     TemporalClientDep,
     staff_csrf_token,
 )
-from api.errors import ApiError, Unprocessable
+from api.errors import ApiError, ServiceUnavailable, Unprocessable
 from api.pages import render_page
 from api.ratelimit import RateLimits
 from api.routes.applications import (
@@ -120,10 +121,12 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     target = str(form.get("next") or "/staff")
     limits: RateLimits = request.app.state.rate_limits
-    limits.check_login(request, email)  # 429 before any hashing while over the limit
-    user = await accounts.authenticate_async(session, email, password)
+    limits.login_attempt(request, email)  # counted, and 429 when over, before any hashing
+    try:
+        user = await accounts.authenticate_async(session, email, password)
+    except accounts.Busy:
+        raise ServiceUnavailable("too many sign-ins are being checked at this moment") from None
     if user is None:
-        limits.login_failed(request, email)
         value, _ = csrf.csrf_value(request)
         return page(
             request,
@@ -511,12 +514,23 @@ async def resend_invite(
             "Only an open application's invitation can be sent again.",
         )
     key = new_id("resend")
-    # The new link replaces every earlier one (a forwarded or leaked link stops working).
-    application.link_generation += 1
-    session.add(application)
+    # The new link replaces every earlier one (a forwarded or leaked link stops working). Moved on
+    # in SQL, so that two resends at once both count; moved back if the email cannot be sent.
+    moved = sa_update(Application).where(col(Application.id) == application.id)
+    session.execute(moved.values(link_generation=col(Application.link_generation) + 1))
     session.commit()
+    session.refresh(application)
     email = EmailRequest(application.id, f"invite-{key}", "invite")
-    await client.start_workflow("Notice", [email], id=f"notice-{key}", task_queue=settings.TASK_QUEUE)
+    try:
+        await client.start_workflow("Notice", [email], id=f"notice-{key}", task_queue=settings.TASK_QUEUE)
+    except Exception as error:
+        back = sa_update(Application).where(
+            col(Application.id) == application.id,
+            col(Application.link_generation) == application.link_generation,
+        )
+        session.execute(back.values(link_generation=application.link_generation - 1))
+        session.commit()
+        raise ServiceUnavailable(f"the invitation could not be sent again just now ({error})") from None
     return _application(
         request, session, settings, staff, application_id, notice="The invitation was sent again."
     )

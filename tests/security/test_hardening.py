@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from api.app import REDACT_LINKS, create_app
 from offhours import accounts
+from offhours.models import ContactMessage, new_id
 from tests.conftest import STAFF, Stack, token_from, unique_email
 
 PASSWORD = "a password long enough"
@@ -53,31 +54,92 @@ async def sign_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD)
 # ------------------------------------------------------------------------------------ sign-in
 
 
-async def test_failed_sign_ins_are_throttled_per_account(stack: Stack) -> None:
-    app = app_with(stack, LOGIN_RATE_LIMIT="3/minute")
+async def test_sign_ins_are_throttled_per_account_and_address(stack: Stack) -> None:
+    app = app_with(stack, LOGIN_RATE_LIMIT="3/minute", LOGIN_ACCOUNT_RATE_LIMIT="4/minute")
     email = make_user(stack)
-    async with client_of(app, "198.51.100.20") as one, client_of(app, "198.51.100.21") as two:
+    async with (
+        client_of(app, "198.51.100.20") as one,
+        client_of(app, "198.51.100.21") as two,
+        client_of(app, "198.51.100.22") as three,
+    ):
         for _ in range(3):
             assert (await sign_in(one, email, "wrong password, wrong")).status_code == 401
-        # From another address, the account is still throttled: guesses cannot be spread out.
-        refused = await sign_in(two, email, "wrong password, again")
+        refused = await sign_in(one, email, "wrong password, again")
         assert refused.status_code == 429, refused.text
         assert 1 <= int(refused.headers["retry-after"]) <= 60
-        assert "too many failed sign-ins for this account" in refused.text
-        # Even the right password waits (a guesser must not learn that a guess was right).
-        assert (await sign_in(two, email)).status_code == 429
+        assert "too many sign-in attempts for this account" in refused.text
+        # Even the right password waits there (a guesser must not learn that a guess was right).
+        assert (await sign_in(one, email)).status_code == 429
+        # One guesser does not lock the owner out from elsewhere...
+        assert (await sign_in(two, email)).status_code == 303
+        # ...but guesses spread over addresses meet the account's own, higher ceiling.
+        assert (await sign_in(three, email, "wrong from a third place")).status_code == 429
         # Another account is not held responsible.
-        assert (await sign_in(two, make_user(stack))).status_code == 303
+        assert (await sign_in(three, make_user(stack))).status_code == 303
+
+
+async def test_guesses_sent_at_once_are_counted_one_by_one(stack: Stack) -> None:
+    app = app_with(stack, LOGIN_RATE_LIMIT="3/minute")
+    email = make_user(stack)
+    async with client_of(app, "198.51.100.25") as guesser:
+        page = await guesser.get("/staff/login", headers=HTML)
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+        assert csrf is not None
+
+        async def guess(n: int) -> int:
+            form = {
+                "csrf_token": csrf[1],
+                "email": email,
+                "password": f"parallel guess {n:04}",
+                "next": "/staff",
+            }
+            return (await guesser.post("/staff/login", data=form, headers=HTML)).status_code
+
+        statuses = await asyncio.gather(*(guess(n) for n in range(8)))
+    assert sorted(statuses) == [401, 401, 401, 429, 429, 429, 429, 429], statuses
+
+
+async def test_a_flood_of_sign_ins_does_not_starve_the_api(stack: Stack) -> None:
+    """The password check waits for its turn without holding a database connection, and past a
+    short queue sign-ins are told to come back (503): the rest of the API keeps answering."""
+    async with client_of(stack_app(stack), "198.51.100.26") as flood:
+        page = await flood.get("/staff/login", headers=HTML)
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+        assert csrf is not None
+        finished: list[str] = []
+
+        async def attempt(n: int) -> int:
+            form = {"csrf_token": csrf[1], "email": unique_email(), "password": "x" * 16, "next": "/staff"}
+            status = (await flood.post("/staff/login", data=form, headers=HTML)).status_code
+            finished.append("sign-in")
+            return status
+
+        async def meanwhile() -> int:
+            await asyncio.sleep(0.2)
+            status = (await flood.get("/api/v1/jobs", headers=STAFF)).status_code
+            finished.append("jobs")
+            return status
+
+        *statuses, jobs = await asyncio.gather(*(attempt(n) for n in range(24)), meanwhile())
+    assert jobs == 200
+    assert set(statuses) <= {401, 503}, statuses
+    assert 503 in statuses  # the queue is short
+    assert finished.index("jobs") < len(finished) - 1, "the API answered before the flood was through"
+
+
+def stack_app(stack: Stack) -> FastAPI:
+    return app_with(stack)
 
 
 async def test_failed_sign_ins_are_throttled_per_address(stack: Stack) -> None:
     app = app_with(stack, LOGIN_ADDRESS_RATE_LIMIT="4/minute")
+    # Counted per address too, whichever accounts are tried (password spraying).
     async with client_of(app, "198.51.100.30") as guesser, client_of(app, "198.51.100.31") as colleague:
         for _ in range(4):  # one guess each at many accounts
             assert (await sign_in(guesser, unique_email(), "any password at all")).status_code == 401
         refused = await sign_in(guesser, make_user(stack), "a fifth guess here")
         assert refused.status_code == 429
-        assert "from your address" in refused.text
+        assert "attempts from your address" in refused.text
         assert (await sign_in(colleague, make_user(stack))).status_code == 303
 
 
@@ -171,12 +233,49 @@ async def test_json_bodies_are_bounded_before_anything_reads_them(stack: Stack) 
 
 async def test_a_chunked_csv_upload_is_bounded(stack: Stack) -> None:
     job = await stack.create_job()
+    sent: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        for _ in range(200):  # 200 MiB, if it were all read
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
     response = await stack.http.post(
         f"/api/v1/jobs/{job['id']}/invitations",
-        content=chunks(21 * 1024 * 1024, 1024 * 1024),
+        content=endless(),
         headers={"Content-Type": "text/csv", **STAFF},
     )
     assert response.status_code == 413, response.text
+    assert len(sent) <= 22, f"{len(sent)} MiB were taken before the 20 MiB limit answered"
+
+
+async def test_a_second_content_type_cannot_pass_json_as_a_file(stack: Stack) -> None:
+    _, _, token = await invited(stack)
+    app = app_with(stack, MAX_JSON_BYTES=64 * 1024)
+    body = b'{"question_id": "motivation", "text": "' + b"x" * (200 * 1024) + b'"}'
+    async with client_of(app) as http:
+        response = await http.post(
+            f"/api/v1/candidate/{token}/answers",
+            content=body,
+            headers=[("Content-Type", "application/json"), ("Content-Type", "text/plain")],
+        )
+    assert response.status_code == 400, response.text
+    assert "one Content-Type" in response.json()["detail"]
+
+
+async def test_the_codec_takes_large_json_batches_and_its_413_is_readable_by_the_ui(stack: Stack) -> None:
+    origin = stack.settings.TEMPORAL_UI_ORIGIN.split(",")[0].strip()
+    payload = {"metadata": {"encoding": "YmluYXJ5L3BsYWlu"}, "data": "eA==" * 400_000}  # 1.6 MB
+    ok = await stack.http.post(
+        "/codec/encode", json={"payloads": [payload]}, headers={"Origin": origin, **STAFF}
+    )
+    assert ok.status_code == 200, ok.text[:300]
+    huge = {"metadata": {"encoding": "YmluYXJ5L3BsYWlu"}, "data": "eA==" * 4_500_000}  # 18 MB
+    refused = await stack.http.post(
+        "/codec/encode", json={"payloads": [huge]}, headers={"Origin": origin, **STAFF}
+    )
+    assert refused.status_code == 413
+    assert refused.headers["access-control-allow-origin"] == origin
 
 
 async def test_an_oversized_csv_field_is_a_422_naming_its_line(stack: Stack) -> None:
@@ -252,14 +351,40 @@ async def test_a_new_link_retires_the_old_one(stack: Stack) -> None:
     assert (await stack.http.get(f"/api/v1/candidate/{new}")).status_code == 200
 
 
+async def test_a_retired_link_cannot_spend_the_new_links_budget(stack: Stack) -> None:
+    application_id, address, old = await invited(stack)
+    app = app_with(stack, CANDIDATE_RATE_LIMIT="3/minute")
+    resent = await stack.http.post(f"/staff/applications/{application_id}/resend-invite", headers=STAFF)
+    assert resent.status_code == 200, resent.text
+    new = token_from((await stack.mailbox.wait_for(address, 2))[-1].link())
+    async with client_of(app, "198.51.100.70") as leaked, client_of(app, "198.51.100.71") as candidate:
+        for _ in range(6):
+            assert (await leaked.get(f"/api/v1/candidate/{old}")).status_code in (410, 429)
+        assert (await candidate.get(f"/api/v1/candidate/{new}")).status_code == 200
+
+
 async def test_a_withdrawn_applications_link_shows_only_its_status(stack: Stack) -> None:
     application_id, _, token = await invited(stack)
+    secret_answer, secret_question = "An answer only staff should now see", "A question to my contact"
+    answered = await stack.http.post(
+        f"/api/v1/candidate/{token}/answers", json={"question_id": "motivation", "text": secret_answer}
+    )
+    assert answered.status_code == 200, answered.text
+    with Session(stack.engine) as session:  # a reply from staff in the contact thread
+        session.add(
+            ContactMessage(
+                id=new_id("msg"), application_id=application_id, author="usr_x", body=secret_question
+            )
+        )
+        session.commit()
+    assert secret_question in (await stack.http.get(f"/api/v1/candidate/{token}")).text
     withdrawn = await stack.http.post(
         f"/api/v1/applications/{application_id}/withdraw", json={"reason": "position filled"}, headers=STAFF
     )
     assert withdrawn.status_code == 200, withdrawn.text
     status = await stack.http.get(f"/api/v1/candidate/{token}")
     assert status.status_code == 200 and status.json()["status"] == "withdrawn"
+    assert secret_answer not in status.text and secret_question not in status.text
     assert (await stack.http.get(f"/c/{token}", headers=HTML)).status_code == 200
     assert (await stack.http.get(f"/c/{token}/privacy", headers=HTML)).status_code == 200
     for method, path, body in (
