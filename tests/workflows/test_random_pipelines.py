@@ -42,7 +42,7 @@ from pipelines.stages import (
 from tests.driver import EVENTS, TERMINAL, World, finish, no_workflow_task_failures, perform, start
 
 NAMES = itertools.count(1)
-RUNS = 3  # an example stalled by the test server is run again on a fresh one, up to this many times
+RUNS = 5  # an example stalled by the test server is run again on a fresh one, up to this many times
 ANCHORS = ("Poor", "Weak", "Fair", "Good", "Excellent")
 
 # ------------------------------------------------------------------------------------ pipelines
