@@ -137,8 +137,7 @@ STATUS_ROUTES = frozenset(
 
 def _status_route(request: Request) -> bool:
     route = request.scope.get("route")
-    method = "GET" if request.method == "HEAD" else request.method
-    return (method, getattr(route, "path", "")) in STATUS_ROUTES
+    return (request.method, getattr(route, "path", "")) in STATUS_ROUTES
 
 
 CandidateDep = Annotated[Application, Depends(candidate_application)]

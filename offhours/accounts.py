@@ -180,17 +180,40 @@ def user_for_token(session: Session, plain: str) -> User | None:
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
-    if user is None or user.password_hash is None:
+def _judge(user: User | None, password: str) -> tuple[bool, str | None]:
+    """All the hashing of one sign-in, and no database work: whether the password is this active
+    user's, and its new hash when it was stored at a lower cost. Unknown users, and wrong passwords
+    on a lower-cost hash, cost a current-cost hash too: the timing tells no account apart."""
+    stored = user.password_hash if user is not None else None
+    if user is None or stored is None:
         verify_password(password, _dummy_hash())
+        return False, None
+    ok = verify_password(password, stored)
+    if not needs_rehash(stored):
+        return ok and user.disabled_at is None, None
+    if not ok:
+        verify_password(password, _dummy_hash())
+        return False, None
+    return user.disabled_at is None, hash_password(password)
+
+
+def _find_for_sign_in(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email.strip().lower())).first()
+
+
+def _signed_in(session: Session, user: User | None, verdict: tuple[bool, str | None]) -> User | None:
+    ok, new_hash = verdict
+    if user is None or not ok:
         return None
-    if not verify_password(password, user.password_hash) or user.disabled_at is not None:
-        return None
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if new_hash is not None:
+        user.password_hash = new_hash
         session.add(user)
     return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = _find_for_sign_in(session, email)
+    return _signed_in(session, user, _judge(user, password))
 
 
 _SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -215,11 +238,10 @@ class Busy(Exception):
 
 async def authenticate_async(session: Session, email: str, password: str) -> User | None:
     """`authenticate` for the API: the database is read on the caller's thread, and its connection
-    handed back before the wait; the hashing is done in worker threads, a few at a time, with at
+    handed back before the wait; the hashing is done in a worker thread, a few at a time, with at
     most HASHING_QUEUE waiting (Busy beyond: a flood of sign-ins cannot hold every connection or
-    every thread). Unknown, disabled and legacy-cost accounts cost one current-cost hash too."""
-    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
-    stored = user.password_hash if user is not None and user.password_hash else None
+    every thread)."""
+    user = _find_for_sign_in(session, email)
     session.commit()  # no pooled connection held while waiting for the hash
     semaphore = _hashing()
     if _WAITING.get(semaphore, 0) >= HASHING_QUEUE:
@@ -230,25 +252,10 @@ async def authenticate_async(session: Session, email: str, password: str) -> Use
     finally:
         _WAITING[semaphore] -= 1
     try:
-        return await _check(session, user, stored, password)
+        verdict = await asyncio.to_thread(_judge, user, password)
     finally:
         semaphore.release()
-
-
-async def _check(session: Session, user: User | None, stored: str | None, password: str) -> User | None:
-    if stored is None or user is None:
-        await asyncio.to_thread(verify_password, password, await asyncio.to_thread(_dummy_hash))
-        return None
-    ok = await asyncio.to_thread(verify_password, password, stored)
-    if needs_rehash(stored):
-        if not ok:  # as long as a current-cost check: the timing does not tell legacy accounts apart
-            await asyncio.to_thread(verify_password, password, await asyncio.to_thread(_dummy_hash))
-            return None
-        user.password_hash = await asyncio.to_thread(hash_password, password)
-        session.add(user)
-    if not ok or user.disabled_at is not None:
-        return None
-    return user
+    return _signed_in(session, user, verdict)
 
 
 def start_session(session: Session, user: User, lifetime: timedelta) -> tuple[WebSession, str]:

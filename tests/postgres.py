@@ -71,3 +71,19 @@ def throwaway_postgres(port: int) -> Iterator[str]:
         )
         time.sleep(0.1)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_schema(url: str) -> str:
+    """The database at `url` emptied and migrated to the head revision; returns the url."""
+    from sqlalchemy import text
+
+    from offhours.db import make_engine
+    from offhours.migrate import upgrade
+
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(url)
+    return url

@@ -7,16 +7,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
 from sqlmodel import SQLModel
 from temporalio.testing import WorkflowEnvironment
 
 from offhours.db import make_engine
-from offhours.migrate import upgrade
 from offhours.settings import Settings
 from tests.api import test_end_to_end, test_refusals
 from tests.conftest import Mailbox, Stack, _stack, free_port
-from tests.postgres import throwaway_postgres, unavailable_reason
+from tests.postgres import fresh_schema, throwaway_postgres, unavailable_reason
 
 reason = unavailable_reason()
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
@@ -30,13 +28,7 @@ def postgres_server() -> Iterator[str]:
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
-    engine = make_engine(postgres_server)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(postgres_server)
-    return postgres_server
+    return fresh_schema(postgres_server)
 
 
 @pytest.fixture

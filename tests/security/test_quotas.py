@@ -27,13 +27,11 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import text
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from offhours.db import make_engine
-from offhours.migrate import upgrade
 from offhours.models import Answer, ContactMessage
 from offhours.settings import Settings
 from offhours.storage import HOLD_SECONDS, FileStore, TooManyUploads
@@ -41,7 +39,7 @@ from pipelines import PIPELINES, Pipeline, validate
 from pipelines.people import PEOPLE
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
 from tests.conftest import STAFF, Mailbox, Stack, _stack, free_port, token_from, unique_email
-from tests.postgres import throwaway_postgres, unavailable_reason
+from tests.postgres import fresh_schema, throwaway_postgres, unavailable_reason
 from tests.samples import PDF, webm
 
 QUOTAS = Pipeline(
@@ -388,13 +386,7 @@ def postgres_server() -> Iterator[str]:
 async def pg_stack(
     dev_server: WorkflowEnvironment, settings: Settings, postgres_server: str, mailbox: Mailbox
 ) -> AsyncIterator[Stack]:
-    engine = make_engine(postgres_server)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(postgres_server)
-    engine = make_engine(postgres_server)
+    engine = make_engine(fresh_schema(postgres_server))
     try:
         pg_settings = settings.model_copy(update={"DATABASE_URL": postgres_server})
         async for stack in _stack(dev_server, pg_settings, engine, mailbox):
