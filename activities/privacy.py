@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import text, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
@@ -33,6 +33,7 @@ from offhours.models import (
     ContactMessage,
     DeletionRequest,
     EmailMessage,
+    IdempotentRequest,
     PersonalText,
     Scorecard,
 )
@@ -170,6 +171,8 @@ class PrivacyActivities:
                 update(EmailMessage)
                 .where(col(EmailMessage.application_id) == application_id)
                 .values(recipient="", subject="", last_error=None),
+                # answers kept for retried calls (sealed with the callers' keys; gone in any case)
+                delete(IdempotentRequest).where(col(IdempotentRequest.application_id) == application_id),
             ):
                 session.execute(statement)
             self._forget_candidate(session, application)

@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from api.bodies import BodyLimit
 from api.errors import ApiError
+from api.idempotency import Idempotency
 from api.pages import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
@@ -166,12 +167,15 @@ def create_app(
         "scorecards and decisions.",
         lifespan=lifespan,
     )
-    # A body over its route's limit is refused before anything reads it. Added first, so that it is
-    # the innermost middleware: its 413 is raised straight into the route's read (the function
-    # middlewares below would wrap it in an exception group).
-    app.add_middleware(BodyLimit, settings=settings)
+    # The two innermost middlewares, both plain ASGI (the function middlewares below would wrap an
+    # exception in an exception group). A call sent with an Idempotency-Key answers a retry as it
+    # answered first (api/idempotency.py). Around it, a body over its route's limit is refused
+    # before anything reads it: the 413 is raised straight into the read, the route's or the
+    # idempotency fingerprint's.
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.DATABASE_URL)
+    app.add_middleware(Idempotency, settings=settings, engine=app.state.engine)
+    app.add_middleware(BodyLimit, settings=settings)
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.rate_limits = RateLimits(settings)
     access = logging.getLogger("uvicorn.access")

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.email import format_deadline
 from activities.privacy import signal_privacy
+from api import idempotency
 from api.deps import SessionDep, SettingsDep
 from api.errors import (
     Conflict,
@@ -107,6 +108,7 @@ def candidate_application(
     if application is None:  # never existed: reveal nothing
         raise bad_link()
     limits.check(request, f"{application.id}:{link.generation}")
+    idempotency.note_application(request.scope.setdefault("state", {}), application.id)
     if application.erased_at is not None:
         raise Gone("the data of this application has been erased; nothing is kept behind this link")
     if link.generation < application.link_generation:
@@ -584,6 +586,8 @@ async def _send_message(
     notice = f"notice-{message.id}"
     try:
         await _notify(client, settings, notice, [email])
+    except WorkflowAlreadyStartedError:
+        pass  # a retry whose first call started the Notice, then was lost before storing the row
     except Exception as error:
         raise ServiceUnavailable(f"the message could not be sent just now ({error}); try again") from None
     session.add(message)
@@ -628,11 +632,16 @@ async def ask_contact(
     contact = pipeline_of(application).contact
     if contact is None or contact not in PEOPLE:
         raise Conflict("this process names no contact person; reply to one of our emails instead")
+    message_id = idempotency.row_id("msg")
+    if message_id is not None and (sent := session.get(ContactMessage, message_id)) is not None:
+        return sent  # a retry (Idempotency-Key) of a question already sent
     quota = settings.MAX_CONTACT_MESSAGES_PER_APPLICATION
     if _messages_sent(session, application.id, "candidate") >= quota:
         raise too_many_messages(quota)  # before the Notice: no email
     session.commit()  # no transaction held through the Notice's start
-    message = ContactMessage(id=new_id("msg"), application_id=application.id, author="candidate", body=body)
+    message = ContactMessage(
+        id=message_id or new_id("msg"), application_id=application.id, author="candidate", body=body
+    )
     email = EmailRequest(
         application.id,
         f"msg-{message.id}",
@@ -647,7 +656,12 @@ async def answer_candidate(
     client: Client, session: Session, settings: Settings, application: Application, author: str, body: str
 ) -> ContactMessage:
     """A staff member's answer: emailed to the candidate and shown on their page."""
-    message = ContactMessage(id=new_id("msg"), application_id=application.id, author=author, body=body)
+    message_id = idempotency.row_id("msg")
+    if message_id is not None and (sent := session.get(ContactMessage, message_id)) is not None:
+        return sent  # a retry (Idempotency-Key) of an answer already sent
+    message = ContactMessage(
+        id=message_id or new_id("msg"), application_id=application.id, author=author, body=body
+    )
     email = EmailRequest(
         application.id, f"msg-{message.id}", "contact_answer", extra={"message_id": message.id}
     )

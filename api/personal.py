@@ -9,6 +9,7 @@ One place for every caller (JSON API, staff pages, candidate portal), so none ca
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,9 +48,13 @@ def settings_of(session: Session) -> Settings:
     return settings
 
 
-def seal_personal(session: Session, application: Application, arg: Any) -> tuple[Any, list[TextRef]]:
+def seal_personal(
+    session: Session, application: Application, arg: Any, *, key: str | None = None
+) -> tuple[Any, list[TextRef]]:
     """`arg` with its personal text stored and replaced by references, and the references made (to
-    forget if the workflow refuses the update). Commits, so that the worker can read them."""
+    forget if the workflow refuses the update). Commits, so that the worker can read them. With a
+    `key` (the update's id), the references' ids derive from it: a retry of the update stores
+    nothing new and refers to the same texts, as Temporal will answer with the first update."""
     if arg is None or not dataclasses.is_dataclass(arg) or isinstance(arg, type):
         return arg, []
     vault: Vault | None = None
@@ -59,7 +64,10 @@ def seal_personal(session: Session, application: Application, arg: Any) -> tuple
         nonlocal vault
         vault = vault or Vault(settings_of(session))
         try:
-            ref = vault.store_text(session, application.id, purpose, text)
+            text_id = (
+                None if key is None else "txt_" + hashlib.sha256(f"{key}:{purpose}".encode()).hexdigest()[:20]
+            )
+            ref = vault.store_text(session, application.id, purpose, text, text_id=text_id)
         except Erased:
             raise Gone(f"application '{application.id}' has been erased; it takes nothing more") from None
         refs.append(ref)

@@ -16,6 +16,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import idempotency
 from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
 from api.personal import forget, seal_personal
 from offhours.contracts import CONFLICT, INVALID, ApplicationState
@@ -36,13 +37,20 @@ async def update_application(
     closed_message: str | None = None,
 ) -> Any:
     """Run an update on the application's workflow (or one of its stage workflows); 409/422 when it
-    refuses, 503 when unreachable."""
+    refuses, 503 when unreachable.
+
+    Sent with an Idempotency-Key, the update's id derives from it: a retry of a call whose update
+    went through (its answer lost to a timeout, say) is given that update's outcome by Temporal,
+    not a second update, for as long as Temporal keeps the workflow (its retention after it closes).
+    """
     handle = client.get_workflow_handle(workflow_id or application.workflow_id)
-    arg, refs = seal_personal(session, application, arg)  # personal text goes by reference
+    update_id = idempotency.update_id(update)
+    # personal text goes by reference (the same one for a retry)
+    arg, refs = seal_personal(session, application, arg, key=update_id)
     args = [] if arg is None else [arg]
     try:
         async with asyncio.timeout(UPDATE_TIMEOUT_SECONDS):
-            return await handle.execute_update(update, args=args, result_type=result_type)
+            return await handle.execute_update(update, args=args, id=update_id, result_type=result_type)
     except WorkflowUpdateFailedError as error:
         forget(session, refs)
         raise _refusal(error.cause, session, application) from None

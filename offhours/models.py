@@ -395,3 +395,22 @@ class HistoryArchive(SQLModel, table=True):
     chain: str = Field(max_length=64, unique=True)  # sha256(previous_chain + sha256 + workflow_id)
     events: int
     archived_at: datetime = _ts()
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """A state-changing call made with an `Idempotency-Key` (api/idempotency.py): claimed while it
+    runs, then its response, kept for a retry of the same call to answer. The key itself is not
+    stored (the id is an HMAC of it and the caller's credential), and the response is sealed with a
+    key derived from it, so a stored answer opens only for the caller who sent the key."""
+
+    __tablename__ = "idempotent_requests"
+
+    id: str = Field(primary_key=True, max_length=64)
+    fingerprint: str = Field(max_length=64)  # an HMAC of the method, path and body
+    state: str = Field(default="running", max_length=16)  # running, done
+    lease_until: datetime = _ts()  # a running claim older than this was left by a lost process
+    application_id: str | None = Field(default=None, max_length=40, index=True)
+    status_code: int | None = None
+    sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts(index=True)

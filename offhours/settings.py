@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     MAX_CONTACT_MESSAGES_PER_APPLICATION: int = Field(default=50, ge=1)
     MAX_UPLOADS_PER_APPLICATION: int = Field(default=60, ge=1)
     MAX_TAKES_PER_QUESTION: int = Field(default=10, ge=1)
+    # A call sent with an Idempotency-Key: its answer is kept this long for a retry to be given
+    # (the same call sent later runs again), and a claim of a call still running is taken over by a
+    # retry after this many seconds (the process serving it was lost).
+    IDEMPOTENCY_TTL_HOURS: int = Field(default=24, ge=1, le=24 * 30)
+    IDEMPOTENCY_LEASE_SECONDS: int = Field(default=60, ge=5)
 
     @field_validator("PUBLIC_URL")
     @classmethod

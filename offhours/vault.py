@@ -140,11 +140,18 @@ class Vault:
 
     # ---------------------------------------------------------------- personal text by reference
 
-    def store_text(self, session: Session, application_id: str, purpose: str, text: str) -> TextRef:
+    def store_text(
+        self, session: Session, application_id: str, purpose: str, text: str, *, text_id: str | None = None
+    ) -> TextRef:
         """Keep a piece of personal free text (an answer, a note, a reason) sealed in the product
-        database; the workflow is given only the returned id and sha256."""
+        database; the workflow is given only the returned id and sha256. A `text_id` already kept
+        for the application (a retried call) is referred to again, not stored twice."""
+        if text_id is not None:
+            kept = session.get(PersonalText, text_id)
+            if kept is not None and kept.application_id == application_id and kept.sha256 == digest(text):
+                return TextRef(kept.id, kept.sha256)
         row = PersonalText(
-            id=new_id("txt"),
+            id=text_id or new_id("txt"),
             application_id=application_id,
             purpose=purpose,
             sha256=digest(text),

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api import candidate_service
+from api import candidate_service, idempotency
 from api.candidate_service import messages_of
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, Conflict, Forbidden, NotFound, ServiceUnavailable, errors
@@ -264,6 +265,7 @@ def _duplicate(application: Application) -> Conflict:
 )
 async def create_application(
     body: ApplicationCreate,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
@@ -272,58 +274,74 @@ async def create_application(
     job = load_job(session, body.job_id, staff)
     pipeline = get_pipeline(job.pipeline)
     email = body.candidate.email.strip().lower()
+    # Sent with an Idempotency-Key, the application's id derives from it: a retry of a call whose
+    # answer was lost (its process, say) finds the application it made and finishes it.
+    application_id = idempotency.row_id("app") or new_id("app")
 
     existing = _existing(session, job.id, email)
-    if existing is not None:
+    if existing is not None and existing.id != application_id:
         raise _duplicate(existing)
-    candidate = session.exec(select(Candidate).where(Candidate.email == email)).first()
-    new_candidate = candidate is None
-    if candidate is None:
-        candidate = Candidate(
-            id=new_id("cand"), name=body.candidate.name, email=email, timezone=body.candidate.timezone
+    if existing is None:
+        candidate = session.exec(select(Candidate).where(Candidate.email == email)).first()
+        new_candidate = candidate is None
+        if candidate is None:
+            candidate = Candidate(
+                id=new_id("cand"), name=body.candidate.name, email=email, timezone=body.candidate.timezone
+            )
+            session.add(candidate)
+            session.flush()  # the row the application refers to must exist first (no ORM relationship)
+        application = Application(
+            id=application_id,
+            job_id=job.id,
+            candidate_id=candidate.id,
+            candidate_name=body.candidate.name,
+            candidate_timezone=body.candidate.timezone,
+            workflow_id=f"application-{application_id}",
+            status=ApplicationStatus.invited,
+            stage="invite",
+            pipeline_name=pipeline.name,
+            pipeline_version=pipeline.version,
+            pipeline_snapshot=pipeline.snapshot(),
         )
-        session.add(candidate)
-        session.flush()  # the row the application refers to must exist first (no ORM relationship)
-    application_id = new_id("app")
-    application = Application(
-        id=application_id,
-        job_id=job.id,
-        candidate_id=candidate.id,
-        candidate_name=body.candidate.name,
-        candidate_timezone=body.candidate.timezone,
-        workflow_id=f"application-{application_id}",
-        status=ApplicationStatus.invited,
-        stage="invite",
-        pipeline_name=pipeline.name,
-        pipeline_version=pipeline.version,
-        pipeline_snapshot=pipeline.snapshot(),
-    )
-    session.add(application)
-    try:
-        session.commit()
-    except IntegrityError as error:
-        log.info("integrity error on invite: %s", error)
-        session.rollback()
-        existing = _existing(session, job.id, email)
-        if existing is not None:
-            raise _duplicate(existing) from None
-        raise Conflict("another invitation for this candidate is being created; try again") from None
+        session.add(application)
+        try:
+            session.commit()
+        except IntegrityError as error:
+            log.info("integrity error on invite: %s", error)
+            session.rollback()
+            existing = _existing(session, job.id, email)
+            if existing is not None and existing.id != application_id:
+                raise _duplicate(existing) from None
+            if existing is None:
+                raise Conflict("another invitation for this candidate is being created; try again") from None
+            application, new_candidate = existing, False
+    else:
+        application, new_candidate = existing, False
+        candidate = session.get(Candidate, application.candidate_id)
+    idempotency.note_application(request.scope.setdefault("state", {}), application.id)
 
     try:
         await client.start_workflow(
             "Application",
-            ApplicationInput(application.id, job.id, pipeline.snapshot(), pipeline.version),
+            ApplicationInput(
+                application.id, job.id, application.pipeline_snapshot, application.pipeline_version
+            ),
             id=application.workflow_id,
             task_queue=settings.TASK_QUEUE,
         )
+    except WorkflowAlreadyStartedError:
+        pass  # a retry of this call: the first one started it
     except Exception as error:
         log.warning("could not start workflow for %s: %s", application.id, error)
-        session.delete(application)
-        if new_candidate:
-            session.delete(candidate)
-        session.commit()
+        if existing is None:  # a retry must not take away what the first call made
+            session.delete(application)
+            if new_candidate and candidate is not None:
+                session.delete(candidate)
+            session.commit()
+        kept = "" if existing is None else " (with the same Idempotency-Key)"
+        saved = "nothing was saved" if existing is None else "the invitation waits for it"
         raise ServiceUnavailable(
-            "the workflow engine did not accept the application; nothing was saved, try again"
+            f"the workflow engine did not accept the application; {saved}, try again{kept}"
         ) from None
     return application_public(session, application)
 

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 
+from api import idempotency
 from api.bodies import bounded_body
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, NotFound, PayloadTooLarge, Unprocessable, errors
@@ -54,7 +55,10 @@ def create_job(body: JobCreate, session: SessionDep, staff: StaffDep) -> JobPubl
         get_pipeline(body.pipeline)
     except PipelineError as error:
         raise Unprocessable(str(error), known_pipelines=sorted(PIPELINES)) from None
-    job = Job(id=new_id("job"), title=body.title, pipeline=body.pipeline)
+    job_id = idempotency.row_id("job")  # a retry (Idempotency-Key) finds the job it opened
+    if job_id is not None and (opened := session.get(Job, job_id)) is not None:
+        return job_public(opened)
+    job = Job(id=job_id or new_id("job"), title=body.title, pipeline=body.pipeline)
     session.add(job)
     if staff.user_id is not None:  # whoever opens a job is on it
         session.flush()

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from activities.privacy import signal_privacy
+from api import idempotency
 from api.deps import SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, Conflict, ServiceUnavailable, errors
 from api.routes.applications import load_application, recorded_as
@@ -68,8 +69,14 @@ async def place_legal_hold(
 ) -> LegalHoldPublic:
     application = load_application(session, application_id, staff)
     _refuse_if_erased(application)
+    hold_id = idempotency.row_id("hold")  # a retry (Idempotency-Key) finds the hold it placed
+    if hold_id is not None and (placed := session.get(LegalHold, hold_id)) is not None:
+        return LegalHoldPublic.model_validate(placed, from_attributes=True)
     hold = LegalHold(
-        id=new_id("hold"), application_id=application.id, reason=body.reason, placed_by=recorded_as(staff)
+        id=hold_id or new_id("hold"),
+        application_id=application.id,
+        reason=body.reason,
+        placed_by=recorded_as(staff),
     )
     session.add(hold)
     application.legal_hold_at = application.legal_hold_at or hold.placed_at

@@ -1,0 +1,463 @@
+"""Idempotency keys: a state-changing call sent again with the same `Idempotency-Key` answers what
+the first answered, and changes nothing more.
+
+A client that lost an answer (a timeout, a 503, a dropped connection) cannot know whether its call
+took effect; with a key it sends the same call again. Here, around every route:
+
+- The first call with a key claims it (a row in `idempotent_requests`, keyed by an HMAC of the
+  caller's credential and the key), runs, and its answer is kept, sealed, for
+  `IDEMPOTENCY_TTL_HOURS`: a retry is given that answer, marked `Idempotent-Replayed: true`.
+  Answers that say the call was not taken at all (401, 403, 429, any 5xx) are not kept: the retry
+  runs again.
+- A call that runs again must not do again what the first did before it was lost. So the call's
+  ids are derived from the key: each workflow update it sends gets the update id `idem-...`
+  (Temporal gives a retry with that id the first update's outcome, while it runs and after it
+  closes, for as long as it keeps the workflow), the personal text it seals keeps its id, and the
+  rows it creates (an application, a job, a message) get ids a retry finds again.
+- The same key with another method, path or body is a 422: a key names one call.
+- A retry while the first is still running waits for it (a few seconds), then is told 503 with
+  Retry-After; a claim left by a process that died is taken over after `IDEMPOTENCY_LEASE_SECONDS`.
+
+Browsers cannot set headers on a form, so staff and portal forms send the key as a hidden
+`idempotency_key` field (URL-encoded forms only; file uploads are not covered).
+
+What is kept is not readable without the key: the id is an HMAC, the response is sealed (AES-GCM)
+with a key derived from the caller's key and the server secret, and neither key is stored. A kept
+response about an application is deleted when the application is erased; all expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import tempfile
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio.to_thread
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from offhours.models import IdempotentRequest
+from offhours.settings import Settings
+
+HEADER = "idempotency-key"
+FORM_FIELD = "idempotency_key"
+REPLAYED = "idempotent-replayed"
+KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the draft standard's examples
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+NOT_KEPT = frozenset({401, 403, 408, 425, 429})  # the call was not taken: a retry runs it
+KEEP_AT_MOST = 1024 * 1024  # a larger answer is not kept (no state-changing route sends one)
+WAIT_FOR_FIRST_SECONDS = 10.0
+NONCE = 12
+SESSION_COOKIE = "offhours_session"
+CANDIDATE_PATH = re.compile(r"^/(?:api/v1/candidate|c)/([^/]+)")
+APPLICATION_PATH = re.compile(r"^/(?:api/v1/applications|staff/applications|staff/reviews)/(app_[0-9a-f]+)")
+
+_call: ContextVar[Call | None] = ContextVar("offhours_idempotent_call", default=None)
+
+
+@dataclass
+class Call:
+    """The idempotent call being served: `base` is derived from the caller, the key and the
+    request, so a retry of the same call derives the same ids."""
+
+    base: str
+    updates: dict[str, int] = field(default_factory=dict)
+
+    def update_id(self, update: str) -> str:
+        n = self.updates.get(update, 0)
+        self.updates[update] = n + 1
+        return f"idem-{self.base[:32]}-{update}" + (f"-{n}" if n else "")
+
+    def row_id(self, prefix: str, purpose: str = "") -> str:
+        """An id shaped like offhours.models.new_id, the same for a retry of this call."""
+        digest = hashlib.sha256(f"{self.base}:{prefix}:{purpose}".encode()).hexdigest()
+        return f"{prefix}_{digest[:20]}"
+
+
+def current() -> Call | None:
+    """The idempotent call this request serves, or None (no key was sent)."""
+    return _call.get()
+
+
+def update_id(update: str) -> str | None:
+    call = current()
+    return call.update_id(update) if call is not None else None
+
+
+def row_id(prefix: str, purpose: str = "") -> str | None:
+    call = current()
+    return call.row_id(prefix, purpose) if call is not None else None
+
+
+def note_application(scope_state: Any, application_id: str) -> None:
+    """Tell the middleware which application a call concerns (its kept answer goes with its erasure)."""
+    if isinstance(scope_state, dict):
+        scope_state["idempotency_application"] = application_id
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _credential(scope: Scope, headers: Headers) -> str | None:
+    """Who is calling, as they prove it: a key is theirs alone."""
+    authorization = headers.get("authorization")
+    if authorization:
+        return "bearer:" + authorization
+    match = CANDIDATE_PATH.match(scope["path"])
+    if match:
+        return "link:" + match.group(1)
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE and value:
+            return "session:" + value
+    return None
+
+
+class _BodyDigest:
+    """sha256 of a body as its meaning goes: JSON canonical, a multipart body without its boundary
+    (a client that sends the same files again draws a new one)."""
+
+    def __init__(self, content_type: str) -> None:
+        self.kind = content_type.split(";")[0].strip().lower()
+        self.hash = hashlib.sha256()
+        self.marker = b""
+        self.tail = b""
+        self.json: list[bytes] | None = [] if self.kind == "application/json" else None
+        if self.kind == "multipart/form-data":
+            found = re.search(r'boundary="?([^";]+)"?', content_type)
+            self.marker = b"--" + found.group(1).encode() if found else b""
+
+    def update(self, chunk: bytes) -> None:
+        if self.json is not None:
+            self.json.append(chunk)
+        elif self.marker:
+            data = (self.tail + chunk).replace(self.marker, b"--")
+            keep = len(self.marker) - 1
+            self.hash.update(data[:-keep] if len(data) > keep else b"")
+            self.tail = data[-keep:] if len(data) > keep else data
+        else:
+            self.hash.update(chunk)
+
+    def hexdigest(self) -> str:
+        if self.json is not None:
+            raw = b"".join(self.json)
+            with contextlib.suppress(ValueError):  # not JSON: the bytes as sent
+                raw = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+            self.hash.update(raw)
+        else:
+            self.hash.update(self.tail)
+        return self.hash.hexdigest()
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> tuple[int, list[Any], bytes]:
+    body = json.dumps({"detail": detail}).encode()
+    out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    out += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return status, out, body
+
+
+@dataclass
+class _Derived:
+    record: str  # the row's id
+    seal_key: bytes  # seals the kept answer; never stored
+    base: str  # the call's ids derive from it (with the request's fingerprint)
+
+
+def _derive(settings: Settings, credential: str, key: str, fingerprint: str) -> _Derived:
+    secret = settings.secret_key.encode()
+
+    def mac(purpose: str, *parts: str) -> bytes:
+        message = "\x00".join((f"offhours.idempotency.{purpose}.v1", credential, key, *parts))
+        return hmac.new(secret, message.encode(), hashlib.sha256).digest()
+
+    return _Derived(mac("record").hex(), mac("seal"), mac("ids", fingerprint).hex())
+
+
+# ------------------------------------------------------------------------------- the store
+
+
+class _Store:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._purged_at = datetime.min.replace(tzinfo=UTC)
+
+    def claim(self, record: str, fingerprint: str) -> IdempotentRequest | None:
+        """Claim the key (None: claimed, run the call), or the row that already holds it."""
+        now = datetime.now(UTC)
+        lease = timedelta(seconds=self.settings.IDEMPOTENCY_LEASE_SECONDS)
+        with Session(self.engine, expire_on_commit=False) as session:
+            self._purge(session, now)
+            row = session.get(IdempotentRequest, record)
+            if row is not None and row.expires_at <= now:
+                session.delete(row)
+                session.commit()
+                row = None
+            if row is None:
+                session.add(
+                    IdempotentRequest(
+                        id=record,
+                        fingerprint=fingerprint,
+                        lease_until=now + lease,
+                        expires_at=now + timedelta(hours=self.settings.IDEMPOTENCY_TTL_HOURS),
+                    )
+                )
+                try:
+                    session.commit()
+                    return None
+                except IntegrityError:  # the same call, sent twice at once
+                    session.rollback()
+                    row = session.get(IdempotentRequest, record)
+                    if row is None:
+                        return self.claim(record, fingerprint)
+            if row.fingerprint == fingerprint and row.state == "running" and row.lease_until <= now:
+                # Its process was lost mid-call: this retry takes the claim over (one retry only).
+                taken = session.execute(
+                    update(IdempotentRequest)
+                    .where(
+                        col(IdempotentRequest.id) == record,
+                        col(IdempotentRequest.lease_until) == row.lease_until,
+                    )
+                    .values(lease_until=now + lease)
+                )
+                session.commit()
+                if getattr(taken, "rowcount", 0) == 1:
+                    return None
+                session.refresh(row)
+            return row
+
+    def look(self, record: str) -> IdempotentRequest | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(IdempotentRequest, record)
+
+    def keep(self, record: str, status: int, sealed: bytes, application_id: str | None) -> None:
+        with Session(self.engine) as session:
+            session.execute(
+                update(IdempotentRequest)
+                .where(col(IdempotentRequest.id) == record)
+                .values(state="done", status_code=status, sealed=sealed, application_id=application_id)
+            )
+            session.commit()
+
+    def release(self, record: str) -> None:
+        with Session(self.engine) as session:
+            session.execute(delete(IdempotentRequest).where(col(IdempotentRequest.id) == record))
+            session.commit()
+
+    def _purge(self, session: Session, now: datetime) -> None:
+        if now - self._purged_at < timedelta(minutes=10):
+            return
+        self._purged_at = now
+        session.execute(delete(IdempotentRequest).where(col(IdempotentRequest.expires_at) <= now))
+        session.commit()
+
+
+def _seal(key: bytes, record: str, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    plain = json.dumps(
+        {
+            "status": status,
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in headers],
+            "body": base64.b64encode(body).decode(),
+        }
+    ).encode()
+    nonce = os.urandom(NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plain, record.encode())
+
+
+def _open(key: bytes, record: str, sealed: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    plain = json.loads(AESGCM(key).decrypt(sealed[:NONCE], sealed[NONCE:], record.encode()))
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in plain["headers"]]
+    return int(plain["status"]), headers, base64.b64decode(plain["body"])
+
+
+# -------------------------------------------------------------------------------- middleware
+
+
+class Idempotency:
+    """ASGI middleware: see the module's docstring. Inside BodyLimit, so that what it reads is bounded."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, engine: Engine | None = None) -> None:
+        self.app = app
+        self.settings = settings
+        self._engine = engine
+        self._store: _Store | None = None
+
+    def store(self, scope: Scope) -> _Store:
+        if self._store is None:
+            engine = self._engine or scope["app"].state.engine
+            self._store = _Store(engine, self.settings)
+        return self._store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = headers.get(HEADER)
+        content_type = headers.get("content-type", "")
+        form = content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+        if key is None and not form:
+            await self.app(scope, receive, send)
+            return
+        credential = _credential(scope, headers)
+        digest = _BodyDigest(content_type)
+        spool = tempfile.SpooledTemporaryFile(max_size=KEEP_AT_MOST)  # noqa: SIM115 (closed below)
+        try:
+            disconnected = await self._read(receive, spool, digest)
+            if key is None:  # a browser form: its hidden field
+                spool.seek(0)
+                values = parse_qs(spool.read(64 * 1024).decode("latin-1"), max_num_fields=200)
+                field_value = values.get(FORM_FIELD, [None])[0]
+                key = field_value if field_value else None
+            replay = _replayer(spool, receive, disconnected)
+            if key is None or credential is None:  # nothing to key it by: an ordinary call
+                await self.app(scope, replay, send)
+                return
+            if not KEY.match(key):
+                await _answer(
+                    send, *_error(400, "the Idempotency-Key must be 1 to 255 visible ASCII characters")
+                )
+                return
+            fingerprint = hmac.new(
+                self.settings.secret_key.encode(),
+                f"{scope['method']} {scope['path']} {digest.hexdigest()}".encode(),
+                hashlib.sha256,
+            ).hexdigest()
+            derived = _derive(self.settings, credential, key, fingerprint)
+            await self._serve(scope, replay, send, derived, fingerprint)
+        finally:
+            spool.close()
+
+    async def _read(self, receive: Receive, spool: Any, digest: _BodyDigest) -> bool:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return True
+            chunk = message.get("body", b"")
+            if chunk:
+                spool.write(chunk)
+                digest.update(chunk)
+            if not message.get("more_body", False):
+                spool.seek(0)
+                return False
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, derived: _Derived, fingerprint: str
+    ) -> None:
+        store = self.store(scope)
+        held = await anyio.to_thread.run_sync(store.claim, derived.record, fingerprint)
+        deadline = asyncio.get_running_loop().time() + WAIT_FOR_FIRST_SECONDS
+        while held is not None and held.state == "running" and held.fingerprint == fingerprint:
+            if asyncio.get_running_loop().time() >= deadline:
+                await _answer(
+                    send,
+                    *_error(
+                        503,
+                        "a request with this Idempotency-Key is still being processed; "
+                        "send it again in a few seconds to get its answer",
+                        {"Retry-After": "2"},
+                    ),
+                )
+                return
+            await asyncio.sleep(0.2)
+            held = await anyio.to_thread.run_sync(store.look, derived.record)
+            if held is None or (held.state == "running" and held.lease_until <= datetime.now(UTC)):
+                held = await anyio.to_thread.run_sync(store.claim, derived.record, fingerprint)
+        if held is not None:
+            if held.fingerprint != fingerprint:
+                await _answer(
+                    send,
+                    *_error(
+                        422,
+                        "this Idempotency-Key was already used for a different request (another "
+                        "method, path or body); a key names one request: send a new key for a new one",
+                    ),
+                )
+                return
+            assert held.sealed is not None
+            status, headers, body = _open(derived.seal_key, derived.record, held.sealed)
+            await _answer(send, status, [*headers, (REPLAYED.encode(), b"true")], body)
+            return
+        await self._run(scope, receive, send, derived)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, derived: _Derived) -> None:
+        store = self.store(scope)
+        status = 0
+        kept_headers: list[tuple[bytes, bytes]] = []
+        parts: list[bytes] = []
+        size = 0
+
+        async def capture(message: Message) -> None:
+            nonlocal status, kept_headers, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                kept_headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+                if size <= KEEP_AT_MOST:
+                    parts.append(message.get("body", b""))
+            await send(message)
+
+        token = _call.set(Call(derived.base))
+        kept = False
+        try:
+            await self.app(scope, receive, capture)
+            if status and status < 500 and status not in NOT_KEPT and size <= KEEP_AT_MOST:
+                state = scope.get("state") or {}
+                application_id = state.get("idempotency_application")
+                if application_id is None:
+                    match = APPLICATION_PATH.match(scope["path"])
+                    application_id = match.group(1) if match else None
+                sealed = _seal(derived.seal_key, derived.record, status, kept_headers, b"".join(parts))
+                await anyio.to_thread.run_sync(store.keep, derived.record, status, sealed, application_id)
+                kept = True
+        finally:
+            _call.reset(token)
+            if not kept:
+                await anyio.to_thread.run_sync(store.release, derived.record)
+
+
+def _replayer(spool: Any, receive: Receive, disconnected: bool) -> Receive:
+    """The body already read, given to the app again as it arrived; then the real channel."""
+    done = False
+
+    async def replay() -> Message:
+        nonlocal done
+        if done or disconnected:
+            return await receive() if not disconnected else {"type": "http.disconnect"}
+        chunk = spool.read(64 * 1024)
+        more = bool(chunk) and spool.tell() < _size(spool)
+        if not more:
+            done = True
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    return replay
+
+
+def _size(spool: Any) -> int:
+    position = spool.tell()
+    spool.seek(0, os.SEEK_END)
+    end = spool.tell()
+    spool.seek(position)
+    return int(end)
+
+
+async def _answer(send: Send, status: int, headers: list[Any], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
