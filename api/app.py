@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from api.bodies import BodyLimit
 from api.errors import ApiError
-from api.idempotency import Idempotency
+from api.idempotency import Idempotency, document_idempotency
 from api.pages import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
@@ -236,6 +236,7 @@ def create_app(
 
     for module in (health, pipelines, jobs, applications, privacy, files, candidate, portal, staff, codec):
         app.include_router(module.router)
+    document_idempotency(app)
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
     if settings.is_development:
         app.include_router(mailbox.router)

@@ -151,6 +151,12 @@ def accepting(application: Application) -> bool:
 
 
 def refuse_if_closed(application: Application) -> None:
+    """The API's early refusal of a change to a closed application (before an upload is taken, say).
+    Not for a call sent with an Idempotency-Key: it may be the retry of a call that went through
+    (the submission that closed it), which the workflow answers as it answered first; a new call is
+    refused by the workflow's own check."""
+    if idempotency.current() is not None:
+        return
     if application.status not in ACCEPTING:
         raise Conflict(
             f"the application is {application.status} and takes no more answers",

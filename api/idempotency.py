@@ -179,14 +179,94 @@ class _Derived:
     base: str  # the call's ids derive from it (with the request's fingerprint)
 
 
-def _derive(settings: Settings, credential: str, key: str, fingerprint: str) -> _Derived:
+def _derive(
+    settings: Settings, credential: str, key: str, fingerprint: str, *, per_body: bool = False
+) -> _Derived:
     secret = settings.secret_key.encode()
 
     def mac(purpose: str, *parts: str) -> bytes:
         message = "\x00".join((f"offhours.idempotency.{purpose}.v1", credential, key, *parts))
         return hmac.new(secret, message.encode(), hashlib.sha256).digest()
 
-    return _Derived(mac("record").hex(), mac("seal"), mac("ids", fingerprint).hex())
+    record = mac("record", fingerprint) if per_body else mac("record")
+    return _Derived(record.hex(), mac("seal"), mac("ids", fingerprint).hex())
+
+
+# ---------------------------------------------------------------------------------- OpenAPI
+
+KEY_DESCRIPTION = (
+    "A key of your choosing (a UUID, say), new for each new request, the same when you send a "
+    "request again because its answer was lost (a timeout, a 503, a dropped connection). A retry "
+    "with the same key is answered as the first request was (marked `Idempotent-Replayed: true`) "
+    "and changes nothing more; answers are kept for the retry for a day (IDEMPOTENCY_TTL_HOURS). "
+    "The same key with another method, path or body is refused (422). Keys are per credential."
+)
+
+
+def document_idempotency(app: Any) -> None:
+    """Every state-changing operation of the API takes the Idempotency-Key header (in the spec)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return dict(app.openapi_schema)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/api/"):
+                continue
+            for method, operation in operations.items():
+                if method.upper() in SAFE_METHODS or not isinstance(operation, dict):
+                    continue
+                operation.setdefault("parameters", []).append(
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": KEY_DESCRIPTION,
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": KEY.pattern,
+                        },
+                    }
+                )
+                responses = operation.setdefault("responses", {})
+                for status, what in (
+                    (
+                        "400",
+                        "The body could not be read, or the Idempotency-Key is not 1 to 255 visible ASCII characters",
+                    ),
+                    (
+                        "422",
+                        "The request is not valid, or its Idempotency-Key was used for a different request",
+                    ),
+                    (
+                        "503",
+                        "Busy or unreachable (or a request with this Idempotency-Key is still running): send it again",
+                    ),
+                ):
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": what,
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                            },
+                        },
+                    )
+                for status, response in responses.items():
+                    if status.startswith("2"):
+                        response.setdefault("headers", {})["Idempotent-Replayed"] = {
+                            "description": "`true` when this is the kept answer to an earlier request with the same Idempotency-Key",
+                            "schema": {"type": "string", "enum": ["true"]},
+                        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
 
 
 # ------------------------------------------------------------------------------- the store
@@ -320,9 +400,11 @@ class Idempotency:
         spool = tempfile.SpooledTemporaryFile(max_size=KEEP_AT_MOST)  # noqa: SIM115 (closed below)
         try:
             disconnected = await self._read(receive, spool, digest)
-            if key is None:  # a browser form: its hidden field
+            from_form = key is None
+            if from_form:  # a browser form: its hidden field
                 spool.seek(0)
                 values = parse_qs(spool.read(64 * 1024).decode("latin-1"), max_num_fields=200)
+                spool.seek(0)
                 field_value = values.get(FORM_FIELD, [None])[0]
                 key = field_value if field_value else None
             replay = _replayer(spool, receive, disconnected)
@@ -339,7 +421,9 @@ class Idempotency:
                 f"{scope['method']} {scope['path']} {digest.hexdigest()}".encode(),
                 hashlib.sha256,
             ).hexdigest()
-            derived = _derive(self.settings, credential, key, fingerprint)
+            # A form's key names the form as rendered: sent again changed (the back button, an
+            # edit), it is another call, not a conflict the person could do nothing about.
+            derived = _derive(self.settings, credential, key, fingerprint, per_body=from_form)
             await self._serve(scope, replay, send, derived, fingerprint)
         finally:
             spool.close()

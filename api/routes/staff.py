@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api import csrf
+from api import csrf, idempotency
 from api.deps import (
     SESSION_COOKIE,
     Principal,
@@ -513,7 +514,7 @@ async def resend_invite(
             409,
             "Only an open application's invitation can be sent again.",
         )
-    key = new_id("resend")
+    key = idempotency.row_id("resend") or new_id("resend")  # a form sent twice: one email
     # The new link replaces every earlier one (a forwarded or leaked link stops working). Moved on
     # in SQL, so that two resends at once both count; moved back if the email cannot be sent.
     moved = sa_update(Application).where(col(Application.id) == application.id)
@@ -524,12 +525,17 @@ async def resend_invite(
     try:
         await client.start_workflow("Notice", [email], id=f"notice-{key}", task_queue=settings.TASK_QUEUE)
     except Exception as error:
+        already = isinstance(error, WorkflowAlreadyStartedError)  # sent by this form's first post
         back = sa_update(Application).where(
             col(Application.id) == application.id,
             col(Application.link_generation) == application.link_generation,
         )
         session.execute(back.values(link_generation=application.link_generation - 1))
         session.commit()
+        if already:
+            return _application(
+                request, session, settings, staff, application_id, notice="The invitation was sent again."
+            )
         raise ServiceUnavailable(f"the invitation could not be sent again just now ({error})") from None
     return _application(
         request, session, settings, staff, application_id, notice="The invitation was sent again."

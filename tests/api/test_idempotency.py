@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +15,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
+from api.app import create_app
 from offhours.models import Application, ContactMessage, IdempotentRequest, PersonalText, Scorecard
+from offhours.settings import Settings
 from tests.api.test_end_to_end import SCORECARD
+from tests.api.test_staff_sessions import HTML, make_user, sign_in
 from tests.conftest import STAFF, Stack, token_from, unique_email
 
 
@@ -268,3 +273,69 @@ async def test_what_is_kept_opens_only_with_the_key_and_goes_with_an_erasure(sta
         while (await stack.application(created.json()["id"]))["erased_at"] is None:
             await asyncio.sleep(0.1)
     assert count(stack, IdempotentRequest, application_id=created.json()["id"]) == 0
+
+
+async def test_two_identical_calls_at_once_are_done_once(stack: Stack) -> None:
+    headers = {**STAFF, **key()}
+    body = {"title": "Two clicks", "pipeline": "standard"}
+    first, second = await asyncio.gather(
+        stack.http.post("/api/v1/jobs", json=body, headers=headers),
+        stack.http.post("/api/v1/jobs", json=body, headers=headers),
+    )
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert {first.headers.get("idempotent-replayed"), second.headers.get("idempotent-replayed")} == {
+        None,
+        "true",
+    }
+    jobs = (await stack.http.get("/api/v1/jobs", headers=STAFF)).json()
+    assert [j["title"] for j in jobs].count("Two clicks") == 1
+
+
+async def test_a_staff_form_sent_twice_sends_one_email(stack: Stack) -> None:
+    """The page's form carries its own key: a double click (or a reload that posts again) of
+    'Send the invitation again' sends one invitation, and the second post is shown the same page."""
+    email = make_user(stack, "ops")
+    assert await sign_in(stack, email) == 303
+    job = await stack.create_job()
+    address = unique_email()
+    application = await stack.invite(job["id"], address)
+    await stack.mailbox.wait_for(address, 1)
+    page = await stack.http.get(f"/staff/applications/{application['id']}", headers=HTML)
+    form = re.search(r'action="/staff/applications/[^"]+/resend-invite".*?</form>', page.text, re.S)
+    assert form is not None
+    fields = dict(re.findall(r'name="(csrf_token|idempotency_key)" value="([^"]+)"', form[0]))
+    assert set(fields) == {"csrf_token", "idempotency_key"}
+    url = f"/staff/applications/{application['id']}/resend-invite"
+    first = await stack.http.post(url, data=fields, headers=HTML)
+    second = await stack.http.post(url, data=fields, headers=HTML)
+    assert first.status_code == second.status_code == 200
+    assert "The invitation was sent again." in second.text
+    assert second.headers.get("idempotent-replayed") == "true"
+    await stack.mailbox.wait_for(address, 2)
+    await stack.mailbox.settle(1.5)
+    assert len(stack.mailbox.to(address)) == 2  # the invitation, and one resend
+    # A new rendering of the page is a new form: sent, it is another resend.
+    page = await stack.http.get(f"/staff/applications/{application['id']}", headers=HTML)
+    form = re.search(r'action="/staff/applications/[^"]+/resend-invite".*?</form>', page.text, re.S)
+    assert form is not None
+    fresh = dict(re.findall(r'name="(csrf_token|idempotency_key)" value="([^"]+)"', form[0]))
+    assert fresh["idempotency_key"] != fields["idempotency_key"]
+    assert (await stack.http.post(url, data=fresh, headers=HTML)).status_code == 200
+    await stack.mailbox.wait_for(address, 3)
+
+
+def test_every_state_changing_operation_documents_the_key(settings: Settings, engine: Engine) -> None:
+    spec = create_app(settings, engine=engine).openapi()
+    changing = [
+        (method, path, operation)
+        for path, operations in spec["paths"].items()
+        if path.startswith("/api/")
+        for method, operation in operations.items()
+        if method in ("post", "put", "patch", "delete")
+    ]
+    assert len(changing) > 20
+    for method, path, operation in changing:
+        names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert "Idempotency-Key" in names, f"{method} {path}"
+        assert {"400", "422", "503"} <= set(operation["responses"]), f"{method} {path}"
