@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
@@ -320,10 +321,14 @@ class EmailActivities:
             )
         return message
 
-    async def deliver(self, message: MimeMessage) -> None:
+    async def deliver(
+        self, message: MimeMessage, accepted: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Hand the message to the relay. `accepted` runs as soon as the relay has taken it (its
+        answer to DATA), before the goodbye: what records it as sent then leaves only the time of
+        one database write in which a lost worker would send it again."""
         s = self.settings
-        await aiosmtplib.send(
-            message,
+        client = aiosmtplib.SMTP(
             hostname=s.SMTP_HOST,
             port=s.SMTP_PORT,
             username=s.SMTP_USERNAME,
@@ -332,6 +337,18 @@ class EmailActivities:
             start_tls=s.SMTP_TLS == "starttls",
             timeout=s.SMTP_TIMEOUT_SECONDS,
         )
+        await client.connect()  # with STARTTLS and the login the settings ask for
+        try:
+            await client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        if accepted is not None:
+            await accepted()
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):  # taken already: a lost goodbye changes nothing
+            client.close()
 
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> EmailResult:
@@ -340,8 +357,12 @@ class EmailActivities:
         if already_sent:
             activity.logger.info("email %s already sent as %s", request.message_key, row.message_id)
             return EmailResult(message_id=row.message_id, sent_now=False)
+
+        async def sent() -> None:
+            await asyncio.to_thread(self._mark, row.id, "sent")
+
         try:
-            await self.deliver(self.build(rendered, row.message_id))
+            await self.deliver(self.build(rendered, row.message_id), accepted=sent)
         # The relay's words often quote the address: they stay in the outbox row (erased with the
         # application), and what reaches the workflow history names only the kind of failure.
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused) as error:
@@ -365,5 +386,4 @@ class EmailActivities:
                 f"relay unreachable for message {request.message_key} ({type(error).__name__})",
                 type="TemporaryEmailFailure",
             ) from None
-        await asyncio.to_thread(self._mark, row.id, "sent")
         return EmailResult(message_id=row.message_id, sent_now=True)

@@ -52,6 +52,7 @@ from sqlmodel import Session, col
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from offhours import accounts
 from offhours.models import IdempotentRequest
 from offhours.settings import Settings
 
@@ -322,6 +323,25 @@ class _Store:
                 session.refresh(row)
             return row
 
+    def still_valid(self, credential: str) -> bool:
+        """Whether the credential a kept answer was made for still opens the API: a revoked token,
+        an ended session or a disabled user is not given it again (the call runs, and is refused)."""
+        kind, _, value = credential.partition(":")
+        with Session(self.engine) as session:
+            if kind == "bearer":
+                scheme, _, token = value.partition(" ")
+                if scheme.lower() != "bearer":
+                    return False
+                admin = self.settings.ADMIN_TOKEN
+                if admin and hmac.compare_digest(token.encode(), admin.encode()):
+                    return True
+                return accounts.user_for_token(session, token) is not None
+            if kind == "session":
+                return accounts.user_for_session(session, value) is not None
+        # A candidate link was checked when the call was made; its application's erasure removes
+        # what was kept, and a newer link is another credential.
+        return True
+
     def look(self, record: str) -> IdempotentRequest | None:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.get(IdempotentRequest, record)
@@ -424,7 +444,7 @@ class Idempotency:
             # A form's key names the form as rendered: sent again changed (the back button, an
             # edit), it is another call, not a conflict the person could do nothing about.
             derived = _derive(self.settings, credential, key, fingerprint, per_body=from_form)
-            await self._serve(scope, replay, send, derived, fingerprint)
+            await self._serve(scope, replay, send, derived, fingerprint, credential)
         finally:
             spool.close()
 
@@ -442,7 +462,7 @@ class Idempotency:
                 return False
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, derived: _Derived, fingerprint: str
+        self, scope: Scope, receive: Receive, send: Send, derived: _Derived, fingerprint: str, credential: str
     ) -> None:
         store = self.store(scope)
         held = await anyio.to_thread.run_sync(store.claim, derived.record, fingerprint)
@@ -475,6 +495,9 @@ class Idempotency:
                 )
                 return
             assert held.sealed is not None
+            if not await anyio.to_thread.run_sync(store.still_valid, credential):
+                await self.app(scope, receive, send)  # refused as any call with it would be
+                return
             status, headers, body = _open(derived.seal_key, derived.record, held.sealed)
             await _answer(send, status, [*headers, (REPLAYED.encode(), b"true")], body)
             return

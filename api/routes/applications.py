@@ -39,7 +39,7 @@ from api.schemas import (
     StageOutcomeCreate,
     WithdrawCreate,
 )
-from api.workflow_calls import update_application
+from api.workflow_calls import busy, update_application
 from offhours import audit
 from offhours.archive import read_archived
 from offhours.contracts import (
@@ -313,7 +313,8 @@ async def create_application(
             if existing is not None and existing.id != application_id:
                 raise _duplicate(existing) from None
             if existing is None:
-                raise Conflict("another invitation for this candidate is being created; try again") from None
+                # Not a refusal: the other one is in flight, and this one can be sent again.
+                raise busy("another invitation for this candidate is being created at this moment") from None
             application, new_candidate = existing, False
     else:
         application, new_candidate = existing, False

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiosmtplib
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio import activity
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.applications import ApplicationActivities
 from activities.email import EmailActivities
@@ -18,6 +21,7 @@ from offhours.contracts import ApplicationState, EmailRequest, EmailResult
 from offhours.models import EmailMessage
 from offhours.settings import Settings
 from tests.conftest import Mailbox, Stack, _stack, free_port, unique_email
+from tests.security.test_hardening_settings import application_for
 from workers import build_worker
 
 
@@ -128,3 +132,73 @@ async def test_refused_recipient_does_not_stop_the_application(stack: Stack) -> 
             break
         await stack.mailbox.settle(0.05)
     assert state.stage == "interview" and state.status == "invited"
+
+
+async def test_a_worker_lost_after_the_relay_took_the_message_does_not_send_it_again(
+    settings: Settings, engine: Engine, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lost between the relay's answer to DATA and the goodbye (QUIT): the message is already
+    recorded as sent, so the retried attempt sends nothing."""
+    email = EmailActivities(engine, settings)
+    request = EmailRequest(application_for(engine, "Support engineer"), "invite", "invite")
+    real_quit = aiosmtplib.SMTP.quit
+
+    async def lost(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("worker lost before saying goodbye to the relay")
+
+    environment = ActivityEnvironment()
+    monkeypatch.setattr(aiosmtplib.SMTP, "quit", lost)
+    with pytest.raises(RuntimeError):
+        await environment.run(email.send_email, request)
+    monkeypatch.setattr(aiosmtplib.SMTP, "quit", real_quit)
+    again = await environment.run(email.send_email, request)
+    assert again.sent_now is False
+    recipient = email.render(request).recipient
+    await mailbox.wait_for(recipient, 1)
+    await mailbox.settle(0.5)
+    assert len(mailbox.to(recipient)) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_the_relay_login_is_used(settings: Settings, engine: Engine) -> None:
+    """SMTP_USERNAME / SMTP_PASSWORD log in to a relay that requires it; a wrong password is a
+    failure the activity reports, not a message sent."""
+    received: list[str] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(str(envelope.rcpt_tos))
+            return "250 OK"
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"relay-user", b"relay-pass")
+        return AuthResult(success=ok)
+
+    controller = Controller(
+        Handler(),
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        relay = settings.model_copy(
+            update={
+                "SMTP_PORT": controller.port,
+                "SMTP_USERNAME": "relay-user",
+                "SMTP_PASSWORD": "relay-pass",
+            }
+        )
+        email = EmailActivities(engine, relay)
+        request = EmailRequest(application_for(engine, "Support engineer"), "invite", "invite")
+        result = await ActivityEnvironment().run(email.send_email, request)
+        assert result.sent_now and len(received) == 1
+        wrong = EmailActivities(engine, relay.model_copy(update={"SMTP_PASSWORD": "not-it"}))
+        other = EmailRequest(application_for(engine, "Support engineer"), "invite", "invite")
+        with pytest.raises(Exception, match="relay"):
+            await ActivityEnvironment().run(wrong.send_email, other)
+        assert len(received) == 1
+    finally:
+        controller.stop()

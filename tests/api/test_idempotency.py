@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from api.app import create_app
+from offhours import accounts
 from offhours.models import Application, ContactMessage, IdempotentRequest, PersonalText, Scorecard
 from offhours.settings import Settings
 from tests.api.test_end_to_end import SCORECARD
@@ -339,3 +340,19 @@ def test_every_state_changing_operation_documents_the_key(settings: Settings, en
         names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
         assert "Idempotency-Key" in names, f"{method} {path}"
         assert {"400", "422", "503"} <= set(operation["responses"]), f"{method} {path}"
+
+
+async def test_a_revoked_token_is_not_given_a_kept_answer(stack: Stack) -> None:
+    with Session(stack.engine) as session:
+        user = accounts.create_user(session, unique_email(), "Temp", "ops")
+        token_row, token = accounts.create_token(session, user.id, "soon revoked")
+        session.commit()
+        token_id = token_row.id
+    headers = {"Authorization": f"Bearer {token}", **key()}
+    body = {"title": "Kept", "pipeline": "standard"}
+    assert (await stack.http.post("/api/v1/jobs", json=body, headers=headers)).status_code == 201
+    with Session(stack.engine) as session:
+        accounts.revoke_token(session, token_id)
+        session.commit()
+    again = await stack.http.post("/api/v1/jobs", json=body, headers=headers)
+    assert again.status_code == 401 and "idempotent-replayed" not in again.headers

@@ -1,0 +1,34 @@
+"""The fault run's short version (reliability/fault_run.py): 20 applications through a real API
+process while the worker process is killed with SIGKILL every 5 seconds. Every journey completes, none
+is stranded by an answer the client believes, nothing is lost, no email is sent twice."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_fault_run() -> object:
+    spec = importlib.util.spec_from_file_location("fault_run", ROOT / "reliability" / "fault_run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fault_run"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_twenty_applications_with_the_worker_killed_every_five_seconds(tmp_path: Path) -> None:
+    fault_run = load_fault_run()
+    figures = await fault_run.fault_run(  # type: ignore[attr-defined]
+        applications=20, kill_every=5.0, concurrency=20, timeout=300.0, workdir=tmp_path, quiet=True
+    )
+    line = figures.line()
+    assert figures.kills >= 5, f"the worker was hardly killed, the run proves nothing: {line}"
+    assert figures.stranded_at == [], line
+    assert figures.completed == 20, line
+    assert figures.lost == 0, line
+    assert figures.duplicated == [] and figures.duplicate_emails == 0, line
+    assert figures.messages == figures.message_ids >= 20 * 3, line
