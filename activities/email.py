@@ -344,7 +344,11 @@ class EmailActivities:
             client.close()
             raise
         if accepted is not None:
-            await accepted()
+            try:
+                await accepted()
+            except BaseException:
+                client.close()
+                raise
         try:
             await client.quit()
         except (aiosmtplib.SMTPException, OSError):  # taken already: a lost goodbye changes nothing

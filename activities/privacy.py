@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, or_, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
@@ -172,7 +172,12 @@ class PrivacyActivities:
                 .where(col(EmailMessage.application_id) == application_id)
                 .values(recipient="", subject="", last_error=None),
                 # answers kept for retried calls (sealed with the callers' keys; gone in any case)
-                delete(IdempotentRequest).where(col(IdempotentRequest.application_id) == application_id),
+                delete(IdempotentRequest).where(
+                    or_(
+                        col(IdempotentRequest.application_id) == application_id,
+                        col(IdempotentRequest.job_id) == application.job_id,  # bulk invitations' reports
+                    )
+                ),
             ):
                 session.execute(statement)
             self._forget_candidate(session, application)

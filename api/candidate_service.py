@@ -108,7 +108,6 @@ def candidate_application(
     if application is None:  # never existed: reveal nothing
         raise bad_link()
     limits.check(request, f"{application.id}:{link.generation}")
-    idempotency.note_application(request.scope.setdefault("state", {}), application.id)
     if application.erased_at is not None:
         raise Gone("the data of this application has been erased; nothing is kept behind this link")
     if link.generation < application.link_generation:
@@ -118,6 +117,9 @@ def candidate_application(
             "this application was withdrawn; its link now shows only its status and your data rights",
             status=application.status,
         )
+    state = request.scope.setdefault("state", {})
+    idempotency.note_caller(state)
+    idempotency.note_application(state, application.id)
     # End the read transaction: its pooled connection is not held through a long upload or a
     # workflow call (the loaded row stays usable; the session reconnects when next used).
     session.commit()

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api import policy
+from api import idempotency, policy
 from api.errors import Forbidden, ServiceUnavailable, Unauthorized
 from api.ratelimit import RateLimits
 from offhours import accounts
@@ -154,6 +154,7 @@ async def get_staff(
     # is held while the route waits on a workflow, whose activities write to the same database.
     session.commit()
     authorize(request, principal)
+    idempotency.note_caller(request.scope.setdefault("state", {}))
     return principal
 
 

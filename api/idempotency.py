@@ -36,7 +36,7 @@ import hmac
 import json
 import os
 import re
-import tempfile
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,7 +53,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offhours import accounts
-from offhours.models import IdempotentRequest
+from offhours.links import BadLink, ExpiredLink, read_candidate_link
+from offhours.models import Application, IdempotentRequest
 from offhours.settings import Settings
 
 HEADER = "idempotency-key"
@@ -67,7 +68,10 @@ WAIT_FOR_FIRST_SECONDS = 10.0
 NONCE = 12
 SESSION_COOKIE = "offhours_session"
 CANDIDATE_PATH = re.compile(r"^/(?:api/v1/candidate|c)/([^/]+)")
-APPLICATION_PATH = re.compile(r"^/(?:api/v1/applications|staff/applications|staff/reviews)/(app_[0-9a-f]+)")
+APPLICATION_PATH = re.compile(
+    r"^/(?:api/v1/applications|staff/applications|staff/reviews)/(app_[0-9a-f]{20})(?:/|$)"
+)
+JOB_PATH = re.compile(r"^/api/v1/jobs/(job_[0-9a-f]{20})(?:/|$)")
 
 _call: ContextVar[Call | None] = ContextVar("offhours_idempotent_call", default=None)
 
@@ -106,28 +110,46 @@ def row_id(prefix: str, purpose: str = "") -> str | None:
     return call.row_id(prefix, purpose) if call is not None else None
 
 
+def _state(scope_state: Any) -> dict[str, Any]:
+    return scope_state if isinstance(scope_state, dict) else {}
+
+
 def note_application(scope_state: Any, application_id: str) -> None:
     """Tell the middleware which application a call concerns (its kept answer goes with its erasure)."""
-    if isinstance(scope_state, dict):
-        scope_state["idempotency_application"] = application_id
+    _state(scope_state)["idempotency_application"] = application_id
+
+
+def note_caller(scope_state: Any) -> None:
+    """The caller has proved who they are (a staff token or session, a candidate link): only such a
+    call's answer is kept, so a stranger cannot fill the table."""
+    _state(scope_state)["idempotency_caller"] = True
+
+
+def keep_apart(scope_state: Any) -> None:
+    """This call's answer holds no personal data and outlives the application's erasure (the
+    erasure request's own answer, which a retry must still be given)."""
+    _state(scope_state)["idempotency_apart"] = True
 
 
 # ------------------------------------------------------------------------------------ helpers
 
 
 def _credential(scope: Scope, headers: Headers) -> str | None:
-    """Who is calling, as they prove it: a key is theirs alone."""
-    authorization = headers.get("authorization")
-    if authorization:
-        return "bearer:" + authorization
+    """Who is calling, as the route will authenticate them: a key is theirs alone. A candidate
+    path's link; else a bearer token; else the staff session cookie (the last one sent, as the
+    framework reads cookies)."""
     match = CANDIDATE_PATH.match(scope["path"])
     if match:
         return "link:" + match.group(1)
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return "bearer:" + token
+    session = None
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         if name == SESSION_COOKIE and value:
-            return "session:" + value
-    return None
+            session = value
+    return "session:" + session if session else None
 
 
 class _BodyDigest:
@@ -158,7 +180,7 @@ class _BodyDigest:
     def hexdigest(self) -> str:
         if self.json is not None:
             raw = b"".join(self.json)
-            with contextlib.suppress(ValueError):  # not JSON: the bytes as sent
+            with contextlib.suppress(ValueError, RecursionError):  # not JSON: the bytes as sent
                 raw = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
             self.hash.update(raw)
         else:
@@ -274,90 +296,140 @@ def document_idempotency(app: Any) -> None:
 
 
 class _Store:
+    """The claims and kept answers. Every change to a claimed row names the claim (a token drawn
+    when it was taken), so a call whose claim was taken over cannot touch its successor's row."""
+
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self._purged_at = datetime.min.replace(tzinfo=UTC)
 
-    def claim(self, record: str, fingerprint: str) -> IdempotentRequest | None:
-        """Claim the key (None: claimed, run the call), or the row that already holds it."""
-        now = datetime.now(UTC)
-        lease = timedelta(seconds=self.settings.IDEMPOTENCY_LEASE_SECONDS)
-        with Session(self.engine, expire_on_commit=False) as session:
-            self._purge(session, now)
-            row = session.get(IdempotentRequest, record)
-            if row is not None and row.expires_at <= now:
-                session.delete(row)
-                session.commit()
-                row = None
-            if row is None:
-                session.add(
-                    IdempotentRequest(
-                        id=record,
-                        fingerprint=fingerprint,
-                        lease_until=now + lease,
-                        expires_at=now + timedelta(hours=self.settings.IDEMPOTENCY_TTL_HOURS),
-                    )
-                )
-                try:
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.IDEMPOTENCY_LEASE_SECONDS)
+
+    def claim(self, record: str, fingerprint: str, claim: str) -> IdempotentRequest | None:
+        """Take the key under `claim` (None: taken, run the call), or the row that holds it."""
+        for _ in range(5):
+            now = datetime.now(UTC)
+            with Session(self.engine, expire_on_commit=False) as session:
+                self._purge(session, now)
+                row = session.get(IdempotentRequest, record)
+                if row is not None and row.expires_at <= now:
+                    session.delete(row)
                     session.commit()
-                    return None
-                except IntegrityError:  # the same call, sent twice at once
-                    session.rollback()
-                    row = session.get(IdempotentRequest, record)
-                    if row is None:
-                        return self.claim(record, fingerprint)
-            if row.fingerprint == fingerprint and row.state == "running" and row.lease_until <= now:
-                # Its process was lost mid-call: this retry takes the claim over (one retry only).
-                taken = session.execute(
-                    update(IdempotentRequest)
-                    .where(
-                        col(IdempotentRequest.id) == record,
-                        col(IdempotentRequest.lease_until) == row.lease_until,
+                    row = None
+                if row is None:
+                    session.add(
+                        IdempotentRequest(
+                            id=record,
+                            fingerprint=fingerprint,
+                            claim=claim,
+                            lease_until=now + self.lease,
+                            expires_at=now + timedelta(hours=self.settings.IDEMPOTENCY_TTL_HOURS),
+                        )
                     )
-                    .values(lease_until=now + lease)
-                )
-                session.commit()
-                if getattr(taken, "rowcount", 0) == 1:
-                    return None
-                session.refresh(row)
-            return row
+                    try:
+                        session.commit()
+                        return None
+                    except IntegrityError:  # the same call, sent twice at once: look again
+                        session.rollback()
+                        continue
+                if row.fingerprint == fingerprint and row.state == "running" and row.lease_until <= now:
+                    # Its process was lost mid-call: this retry takes the claim over.
+                    taken = session.execute(
+                        update(IdempotentRequest)
+                        .where(
+                            col(IdempotentRequest.id) == record,
+                            col(IdempotentRequest.state) == "running",
+                            col(IdempotentRequest.claim) == row.claim,
+                        )
+                        .values(claim=claim, lease_until=now + self.lease)
+                    )
+                    session.commit()
+                    if getattr(taken, "rowcount", 0) == 1:
+                        return None
+                    continue
+                return row
+        raise RuntimeError(f"idempotency record {record[:8]}… changed five times while being read")
+
+    def renew(self, record: str, claim: str) -> None:
+        with Session(self.engine) as session:
+            session.execute(
+                update(IdempotentRequest)
+                .where(col(IdempotentRequest.id) == record, col(IdempotentRequest.claim) == claim)
+                .where(col(IdempotentRequest.state) == "running")
+                .values(lease_until=datetime.now(UTC) + self.lease)
+            )
+            session.commit()
 
     def still_valid(self, credential: str) -> bool:
         """Whether the credential a kept answer was made for still opens the API: a revoked token,
-        an ended session or a disabled user is not given it again (the call runs, and is refused)."""
+        an ended session, a disabled user, a replaced link or an erased application is not given
+        it again."""
         kind, _, value = credential.partition(":")
         with Session(self.engine) as session:
             if kind == "bearer":
-                scheme, _, token = value.partition(" ")
-                if scheme.lower() != "bearer":
-                    return False
                 admin = self.settings.ADMIN_TOKEN
-                if admin and hmac.compare_digest(token.encode(), admin.encode()):
+                if admin and hmac.compare_digest(value.encode(), admin.encode()):
                     return True
-                return accounts.user_for_token(session, token) is not None
+                return accounts.user_for_token(session, value) is not None
             if kind == "session":
                 return accounts.user_for_session(session, value) is not None
-        # A candidate link was checked when the call was made; its application's erasure removes
-        # what was kept, and a newer link is another credential.
-        return True
+            try:
+                link = read_candidate_link(value, self.settings.secret_key)
+            except (BadLink, ExpiredLink):
+                return False
+            application = session.get(Application, link.application_id)
+            return (
+                application is not None
+                and application.erased_at is None
+                and link.generation >= application.link_generation
+            )
 
     def look(self, record: str) -> IdempotentRequest | None:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.get(IdempotentRequest, record)
 
-    def keep(self, record: str, status: int, sealed: bytes, application_id: str | None) -> None:
+    def keep(
+        self,
+        record: str,
+        claim: str,
+        status: int,
+        sealed: bytes,
+        application_id: str | None,
+        job_id: str | None,
+    ) -> bool:
+        """Keep the answer, unless the claim was lost or the application erased meanwhile."""
         with Session(self.engine) as session:
-            session.execute(
+            if application_id is not None:
+                application = session.get(Application, application_id)
+                if application is not None and application.erased_at is not None:
+                    return False
+            kept = session.execute(
                 update(IdempotentRequest)
-                .where(col(IdempotentRequest.id) == record)
-                .values(state="done", status_code=status, sealed=sealed, application_id=application_id)
+                .where(col(IdempotentRequest.id) == record, col(IdempotentRequest.claim) == claim)
+                .where(col(IdempotentRequest.state) == "running")
+                .values(
+                    state="done",
+                    status_code=status,
+                    sealed=sealed,
+                    application_id=application_id,
+                    job_id=job_id,
+                )
             )
             session.commit()
+            return getattr(kept, "rowcount", 0) == 1
 
-    def release(self, record: str) -> None:
+    def release(self, record: str, claim: str) -> None:
         with Session(self.engine) as session:
-            session.execute(delete(IdempotentRequest).where(col(IdempotentRequest.id) == record))
+            session.execute(
+                delete(IdempotentRequest).where(
+                    col(IdempotentRequest.id) == record,
+                    col(IdempotentRequest.claim) == claim,
+                    col(IdempotentRequest.state) == "running",
+                )
+            )
             session.commit()
 
     def _purge(self, session: Session, now: datetime) -> None:
@@ -412,60 +484,63 @@ class Idempotency:
         key = headers.get(HEADER)
         content_type = headers.get("content-type", "")
         form = content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
-        if key is None and not form:
+        credential = _credential(scope, headers)
+        # Keyed: small bodies only (JSON, forms), from callers with a credential to key them by; an
+        # upload goes on unkeyed, read by its route under its own limits and checks.
+        limit = self.settings.MAX_JSON_BYTES
+        declared = headers.get("content-length", "").strip()
+        if (key is None and not form) or credential is None or (declared.isdigit() and int(declared) > limit):
             await self.app(scope, receive, send)
             return
-        credential = _credential(scope, headers)
         digest = _BodyDigest(content_type)
-        spool = tempfile.SpooledTemporaryFile(max_size=KEEP_AT_MOST)  # noqa: SIM115 (closed below)
-        try:
-            disconnected = await self._read(receive, spool, digest)
-            from_form = key is None
-            if from_form:  # a browser form: its hidden field
-                spool.seek(0)
-                values = parse_qs(spool.read(64 * 1024).decode("latin-1"), max_num_fields=200)
-                spool.seek(0)
-                field_value = values.get(FORM_FIELD, [None])[0]
-                key = field_value if field_value else None
-            replay = _replayer(spool, receive, disconnected)
-            if key is None or credential is None:  # nothing to key it by: an ordinary call
-                await self.app(scope, replay, send)
-                return
-            if not KEY.match(key):
-                await _answer(
-                    send, *_error(400, "the Idempotency-Key must be 1 to 255 visible ASCII characters")
-                )
-                return
-            fingerprint = hmac.new(
-                self.settings.secret_key.encode(),
-                f"{scope['method']} {scope['path']} {digest.hexdigest()}".encode(),
-                hashlib.sha256,
-            ).hexdigest()
-            # A form's key names the form as rendered: sent again changed (the back button, an
-            # edit), it is another call, not a conflict the person could do nothing about.
-            derived = _derive(self.settings, credential, key, fingerprint, per_body=from_form)
-            await self._serve(scope, replay, send, derived, fingerprint, credential)
-        finally:
-            spool.close()
-
-    async def _read(self, receive: Receive, spool: Any, digest: _BodyDigest) -> bool:
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return True
+                return  # gone before its request was whole: nothing was done, nothing to answer
             chunk = message.get("body", b"")
-            if chunk:
-                spool.write(chunk)
-                digest.update(chunk)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # larger than it said, or chunked: an unkeyed call after all
+                await self.app(scope, _replayer(chunks, receive, more=bool(message.get("more_body"))), send)
+                return
+            digest.update(chunk)
             if not message.get("more_body", False):
-                spool.seek(0)
-                return False
+                break
+        body = b"".join(chunks)
+        from_form = key is None
+        if from_form:  # a browser form: its hidden field
+            try:
+                values = parse_qs(body[: 64 * 1024].decode("latin-1"), max_num_fields=200)
+            except ValueError:
+                values = {}
+            field_value = values.get(FORM_FIELD, [None])[0]
+            key = field_value if field_value else None
+        replay = _replayer([body], receive, more=False)
+        if key is None:
+            await self.app(scope, replay, send)
+            return
+        if not KEY.match(key):
+            await _answer(send, *_error(400, "the Idempotency-Key must be 1 to 255 visible ASCII characters"))
+            return
+        kind = content_type.split(";")[0].strip().lower()
+        query = scope.get("query_string", b"").decode("latin-1")
+        request = f"{scope['method']} {scope['path']}?{query} {kind} {digest.hexdigest()}"
+        fingerprint = hmac.new(
+            self.settings.secret_key.encode(), request.encode(), hashlib.sha256
+        ).hexdigest()
+        # A form's key names the form as rendered: sent again changed (the back button, an edit),
+        # it is another call, not a conflict the person could do nothing about.
+        derived = _derive(self.settings, credential, key, fingerprint, per_body=from_form)
+        await self._serve(scope, replay, send, derived, fingerprint, credential)
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, derived: _Derived, fingerprint: str, credential: str
     ) -> None:
         store = self.store(scope)
-        held = await anyio.to_thread.run_sync(store.claim, derived.record, fingerprint)
+        claim = uuid.uuid4().hex
+        held = await anyio.to_thread.run_sync(store.claim, derived.record, fingerprint, claim)
         deadline = asyncio.get_running_loop().time() + WAIT_FOR_FIRST_SECONDS
         while held is not None and held.state == "running" and held.fingerprint == fingerprint:
             if asyncio.get_running_loop().time() >= deadline:
@@ -482,7 +557,7 @@ class Idempotency:
             await asyncio.sleep(0.2)
             held = await anyio.to_thread.run_sync(store.look, derived.record)
             if held is None or (held.state == "running" and held.lease_until <= datetime.now(UTC)):
-                held = await anyio.to_thread.run_sync(store.claim, derived.record, fingerprint)
+                held = await anyio.to_thread.run_sync(store.claim, derived.record, fingerprint, claim)
         if held is not None:
             if held.fingerprint != fingerprint:
                 await _answer(
@@ -494,16 +569,23 @@ class Idempotency:
                     ),
                 )
                 return
-            assert held.sealed is not None
             if not await anyio.to_thread.run_sync(store.still_valid, credential):
-                await self.app(scope, receive, send)  # refused as any call with it would be
+                await _answer(
+                    send,
+                    *_error(
+                        401,
+                        "the credentials this request was first sent with are no longer valid "
+                        "(revoked, signed out, replaced or erased); nothing was done",
+                    ),
+                )
                 return
+            assert held.sealed is not None
             status, headers, body = _open(derived.seal_key, derived.record, held.sealed)
             await _answer(send, status, [*headers, (REPLAYED.encode(), b"true")], body)
             return
-        await self._run(scope, receive, send, derived)
+        await self._run(scope, receive, send, derived, claim)
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, derived: _Derived) -> None:
+    async def _run(self, scope: Scope, receive: Receive, send: Send, derived: _Derived, claim: str) -> None:
         store = self.store(scope)
         status = 0
         kept_headers: list[tuple[bytes, bytes]] = []
@@ -521,48 +603,56 @@ class Idempotency:
                     parts.append(message.get("body", b""))
             await send(message)
 
+        async def renew() -> None:  # a long call keeps its claim
+            while True:
+                await asyncio.sleep(max(1.0, self.settings.IDEMPOTENCY_LEASE_SECONDS / 3))
+                await anyio.to_thread.run_sync(store.renew, derived.record, claim)
+
         token = _call.set(Call(derived.base))
+        renewing = asyncio.create_task(renew())
         kept = False
         try:
             await self.app(scope, receive, capture)
-            if status and status < 500 and status not in NOT_KEPT and size <= KEEP_AT_MOST:
-                state = scope.get("state") or {}
-                application_id = state.get("idempotency_application")
-                if application_id is None:
-                    match = APPLICATION_PATH.match(scope["path"])
-                    application_id = match.group(1) if match else None
+            state = scope.get("state") or {}
+            if (
+                status
+                and status < 500
+                and status not in NOT_KEPT
+                and size <= KEEP_AT_MOST
+                and state.get("idempotency_caller")
+            ):
+                application_id = job_id = None
+                if not state.get("idempotency_apart"):
+                    application_id = state.get("idempotency_application")
+                    if application_id is None:
+                        match = APPLICATION_PATH.match(scope["path"])
+                        application_id = match.group(1) if match else None
+                    job = JOB_PATH.match(scope["path"])
+                    job_id = job.group(1) if job else None
                 sealed = _seal(derived.seal_key, derived.record, status, kept_headers, b"".join(parts))
-                await anyio.to_thread.run_sync(store.keep, derived.record, status, sealed, application_id)
-                kept = True
+                kept = await anyio.to_thread.run_sync(
+                    store.keep, derived.record, claim, status, sealed, application_id, job_id
+                )
         finally:
             _call.reset(token)
+            renewing.cancel()
             if not kept:
-                await anyio.to_thread.run_sync(store.release, derived.record)
+                with anyio.CancelScope(shield=True):  # a cancelled call still lets go of its claim
+                    await anyio.to_thread.run_sync(store.release, derived.record, claim)
 
 
-def _replayer(spool: Any, receive: Receive, disconnected: bool) -> Receive:
-    """The body already read, given to the app again as it arrived; then the real channel."""
-    done = False
+def _replayer(chunks: list[bytes], receive: Receive, *, more: bool) -> Receive:
+    """The body already read, given to the app again; then the real channel (the rest of the body
+    when `more`, else whatever comes next: a disconnect)."""
+    pending = list(chunks)
 
     async def replay() -> Message:
-        nonlocal done
-        if done or disconnected:
-            return await receive() if not disconnected else {"type": "http.disconnect"}
-        chunk = spool.read(64 * 1024)
-        more = bool(chunk) and spool.tell() < _size(spool)
-        if not more:
-            done = True
-        return {"type": "http.request", "body": chunk, "more_body": more}
+        if pending:
+            chunk = pending.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": more or bool(pending)}
+        return await receive()
 
     return replay
-
-
-def _size(spool: Any) -> int:
-    position = spool.tell()
-    spool.seek(0, os.SEEK_END)
-    end = spool.tell()
-    spool.seek(position)
-    return int(end)
 
 
 async def _answer(send: Send, status: int, headers: list[Any], body: bytes) -> None:

@@ -103,7 +103,9 @@ def seal_personal(
 
 
 def forget(session: Session, refs: list[TextRef]) -> None:
-    """The workflow refused: the texts stored for the update are deleted again."""
+    """The workflow refused: the texts stored for the update are deleted again (not those an
+    earlier attempt of the same call stored: its update may refer to them)."""
+    refs = [ref for ref in refs if ref.created]
     if not refs:
         return
     session.rollback()

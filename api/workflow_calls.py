@@ -82,7 +82,11 @@ async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
     try:
         async with asyncio.timeout(5):
             description = await handle.describe()
-    except Exception:  # cannot tell: it is not known to have closed
+    except RPCError as error:
+        # Gone from Temporal (its retention ran out): closed long ago. Anything else: cannot tell,
+        # and it is not known to have closed.
+        return error.status != RPCStatusCode.NOT_FOUND
+    except Exception:
         return True
     return description.status == WorkflowExecutionStatus.RUNNING
 

@@ -383,6 +383,7 @@ class Options:
     warmup: int
     poll_interval: float
     output: Path
+    idempotency_keys: bool = False
 
 
 def bench_settings(tmp: Path, smtp_port: int) -> Settings:
@@ -406,8 +407,16 @@ async def product_run(
     client = with_codec(env.client, settings)  # the product encrypts its payloads
     app = create_app(settings, temporal_client=client, engine=engine)
     transport = httpx.ASGITransport(app=app)
+
+    async def keyed(request: httpx.Request) -> None:  # as a careful integration sends its calls
+        if options.idempotency_keys and request.method != "GET":
+            request.headers["Idempotency-Key"] = str(uuid.uuid4())
+
+    hooks = {"request": [keyed]}
     async with (
-        httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL, timeout=STEP_TIMEOUT_SECONDS) as http,
+        httpx.AsyncClient(
+            transport=transport, base_url=PUBLIC_URL, timeout=STEP_TIMEOUT_SECONDS, event_hooks=hooks
+        ) as http,
         build_worker(client, settings, engine),
     ):
         job = await http.post(
@@ -569,10 +578,20 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="seconds between checks for in_review, in both runs (default 0.05)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON figures (default {RESULTS})")
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="send an Idempotency-Key with every product call"
+    )
     args = parser.parse_args(argv)
     if args.applications < 1 or args.concurrency < 1 or args.warmup < 0 or args.poll_interval <= 0:
         parser.error("--applications and --concurrency must be >= 1, --warmup >= 0, --poll-interval > 0")
-    return Options(args.applications, args.concurrency, args.warmup, args.poll_interval, args.output)
+    return Options(
+        args.applications,
+        args.concurrency,
+        args.warmup,
+        args.poll_interval,
+        args.output,
+        args.idempotency_keys,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -378,6 +378,8 @@ class LegalHold(SQLModel, table=True):
     placed_at: datetime = _ts()
     released_by: str | None = Field(default=None, max_length=200)
     released_at: datetime | None = _ts(nullable=True)
+    # derived from the releasing call's Idempotency-Key: its retry finds what it released
+    release_ref: str | None = Field(default=None, max_length=40)
 
 
 class HistoryArchive(SQLModel, table=True):
@@ -408,8 +410,10 @@ class IdempotentRequest(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     fingerprint: str = Field(max_length=64)  # an HMAC of the method, path and body
     state: str = Field(default="running", max_length=16)  # running, done
+    claim: str = Field(max_length=32)  # drawn by the call that holds it; a takeover draws anew
     lease_until: datetime = _ts()  # a running claim older than this was left by a lost process
     application_id: str | None = Field(default=None, max_length=40, index=True)
+    job_id: str | None = Field(default=None, max_length=40, index=True)  # a bulk invitation's job
     status_code: int | None = None
     sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = _ts()

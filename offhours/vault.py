@@ -45,6 +45,7 @@ class TextRef:
 
     id: str
     sha256: str
+    created: bool = True  # False: kept already, for an earlier attempt of the same call
 
 
 def digest(text: str) -> str:
@@ -149,7 +150,7 @@ class Vault:
         if text_id is not None:
             kept = session.get(PersonalText, text_id)
             if kept is not None and kept.application_id == application_id and kept.sha256 == digest(text):
-                return TextRef(kept.id, kept.sha256)
+                return TextRef(kept.id, kept.sha256, created=False)
         row = PersonalText(
             id=text_id or new_id("txt"),
             application_id=application_id,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -309,7 +310,7 @@ async def create_application(
         except IntegrityError as error:
             log.info("integrity error on invite: %s", error)
             session.rollback()
-            existing = _existing(session, job.id, email)
+            existing = _existing(session, job.id, email) or session.get(Application, application_id)
             if existing is not None and existing.id != application_id:
                 raise _duplicate(existing) from None
             if existing is None:
@@ -329,6 +330,9 @@ async def create_application(
             ),
             id=application.workflow_id,
             task_queue=settings.TASK_QUEUE,
+            # never a second run for an application, even once the first has closed (a retry of
+            # this call long after, say): the bulk invitation starts its workflows the same way
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
         pass  # a retry of this call: the first one started it

@@ -465,15 +465,19 @@ async def ask(
         if len(body) > 5000
         else None
     )
+    status = 422
     if problem is None:
         try:
             await service.ask_contact(client, session, settings, application, body)
         except ApiError as error:
-            problem = error.detail
+            problem, status = error.detail, error.status_code  # a 503 or 429 stays one (try again)
     if problem:
-        return await p.page(
-            "messages.html", "messages", status_code=422, error=problem, field_error="body", draft=body
+        page = await p.page(
+            "messages.html", "messages", status_code=status, error=problem, field_error="body", draft=body
         )
+        if status in (429, 503):
+            page.headers["Retry-After"] = page.headers.get("Retry-After", "5")
+        return page
     return p.redirect("/messages", done="asked")
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
@@ -71,6 +71,9 @@ async def place_legal_hold(
     _refuse_if_erased(application)
     hold_id = idempotency.row_id("hold")  # a retry (Idempotency-Key) finds the hold it placed
     if hold_id is not None and (placed := session.get(LegalHold, hold_id)) is not None:
+        # The first call may have been lost between storing the hold and telling the workflow:
+        # told again (the workflow counts holds by id, so twice is once).
+        await _signal(client, settings, application.id, "hold", HoldChange(placed.id, placed.placed_by, True))
         return LegalHoldPublic.model_validate(placed, from_attributes=True)
     hold = LegalHold(
         id=hold_id or new_id("hold"),
@@ -109,6 +112,11 @@ async def release_legal_hold(
 ) -> list[LegalHoldPublic]:
     application = load_application(session, application_id, staff)
     holds = open_holds(session, application.id)
+    release_ref = idempotency.row_id("release")
+    if not holds and release_ref is not None:  # a retry of a release that went through
+        released = session.exec(select(LegalHold).where(LegalHold.release_ref == release_ref)).all()
+        if released:
+            return [LegalHoldPublic.model_validate(h, from_attributes=True) for h in released]
     if not holds:
         raise Conflict(f"application '{application_id}' is not on legal hold")
     now = datetime.now(UTC)
@@ -118,6 +126,7 @@ async def release_legal_hold(
         )
         hold.released_at = now
         hold.released_by = recorded_as(staff)
+        hold.release_ref = release_ref
         session.add(hold)
     application.legal_hold_at = None
     session.add(application)
@@ -149,11 +158,13 @@ def legal_holds(application_id: str, session: SessionDep, staff: StaffDep) -> li
 async def erase(
     application_id: str,
     body: ErasureCreate,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> ErasurePublic:
+    idempotency.keep_apart(request.scope.setdefault("state", {}))  # the answer outlives the erasure
     application = load_application(session, application_id, staff)
     _refuse_if_erased(application)
     if open_holds(session, application.id):

@@ -356,3 +356,48 @@ async def test_a_revoked_token_is_not_given_a_kept_answer(stack: Stack) -> None:
         session.commit()
     again = await stack.http.post("/api/v1/jobs", json=body, headers=headers)
     assert again.status_code == 401 and "idempotent-replayed" not in again.headers
+
+
+async def test_strangers_leave_nothing_behind(stack: Stack) -> None:
+    """Only a caller who proved who they are has an answer kept: a bad token, a made-up link or an
+    unknown path leaves no row (so strangers cannot fill the table), and is refused as ever."""
+    body = {"title": "x", "pipeline": "standard"}
+    bad_token = await stack.http.post(
+        "/api/v1/jobs", json=body, headers={"Authorization": "Bearer not-a-token", **key()}
+    )
+    assert bad_token.status_code == 401
+    made_up = await stack.http.post(
+        "/api/v1/candidate/made-up-link/answers", json={"question_id": "q", "text": "t"}, headers=key()
+    )
+    assert made_up.status_code == 401
+    nowhere = await stack.http.post("/api/v1/nowhere", json=body, headers={**STAFF, **key()})
+    assert nowhere.status_code in (404, 405)
+    assert count(stack, IdempotentRequest) == 0
+
+
+async def test_a_retried_release_and_erasure_answer_like_the_first(stack: Stack) -> None:
+    job = await stack.create_job()
+    application = await stack.invite(job["id"])
+    url = f"/api/v1/applications/{application['id']}"
+    placed = await stack.http.post(
+        f"{url}/legal-hold", json={"reason": "a claim"}, headers={**STAFF, **key()}
+    )
+    assert placed.status_code == 201, placed.text
+    release = {**STAFF, **key()}
+    first = await stack.http.delete(f"{url}/legal-hold", headers=release)
+    assert first.status_code == 200, first.text
+    with Session(stack.engine) as session:  # the answer lost with its process
+        session.execute(delete(IdempotentRequest))
+        session.commit()
+    again = await stack.http.delete(f"{url}/legal-hold", headers=release)
+    assert again.status_code == 200 and again.json() == first.json()
+    unkeyed = await stack.http.delete(f"{url}/legal-hold", headers=STAFF)
+    assert unkeyed.status_code == 409  # a new release, with nothing on hold
+    erase = {**STAFF, **key()}
+    erased = await stack.http.post(f"{url}/erasure", json={"reason": "asked"}, headers=erase)
+    assert erased.status_code == 202, erased.text
+    async with asyncio.timeout(20):
+        while (await stack.application(application["id"]))["erased_at"] is None:
+            await asyncio.sleep(0.1)
+    retried = await stack.http.post(f"{url}/erasure", json={"reason": "asked"}, headers=erase)
+    assert retried.status_code == 202 and retried.json() == erased.json()
