@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
@@ -137,6 +138,10 @@ class EmailActivities:
         self.html_templates = template_environment(html=True)
         self.text_templates = template_environment(html=False)
         self.domain = parseaddr(settings.MAIL_FROM)[1].rpartition("@")[2] or "offhours.localhost"
+        # Recording a message as sent, once the relay has it, waits behind nothing else this worker
+        # does in threads (rendering, other activities' reads): the shorter that moment, the less
+        # likely a worker lost in it sends the message again.
+        self._marking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="email-sent")
 
     def message_id(self, request: EmailRequest) -> str:
         return f"<{request.message_key}.{request.application_id}@{self.domain}>"
@@ -363,7 +368,7 @@ class EmailActivities:
             return EmailResult(message_id=row.message_id, sent_now=False)
 
         async def sent() -> None:
-            await asyncio.to_thread(self._mark, row.id, "sent")
+            await asyncio.get_running_loop().run_in_executor(self._marking, self._mark, row.id, "sent")
 
         try:
             await self.deliver(self.build(rendered, row.message_id), accepted=sent)
