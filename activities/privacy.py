@@ -22,6 +22,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from offhours import ids
 from offhours.contracts import ClosedNotice, EraseApplication, PrivacyInput, RetentionNotice
 from offhours.db import session_scope
 from offhours.models import (
@@ -44,10 +45,6 @@ from offhours.vault import Vault
 log = logging.getLogger("offhours.privacy")
 
 
-def privacy_workflow_id(application_id: str) -> str:
-    return f"privacy-{application_id}"
-
-
 def retention_days(application: Application, settings: Settings) -> int:
     days = application.pipeline_snapshot.get("retention_days")
     return int(days) if days else settings.RETENTION_DAYS
@@ -62,7 +59,7 @@ async def signal_privacy(
         await client.start_workflow(
             "Privacy",
             PrivacyInput(application_id),
-            id=privacy_workflow_id(application_id),
+            id=ids.privacy_workflow(application_id),
             task_queue=task_queue,
             start_signal=signal,
             start_signal_args=[argument],
@@ -124,7 +121,7 @@ class PrivacyActivities:
     async def _close_workflow(self, application_id: str) -> None:
         """An open application ends with its erasure: its workflow (and its review tasks, by their
         parent close policy) is terminated. Its history stays, for the audit."""
-        handle = activity.client().get_workflow_handle(f"application-{application_id}")
+        handle = activity.client().get_workflow_handle(ids.application_workflow(application_id))
         try:
             description = await handle.describe()
         except RPCError as error:

@@ -46,6 +46,7 @@ from api.schemas import (
 )
 from api.uploads import forget_if_unused, receive_file, release_upload, remove_replaced, upload_limit
 from api.workflow_calls import update_application
+from offhours import ids
 from offhours.consent import consent_text
 from offhours.contracts import (
     AnswerInput,
@@ -591,7 +592,7 @@ async def _send_message(
     sent at once are counted one after the other (SQLite: the insert takes the database's write
     lock; PostgreSQL: FOR NO KEY UPDATE). One over the quota is rolled back and its Notice ended
     before it can find the row: nothing is stored, no email is sent."""
-    notice = f"notice-{message.id}"
+    notice = ids.notice_workflow(message.id)
     try:
         await _notify(client, settings, notice, [email])
     except WorkflowAlreadyStartedError:
@@ -712,7 +713,7 @@ async def request_deletion(
             )
         )
     try:
-        await _notify(client, settings, f"notice-deletion-{application.id}", emails)
+        await _notify(client, settings, ids.notice_workflow(f"deletion-{application.id}"), emails)
     except WorkflowAlreadyStartedError:
         pass  # confirmed already
     except Exception as error:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from offhours import ids
 from offhours.audit import decrypted, export
 from offhours.models import Application, HistoryArchive
 from offhours.settings import Settings
@@ -50,9 +51,7 @@ def archive_history(
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(body)
     os.replace(temporary, path)
-    application_id = (
-        workflow_id.removeprefix("application-") if workflow_id.startswith("application-") else None
-    )
+    application_id = ids.application_of(workflow_id) if workflow_id.startswith(ids.APPLICATION) else None
     for _ in range(5):
         with Session(engine, expire_on_commit=False) as session:
             existing = session.exec(

@@ -210,7 +210,9 @@ def invite(
 
 
 def _workflow_id(application_id: str) -> str:
-    return application_id if application_id.startswith("application-") else f"application-{application_id}"
+    from offhours import ids
+
+    return ids.application_workflow(ids.application_of(application_id))
 
 
 @audit_app.command("export")

@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from offhours import ids
 from offhours.contracts import ApplicationInput
 from offhours.models import Application, Candidate, EmailMessage, Job, new_id
 from offhours.settings import Settings
@@ -165,7 +166,7 @@ def _record(
                 candidate_id=candidate.id,
                 candidate_name=row.name,
                 candidate_timezone=row.timezone,
-                workflow_id=f"application-{application_id}",
+                workflow_id=ids.application_workflow(application_id),
                 status=ApplicationStatus.invited,
                 stage="invite",
                 pipeline_name=job.pipeline,

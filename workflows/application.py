@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from offhours import ids
     from offhours.contracts import (
         CONFLICT,
         INVALID,
@@ -817,7 +818,7 @@ class ApplicationWorkflow:
         reassignments = 0
         while not self._scored(reviewer) and not self._closed():
             self._task_seq += 1
-            child_id = f"review-{self._input.application_id}-{stage.id}-{self._task_seq}"
+            child_id = ids.review_task_workflow(self._input.application_id, stage.id, self._task_seq)
             self._starting += 1
             try:
                 handle = await workflow.start_child_workflow(

@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from offhours import ids
     from offhours.contracts import EmailRequest, EmailResult, ReviewTaskInput
 
 EMAIL_TIMEOUT = timedelta(seconds=90)
@@ -35,7 +36,7 @@ class ReviewTaskWorkflow:
         started = workflow.now()
         due = started + timedelta(seconds=task.sla_seconds)
         # The outbox keys messages per application, so the task's own suffix is unique enough.
-        task_key = workflow.info().workflow_id.removeprefix(f"review-{task.application_id}-")
+        task_key = workflow.info().workflow_id.removeprefix(ids.review_task_prefix(task.application_id))
         await self._email(task, f"review-assigned-{task_key}", "review_assigned", due=due.isoformat())
         remind_at = task.sla_seconds - task.reminder_before_sla_seconds
         if not await self._wait(remind_at):

@@ -41,7 +41,7 @@ from api.schemas import (
     WithdrawCreate,
 )
 from api.workflow_calls import busy, update_application
-from offhours import audit
+from offhours import audit, ids
 from offhours.archive import read_archived
 from offhours.contracts import (
     ApplicationInput,
@@ -297,7 +297,7 @@ async def create_application(
             candidate_id=candidate.id,
             candidate_name=body.candidate.name,
             candidate_timezone=body.candidate.timezone,
-            workflow_id=f"application-{application_id}",
+            workflow_id=ids.application_workflow(application_id),
             status=ApplicationStatus.invited,
             stage="invite",
             pipeline_name=pipeline.name,
@@ -709,7 +709,7 @@ async def replay_history(
     staff: StaffDep,
 ) -> dict[str, Any]:
     exported = await history(application_id, request, session, settings, client, staff)
-    report = await audit.replay(exported, f"application-{application_id}")
+    report = await audit.replay(exported, ids.application_workflow(application_id))
     return {**dataclasses.asdict(report), "outcomes_match": report.outcomes_match}
 
 

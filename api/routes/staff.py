@@ -44,7 +44,7 @@ from api.routes.applications import (
 from api.routes.files import signed_file_url
 from api.routes.jobs import load_job
 from api.workflow_calls import update_application
-from offhours import accounts, audit
+from offhours import accounts, audit, ids
 from offhours.contracts import (
     DeadlineExtension,
     DecisionInput,
@@ -409,7 +409,7 @@ async def audit_page(
 ) -> HTMLResponse:
     """For auditors: the timeline from the Temporal history and its replay with the current code."""
     exported = await history(application_id, request, session, settings, client, staff)
-    report = await audit.replay(exported, f"application-{application_id}")
+    report = await audit.replay(exported, ids.application_workflow(application_id))
     return page(
         request,
         settings,
@@ -523,7 +523,9 @@ async def resend_invite(
     session.refresh(application)
     email = EmailRequest(application.id, f"invite-{key}", "invite")
     try:
-        await client.start_workflow("Notice", [email], id=f"notice-{key}", task_queue=settings.TASK_QUEUE)
+        await client.start_workflow(
+            "Notice", [email], id=ids.notice_workflow(key), task_queue=settings.TASK_QUEUE
+        )
     except Exception as error:
         already = isinstance(error, WorkflowAlreadyStartedError)  # sent by this form's first post
         back = sa_update(Application).where(

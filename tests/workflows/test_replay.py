@@ -11,6 +11,7 @@ records the scenarios that have no history yet; =overwrite records them all agai
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -99,6 +100,65 @@ async def _held_then_erased(run: Run) -> None:
     await run.world.client.get_workflow_handle(f"privacy-{run.application_id}").result()
 
 
+async def _extensions_and_deadline(run: Run) -> None:
+    """More time asked twice (the first granted at once, the second beyond the automatic allowance
+    and granted by a recruiter), then the deadline moved by staff; then the usual way to a hire."""
+    c = f"/api/v1/candidate/{run.token}"
+    a = f"/api/v1/applications/{run.application_id}"
+    first = await run.request("POST", f"{c}/extension", json={"hours": 24, "reason": "a family matter"})
+    assert first.status_code == 200, first.text
+    second = await run.request("POST", f"{c}/extension", json={"hours": 72, "reason": "travelling"})
+    assert second.status_code == 200, second.text
+    granted = await run.request("POST", f"{a}/extension", json={"grant": True})
+    assert granted.status_code == 200, granted.text
+    moved = await run.request("POST", f"{a}/deadline", json={"hours": 48})
+    assert moved.status_code == 200, moved.text
+    await finish(run, "approve", rating=4)
+
+
+async def _decision_escalated(run: Run) -> None:
+    """Scored in the middle (neither auto-advanced nor auto-rejected), then nobody decides within
+    the decision's SLA: the reminder and the escalation go out, then a decision comes."""
+    await answer_everything(run)
+    a = f"/api/v1/applications/{run.application_id}"
+    for _ in range(40):
+        state, _ = await run.state()
+        if state.reviewers:
+            break
+        await run.world.env.sleep(timedelta(minutes=5))
+    stage = run.stage(state.stage)
+    for reviewer in state.reviewers:
+        ratings = {criterion.id: 3 for criterion in stage.criteria}
+        card = {"reviewer_id": reviewer, "overall_recommendation": "yes", "ratings": ratings}
+        scored = await run.request("POST", f"{a}/scorecards", as_person=reviewer, json=card)
+        assert scored.status_code == 201, scored.text
+    await run.world.env.sleep(timedelta(days=3))  # past the decision's SLA of two days
+    await finish(run, "approve")
+
+
+async def _slot_missed(run: Run) -> None:
+    """Through the panel to the live interview: slots are offered, none is booked in time, and the
+    application expires with the 'scheduling missed' email."""
+    a = f"/api/v1/applications/{run.application_id}"
+    await answer_everything(run)
+    for _ in range(60):
+        state, running = await run.state()
+        assert running, state
+        stage = run.stage(state.stage)
+        if stage is not None and stage.kind == "scheduling":
+            break
+        for reviewer in state.reviewers if stage is not None and stage.kind == "review" else ():
+            ratings = {criterion.id: 4 for criterion in stage.criteria}
+            card = {"reviewer_id": reviewer, "overall_recommendation": "yes", "ratings": ratings}
+            await run.request("POST", f"{a}/scorecards", as_person=reviewer, json=card)
+        await run.world.env.sleep(timedelta(hours=6))
+    slot = await run.world.env.get_current_time() + timedelta(days=2)
+    offered = await run.request("POST", f"{a}/slots", json={"slots": [slot.isoformat()]})
+    assert offered.status_code == 200, offered.text
+    await run.world.env.sleep(timedelta(seconds=stage.pick_within + 3600))
+    await finish(run)
+
+
 Scenario = Callable[[Run], Coroutine[Any, Any, None]]
 SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     "standard--approved": ("standard", _approved, "approved"),
@@ -119,6 +179,10 @@ SCENARIOS: dict[str, tuple[str, Scenario, str]] = {
     # close, and the privacy workflow that erases (saved as --privacy).
     "standard--retained-then-erased": ("standard", _retained_then_erased, "approved"),
     "standard--held-then-erased": ("standard", _held_then_erased, "withdrawn"),
+    # Before the workflow is split by stage (Step 8): the paths the corpus lacked.
+    "standard--extensions-and-deadline": ("standard", _extensions_and_deadline, "approved"),
+    "support-agent--decision-escalated": ("support-agent", _decision_escalated, "approved"),
+    "senior-backend-engineer--slot-missed": ("senior-backend-engineer", _slot_missed, "expired"),
 }
 
 
@@ -161,6 +225,53 @@ def test_the_corpus_covers_every_example_pipeline_and_main_path() -> None:
             "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED",
             EventType.Name(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED),
         )
+
+
+def _said(node: Any) -> list[str]:
+    """Every update name and every payload's text in an exported history (payloads are base64)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("data"), str) and "metadata" in node:
+            with contextlib.suppress(ValueError):
+                found.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
+        if isinstance(node.get("name"), str):
+            found.append(node["name"])
+        for value in node.values():
+            found += _said(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _said(value)
+    return found
+
+
+def test_the_corpus_holds_the_paths_a_refactor_must_keep() -> None:
+    """Each update handler and each timer-driven branch that the workflow's split by stage moves
+    has a recorded history to replay against: the update names and the emails those branches send."""
+    said = [text for path in corpus() for text in _said(json.loads(path.read_text()))]
+    every_update = [
+        "request_extension",
+        "decide_extension",
+        "extend_deadline",
+        "save_answer",
+        "open_question",
+        "give_consent",
+        "submit",
+        "start_assessment",
+        "save_assessment_answer",
+        "submit_assessment",
+        "submit_scorecard",
+        "decide",
+        "offer_slots",
+        "pick_slot",
+        "release_feedback",
+        "complete_module",
+        "withdraw",
+    ]
+    missing = [update for update in every_update if update not in said]
+    assert not missing, f"no recorded history sends the updates {missing}"
+    text = "\n".join(said)
+    for email in ("decision-escalation-", "decision-reminder-", "scheduling-missed-", "slots-offered-"):
+        assert email in text, f"no recorded history sends the '{email}' email"
 
 
 @pytest.mark.skipif(
