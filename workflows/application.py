@@ -322,7 +322,7 @@ class ApplicationWorkflow:
 
     # ---------------------------------------------------------------------------- extensions
 
-    @workflow.update
+    @workflow.update(name="request_extension")
     async def request_extension(self, request: ExtensionRequest) -> ApplicationState:
         self._check_extension_request(request)
         self._extension_requests += 1
@@ -364,7 +364,7 @@ class ApplicationWorkflow:
                 f"{describe_duration(left) if left else 'none'} left"
             )
 
-    @workflow.update
+    @workflow.update(name="decide_extension")
     async def decide_extension(self, decision: ExtensionDecision) -> ApplicationState:
         if self._pending_extension is None:
             raise conflict("no extension request is waiting")
@@ -381,7 +381,7 @@ class ApplicationWorkflow:
         if self._pending_extension is None:
             raise conflict("no extension request is waiting")
 
-    @workflow.update
+    @workflow.update(name="extend_deadline")
     async def extend_deadline(self, extension: DeadlineExtension) -> ApplicationState:
         """A recruiter gives more time without being asked (or beyond what the pipeline lets a
         candidate ask for). A request still waiting is answered by it."""
@@ -417,7 +417,7 @@ class ApplicationWorkflow:
         if self._is_last_candidate_stage(stage.id):
             await self._email("submitted", "submitted")
 
-    @workflow.update
+    @workflow.update(name="save_answer")
     async def save_answer(self, answer: AnswerInput) -> ApplicationState:
         self._check_answer(answer)
         self._saving += 1
@@ -506,7 +506,7 @@ class ApplicationWorkflow:
             return None
         return take
 
-    @workflow.update
+    @workflow.update(name="open_question")
     async def open_question(self, request: OpenQuestion) -> QuestionTake:
         """The candidate sees a question. For a timed or recorded question this starts a take (its
         clock runs from now); opening it again while that take is open returns the same take."""
@@ -540,7 +540,7 @@ class ApplicationWorkflow:
         """Takes opened, or saved without opening (untimed answers sent straight to the API)."""
         return max(len(self._opened.get(question_id, [])), self._takes.get(question_id, 0))
 
-    @workflow.update
+    @workflow.update(name="give_consent")
     async def give_consent(self, consent: ConsentInput) -> ApplicationState:
         """The candidate agrees to be recorded. The first consent counts; repeating it changes nothing."""
         self._check_accepting()
@@ -618,7 +618,7 @@ class ApplicationWorkflow:
         if self._deadline is not None and workflow.now() >= self._deadline:
             raise conflict(f"the deadline ({self._deadline.isoformat()}) has passed")
 
-    @workflow.update
+    @workflow.update(name="submit")
     async def submit(self) -> ApplicationState:
         self._check_submittable()
         interview = self._current_interview()
@@ -713,7 +713,7 @@ class ApplicationWorkflow:
         if self._closed() or self._status not in ACCEPTS_ANSWERS:
             raise conflict(f"the application is {self._status} and takes no more answers")
 
-    @workflow.update
+    @workflow.update(name="start_assessment")
     async def start_assessment(self) -> ApplicationState:
         stage = self._open_assessment(must_be_started=False)
         if self._deadline is not None and workflow.now() >= self._deadline:
@@ -728,7 +728,7 @@ class ApplicationWorkflow:
         if self._deadline is not None and workflow.now() >= self._deadline:
             raise conflict(f"the deadline ({self._deadline.isoformat()}) has passed")
 
-    @workflow.update
+    @workflow.update(name="save_assessment_answer")
     async def save_assessment_answer(self, answer: AssessmentAnswerInput) -> ApplicationState:
         stage = self._check_assessment_answer(answer)
         self._assessment_answers[stage.id][answer.question_id] = answer.value
@@ -747,7 +747,7 @@ class ApplicationWorkflow:
             raise invalid("an assessment answer must be between 1 and 1000 characters")
         return stage
 
-    @workflow.update
+    @workflow.update(name="submit_assessment")
     async def submit_assessment(self) -> ApplicationState:
         stage = self._open_assessment(must_be_started=True)
         self._assessment_done.add(stage.id)
@@ -860,7 +860,7 @@ class ApplicationWorkflow:
     def _scored(self, reviewer: str) -> bool:
         return reviewer in self._scorecards or reviewer in self._reviewing
 
-    @workflow.update
+    @workflow.update(name="submit_scorecard")
     async def submit_scorecard(self, scorecard: ScorecardInput) -> ApplicationState:
         reviewer = self._check_scorecard(scorecard)
         review = self._current_review()
@@ -999,7 +999,7 @@ class ApplicationWorkflow:
     def _last_stage(self) -> bool:
         return self._pipeline.stages[-1].id == self._stage
 
-    @workflow.update
+    @workflow.update(name="decide")
     async def decide(self, decision: DecisionInput) -> ApplicationState:
         stage, voter = self._check_decision(decision)
         decision = DecisionInput(
@@ -1112,7 +1112,7 @@ class ApplicationWorkflow:
         stage = next((s for s in self._pipeline.stages if s.id == self._stage), None)
         return stage if isinstance(stage, Scheduling) else None
 
-    @workflow.update
+    @workflow.update(name="offer_slots")
     async def offer_slots(self, offer: SlotOffer) -> ApplicationState:
         self._check_offer(offer)
         self._slots = sorted(offer.slots)
@@ -1132,7 +1132,7 @@ class ApplicationWorkflow:
         if any(s <= workflow.now() for s in offer.slots):
             raise invalid("every slot must be in the future")
 
-    @workflow.update
+    @workflow.update(name="pick_slot")
     async def pick_slot(self, pick: SlotPick) -> ApplicationState:
         self._check_pick(pick)
         self._booked = pick.slot
@@ -1199,7 +1199,7 @@ class ApplicationWorkflow:
     def _index(self, stage_id: str) -> int:
         return next(i for i, s in enumerate(self._pipeline.stages) if s.id == stage_id)
 
-    @workflow.update
+    @workflow.update(name="release_feedback")
     async def release_feedback(self, release: FeedbackRelease) -> ApplicationState:
         self._check_release(release)
         self._feedback_release = release
@@ -1242,7 +1242,7 @@ class ApplicationWorkflow:
         if self._last_stage():
             await self._record_status(self._status, "closed")
 
-    @workflow.update
+    @workflow.update(name="complete_module")
     async def complete_module(self, completion: ModuleCompletion) -> ApplicationState:
         self._check_module(completion)
         self._modules_done.add(completion.module_id)
@@ -1351,7 +1351,7 @@ class ApplicationWorkflow:
 
     # =================================================================================== queries
 
-    @workflow.query
+    @workflow.query(name="state")
     def state(self) -> ApplicationState:
         return ApplicationState(
             application_id=self._input.application_id,
@@ -1377,7 +1377,7 @@ class ApplicationWorkflow:
             outcome=self._outcome,
         )
 
-    @workflow.query
+    @workflow.query(name="portal")
     def portal(self) -> PortalState:
         return PortalState(
             consent_at=self._consent_at,
@@ -1403,7 +1403,7 @@ class ApplicationWorkflow:
 
     # =================================================================================== signals
 
-    @workflow.signal
+    @workflow.signal(name="link_opened")
     async def link_opened(self) -> None:
         """Fire-and-forget: the candidate opened their link (the first time counts)."""
         if self._opened_at is not None:
@@ -1418,7 +1418,7 @@ class ApplicationWorkflow:
 
     # =================================================================================== withdrawal
 
-    @workflow.update
+    @workflow.update(name="withdraw")
     async def withdraw(self, withdrawal: WithdrawInput) -> ApplicationState:
         self._check_withdrawal()
         self._withdrawal = withdrawal

@@ -62,7 +62,7 @@ class ReferenceCheckWorkflow:
         assert self._outcome is not None
         return self._outcome.outcome
 
-    @workflow.update
+    @workflow.update(name="record_outcome")
     def record_outcome(self, outcome: StageOutcome) -> str:
         self._outcome = outcome
         return outcome.outcome

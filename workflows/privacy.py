@@ -113,13 +113,13 @@ class PrivacyWorkflow:
 
     # ------------------------------------------------------------------------------ signals
 
-    @workflow.signal
+    @workflow.signal(name="closed")
     def closed(self, notice: ClosedNotice) -> None:
         if self._closed is None:
             self._closed = notice
             self._changed += 1
 
-    @workflow.signal
+    @workflow.signal(name="hold")
     async def hold(self, change: HoldChange) -> None:
         if change.placed:
             self._holds.add(change.hold_id)
@@ -131,7 +131,7 @@ class PrivacyWorkflow:
             self._told_hold = True
             await self._notify(self._application_id, "erasure_on_hold", "erasure-on-hold")
 
-    @workflow.signal
+    @workflow.signal(name="erase")
     def erase(self, request: ErasureRequest) -> None:
         """An erasure request. The earliest due date wins; ops may bring a candidate's forward."""
         if self._erasure is None or request.due < self._erasure.due:
@@ -145,7 +145,7 @@ class PrivacyWorkflow:
             )
             self._changed += 1
 
-    @workflow.query
+    @workflow.query(name="status")
     def status(self) -> dict[str, object]:
         due, request = self._due()
         return {

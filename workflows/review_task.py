@@ -52,11 +52,11 @@ class ReviewTaskWorkflow:
             return False
         return True
 
-    @workflow.signal
+    @workflow.signal(name="complete")
     def complete(self) -> None:
         self._done = True
 
-    @workflow.signal
+    @workflow.signal(name="cancel")
     def cancel(self) -> None:
         self._cancelled = True
 
