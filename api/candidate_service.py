@@ -59,6 +59,7 @@ from offhours.contracts import (
     QuestionTake,
     WithdrawInput,
 )
+from offhours.durations import in_words
 from offhours.links import BadLink, ExpiredLink, read_candidate_link
 from offhours.media import ACCEPTED
 from offhours.models import (
@@ -226,18 +227,6 @@ async def workflow_state(request: Request, application: Application) -> Workflow
 # ------------------------------------------------------------------------------------- the view
 
 
-def describe_seconds(seconds: int) -> str:
-    if seconds % 86400 == 0:
-        days = seconds // 86400
-        return f"{days} day{'s' if days != 1 else ''}"
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    if seconds >= 120:
-        return f"{seconds // 60} minutes"
-    return f"{seconds} seconds"
-
-
 def take_public(question: Question, take: QuestionTake) -> TakePublic:
     return TakePublic(
         question_id=question.id,
@@ -273,17 +262,19 @@ def process_steps(pipeline: Pipeline, application: Application, zone: str) -> li
             title, detail = "Answer the questions", f"{len(stage.questions)} questions, by {deadline}"
         elif isinstance(stage, Assessment):
             title = "Short assessment"
-            detail = f"{len(stage.questions)} questions, {describe_seconds(stage.time_limit)} once started, by {deadline}"
+            detail = (
+                f"{len(stage.questions)} questions, {in_words(stage.time_limit)} once started, by {deadline}"
+            )
         elif isinstance(stage, Review):
             title = "Review by the team"
             detail = f"{stage.reviewers} reviewer(s) score your answers against the same criteria"
             if promised:
-                detail += f"; you hear from us within {describe_seconds(promised)}"
+                detail += f"; you hear from us within {in_words(promised)}"
         elif isinstance(stage, DecisionStage):
             title, detail = "Decision", "You receive the decision by email, with its reason"
         elif isinstance(stage, Scheduling):
             title = stage.title
-            detail = f"{stage.duration_minutes} minutes; you pick a time within {describe_seconds(stage.pick_within)}"
+            detail = f"{stage.duration_minutes} minutes; you pick a time within {in_words(stage.pick_within)}"
         elif isinstance(stage, Onboarding):
             title, detail = "Onboarding", f"{len(stage.modules)} modules if you join"
         elif stage.kind == "feedback":
@@ -408,7 +399,7 @@ def candidate_view(
             required_remaining=[q.id for q in questions if q.required and not q.answered],
         ),
         process=process_steps(pipeline, application, candidate.timezone),
-        promised_response=describe_seconds(promised) if promised else None,
+        promised_response=in_words(promised) if promised else None,
         consent_required=any(q.type in RECORDED for q in pipeline.interview_questions()),
         consent_at=application.consent_at,
         consent_version=consent_text(pipeline, job.title, settings.RETENTION_DAYS).version,

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         StatusChange,
         WithdrawInput,
     )
+    from offhours.durations import in_words
     from offhours.states import ApplicationStatus, Decision, Recommendation
     from pipelines.base import pipeline_from_snapshot
     from pipelines.scoring import build_feedback, combined_score, grade
@@ -102,15 +103,6 @@ DURATION_TOLERANCE_SECONDS = 2.0
 MAX_UPLOAD_CREDIT_SECONDS = 600.0
 UPLOAD_MIN_BYTES_PER_SECOND = 32 * 1024
 UPLOAD_LATENCY_SECONDS = 15.0
-
-
-def describe_duration(seconds: int) -> str:
-    """'3 days', '1 day', '12 hours', '30 minutes': how a reminder says how long is left."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def conflict(message: str) -> ApplicationError:
@@ -317,7 +309,7 @@ class ApplicationWorkflow:
                 continue  # finished, or the deadline moved: recompute
             except TimeoutError:
                 pass
-            await self._email(key, "reminder", time_left=describe_duration(max(left, 0)))
+            await self._email(key, "reminder", time_left=in_words(max(left, 0)))
             self._reminders_sent.append(key)
 
     # ---------------------------------------------------------------------------- extensions
@@ -337,7 +329,7 @@ class ApplicationWorkflow:
                     f"extension-request-{self._extension_requests}",
                     "extension_requested",
                     to_staff=contact,
-                    requested=describe_duration(request.seconds),
+                    requested=in_words(request.seconds),
                     reason=request.reason or "",
                     reason_id=request.reason_id or "",
                 )
@@ -360,8 +352,8 @@ class ApplicationWorkflow:
         if self._extended + request.seconds > rules.max_total:
             left = max(rules.max_total - self._extended, 0)
             raise conflict(
-                f"this pipeline allows at most {describe_duration(rules.max_total)} of extensions in total; "
-                f"{describe_duration(left) if left else 'none'} left"
+                f"this pipeline allows at most {in_words(rules.max_total)} of extensions in total; "
+                f"{in_words(left) if left else 'none'} left"
             )
 
     @workflow.update(name="decide_extension")
@@ -959,7 +951,7 @@ class ApplicationWorkflow:
                             f"decision-escalation-{stage.id}",
                             "decision_escalation",
                             to_staff=stage.escalate_to,
-                            waiting=describe_duration(stage.sla),
+                            waiting=in_words(stage.sla),
                         )
             await self._wait(lambda: self._decision_saved)
         assert self._decision is not None
@@ -1072,7 +1064,7 @@ class ApplicationWorkflow:
                     f"slots-needed-{stage.id}",
                     "slots_needed",
                     to_staff=self._pipeline.contact,
-                    waiting=describe_duration(stage.offer_within),
+                    waiting=in_words(stage.offer_within),
                 )
             await self._wait(lambda: bool(self._slots))
         self._candidate_heard_news()
@@ -1507,4 +1499,4 @@ def _take(question: Question, number: int, opened_at: datetime, allowed: int | N
     )
 
 
-__all__ = ["ApplicationWorkflow", "describe_duration"]
+__all__ = ["ApplicationWorkflow"]
