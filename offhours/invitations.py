@@ -134,52 +134,142 @@ def parse_csv(text: str, default_timezone: str = "UTC") -> tuple[list[Row], list
 
 
 def _record(
-    engine: Engine, job: Job, row: Row, snapshot: dict[str, object], version: str
+    engine: Engine,
+    job: Job,
+    row: Row,
+    snapshot: dict[str, object],
+    version: str,
+    application_id: str | None = None,
 ) -> tuple[Application, bool]:
     """The application for (job, email), found or created with its candidate, and whether its
     workflow may still need starting: new, or recorded by a run that stopped before starting it (no
     email sent, still invited). A workflow that ran is never started again, even once Temporal's
     retention has deleted its history."""
+    application, pending, _ = _record_or_create(engine, job, row, snapshot, version, application_id)
+    return application, pending
+
+
+def _record_or_create(
+    engine: Engine,
+    job: Job,
+    row: Row,
+    snapshot: dict[str, object],
+    version: str,
+    application_id: str | None,
+) -> tuple[Application, bool, Written | None]:
+    """As _record, and what this call wrote (None when it found the application), so that a
+    refused start can take back exactly that."""
     with Session(engine, expire_on_commit=False) as session:
-        for _ in range(2):
+        for _ in range(3):
             existing = session.exec(
                 select(Application)
                 .join(Candidate, col(Candidate.id) == col(Application.candidate_id))
                 .where(Application.job_id == job.id, Candidate.email == row.email)
             ).first()
+            if existing is None and application_id is not None:
+                existing = session.get(Application, application_id)  # made by this call's first attempt
             if existing is not None:
                 sent = session.exec(
                     select(EmailMessage.id).where(EmailMessage.application_id == existing.id)
                 ).first()
-                return existing, existing.status == ApplicationStatus.invited and sent is None
-            candidate = session.exec(select(Candidate).where(Candidate.email == row.email)).first()
-            if candidate is None:
-                candidate = Candidate(
-                    id=new_id("cand"), name=row.name, email=row.email, timezone=row.timezone
-                )
-                session.add(candidate)
-                session.flush()
-            application_id = new_id("app")
-            application = Application(
-                id=application_id,
-                job_id=job.id,
-                candidate_id=candidate.id,
-                candidate_name=row.name,
-                candidate_timezone=row.timezone,
-                workflow_id=ids.application_workflow(application_id),
-                status=ApplicationStatus.invited,
-                stage="invite",
-                pipeline_name=job.pipeline,
-                pipeline_version=version,
-                pipeline_snapshot=snapshot,
-            )
-            session.add(application)
+                return existing, existing.status == ApplicationStatus.invited and sent is None, None
             try:
+                candidate = session.exec(select(Candidate).where(Candidate.email == row.email)).first()
+                new_candidate = candidate is None
+                if candidate is None:
+                    candidate = Candidate(
+                        id=new_id("cand"), name=row.name, email=row.email, timezone=row.timezone
+                    )
+                    session.add(candidate)
+                    session.flush()
+                new_application_id = application_id or new_id("app")
+                application = Application(
+                    id=new_application_id,
+                    job_id=job.id,
+                    candidate_id=candidate.id,
+                    candidate_name=row.name,
+                    candidate_timezone=row.timezone,
+                    workflow_id=ids.application_workflow(new_application_id),
+                    status=ApplicationStatus.invited,
+                    stage="invite",
+                    pipeline_name=job.pipeline,
+                    pipeline_version=version,
+                    pipeline_snapshot=snapshot,
+                )
+                session.add(application)
                 session.commit()
-                return application, True
-            except IntegrityError:  # the same row invited at this moment by another run
+                return application, True, Written(application.id, candidate.id if new_candidate else None)
+            except IntegrityError:  # the same candidate or row invited at this moment by another call
                 session.rollback()
         raise RuntimeError(f"line {row.line}: could not record the application; run the file again")
+
+
+@dataclass(frozen=True)
+class Written:
+    application_id: str
+    candidate_id: str | None  # when the candidate was new too
+
+
+def _take_back(engine: Engine, written: Written) -> None:
+    """The workflow engine refused the start: the rows this call wrote are removed again."""
+    with Session(engine) as session:
+        row = session.get(Application, written.application_id)
+        if row is not None:
+            session.delete(row)
+            session.flush()
+        if written.candidate_id is not None and (made := session.get(Candidate, written.candidate_id)):
+            session.delete(made)
+        session.commit()
+
+
+@dataclass(frozen=True)
+class Invitation:
+    application: Application
+    started: bool  # its workflow was started by this call (False: it had been already)
+
+
+async def invite(
+    engine: Engine,
+    client: Client,
+    settings: Settings,
+    job: Job,
+    row: Row,
+    *,
+    application_id: str | None = None,
+) -> Invitation:
+    """The one way a candidate is invited, one at a time (POST /applications) or from a file.
+
+    Idempotent per (job, email): the application row is the record of the intent and its workflow
+    id derives from it; an application whose workflow never started (a run cut off between the
+    two) is started now, one that ran is never started again (REJECT_DUPLICATE). With
+    `application_id` (derived from an Idempotency-Key), a retry of the call finds its own
+    application even once the candidate's email has been erased. If the engine refuses the start,
+    what this call wrote is taken back and the error raised: nothing half-written stays.
+    """
+    pipeline = get_pipeline(job.pipeline)
+    application, pending, written = await asyncio.to_thread(
+        _record_or_create, engine, job, row, pipeline.snapshot(), pipeline.version, application_id
+    )
+    if not pending:
+        return Invitation(application, started=False)
+    try:
+        await client.start_workflow(
+            "Application",
+            ApplicationInput(
+                application.id, job.id, application.pipeline_snapshot, application.pipeline_version
+            ),
+            id=application.workflow_id,
+            task_queue=settings.TASK_QUEUE,
+            # Never a second run for the same application, even after the first closed.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return Invitation(application, started=False)
+    except BaseException:
+        if written is not None:
+            await asyncio.to_thread(_take_back, engine, written)
+        raise
+    return Invitation(application, started=True)
 
 
 async def invite_rows(
@@ -191,37 +281,15 @@ async def invite_rows(
     concurrency: int = 16,
     progress: Callable[[int], None] | None = None,
 ) -> BulkResult:
-    """Invite every row (concurrently, at most `concurrency` at a time)."""
-    pipeline = get_pipeline(job.pipeline)
-    snapshot, version = pipeline.snapshot(), pipeline.version
+    """Invite every row (concurrently, at most `concurrency` at a time), each through invite()."""
     result = BulkResult()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(row: Row) -> None:
         async with gate:
             try:
-                application, pending = await asyncio.to_thread(_record, engine, job, row, snapshot, version)
-                if not pending:
-                    result.already_invited += 1
-                    return
-                try:
-                    await client.start_workflow(
-                        "Application",
-                        ApplicationInput(
-                            application.id,
-                            job.id,
-                            application.pipeline_snapshot,
-                            application.pipeline_version,
-                        ),
-                        id=application.workflow_id,
-                        task_queue=settings.TASK_QUEUE,
-                        # Never a second run for the same application, even after the first closed.
-                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    )
-                    started = True
-                except WorkflowAlreadyStartedError:
-                    started = False
-                if started:
+                invitation = await invite(engine, client, settings, job, row)
+                if invitation.started:
                     result.invited += 1
                 else:
                     result.already_invited += 1

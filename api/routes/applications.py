@@ -6,16 +6,13 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api import candidate_service, idempotency
 from api.candidate_service import messages_of
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
-from api.errors import STAFF_ERRORS, Conflict, Forbidden, NotFound, ServiceUnavailable, errors
+from api.errors import STAFF_ERRORS, Conflict, Forbidden, NotFound, errors
 from api.personal import answer_text, privacy_timeline, retention_until
 from api.routes.jobs import load_job
 from api.schemas import (
@@ -44,7 +41,6 @@ from api.workflow_calls import busy, update_application
 from offhours import audit, ids
 from offhours.archive import read_archived
 from offhours.contracts import (
-    ApplicationInput,
     DeadlineExtension,
     DecisionInput,
     ExtensionDecision,
@@ -54,6 +50,7 @@ from offhours.contracts import (
     StageOutcome,
     WithdrawInput,
 )
+from offhours.invitations import Row, invite
 from offhours.models import (
     Answer,
     Application,
@@ -64,10 +61,8 @@ from offhours.models import (
     ReviewAssignment,
     Scorecard,
     invited_as,
-    new_id,
 )
 from offhours.states import ApplicationStatus
-from pipelines import get_pipeline
 from pipelines.base import pipeline_from_snapshot
 from pipelines.stages import Custom, Review
 
@@ -241,14 +236,6 @@ def member_job_ids(session: Session, staff: Principal) -> set[str]:
     return set(session.exec(select(JobMember.job_id).where(JobMember.user_id == (staff.user_id or ""))).all())
 
 
-def _existing(session: Session, job_id: str, email: str) -> Application | None:
-    return session.exec(
-        select(Application)
-        .join(Candidate, col(Candidate.id) == col(Application.candidate_id))
-        .where(Application.job_id == job_id, Candidate.email == email)
-    ).first()
-
-
 def _duplicate(application: Application) -> Conflict:
     return Conflict(
         "this candidate already has an application for this job; nothing new was started",
@@ -273,81 +260,24 @@ async def create_application(
     staff: StaffDep,
 ) -> ApplicationPublic:
     job = load_job(session, body.job_id, staff)
-    pipeline = get_pipeline(job.pipeline)
-    email = body.candidate.email.strip().lower()
+    row = Row(0, body.candidate.name, body.candidate.email.strip().lower(), body.candidate.timezone)
     # Sent with an Idempotency-Key, the application's id derives from it: a retry of a call whose
     # answer was lost (its process, say) finds the application it made and finishes it.
-    application_id = idempotency.row_id("app") or new_id("app")
-
-    existing = _existing(session, job.id, email)
-    if existing is not None and existing.id != application_id:
-        raise _duplicate(existing)
-    if existing is None:
-        candidate = session.exec(select(Candidate).where(Candidate.email == email)).first()
-        new_candidate = candidate is None
-        if candidate is None:
-            candidate = Candidate(
-                id=new_id("cand"), name=body.candidate.name, email=email, timezone=body.candidate.timezone
-            )
-            session.add(candidate)
-            session.flush()  # the row the application refers to must exist first (no ORM relationship)
-        application = Application(
-            id=application_id,
-            job_id=job.id,
-            candidate_id=candidate.id,
-            candidate_name=body.candidate.name,
-            candidate_timezone=body.candidate.timezone,
-            workflow_id=ids.application_workflow(application_id),
-            status=ApplicationStatus.invited,
-            stage="invite",
-            pipeline_name=pipeline.name,
-            pipeline_version=pipeline.version,
-            pipeline_snapshot=pipeline.snapshot(),
-        )
-        session.add(application)
-        try:
-            session.commit()
-        except IntegrityError as error:
-            log.info("integrity error on invite: %s", error)
-            session.rollback()
-            existing = _existing(session, job.id, email) or session.get(Application, application_id)
-            if existing is not None and existing.id != application_id:
-                raise _duplicate(existing) from None
-            if existing is None:
-                # Not a refusal: the other one is in flight, and this one can be sent again.
-                raise busy("another invitation for this candidate is being created at this moment") from None
-            application, new_candidate = existing, False
-    else:
-        application, new_candidate = existing, False
-        candidate = session.get(Candidate, application.candidate_id)
-    idempotency.note_application(request.scope.setdefault("state", {}), application.id)
-
+    application_id = idempotency.row_id("app")
+    session.commit()  # no transaction held while the invitation is recorded and started
     try:
-        await client.start_workflow(
-            "Application",
-            ApplicationInput(
-                application.id, job.id, application.pipeline_snapshot, application.pipeline_version
-            ),
-            id=application.workflow_id,
-            task_queue=settings.TASK_QUEUE,
-            # never a second run for an application, even once the first has closed (a retry of
-            # this call long after, say): the bulk invitation starts its workflows the same way
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        invitation = await invite(
+            request.app.state.engine, client, settings, job, row, application_id=application_id
         )
-    except WorkflowAlreadyStartedError:
-        pass  # a retry of this call: the first one started it
     except Exception as error:
-        log.warning("could not start workflow for %s: %s", application.id, error)
-        if existing is None:  # a retry must not take away what the first call made
-            session.delete(application)
-            if new_candidate and candidate is not None:
-                session.delete(candidate)
-            session.commit()
-        kept = "" if existing is None else " (with the same Idempotency-Key)"
-        saved = "nothing was saved" if existing is None else "the invitation waits for it"
-        raise ServiceUnavailable(
-            f"the workflow engine did not accept the application; {saved}, try again{kept}"
+        log.warning("invitation to job %s not started: %s", job.id, error)
+        raise busy(
+            "the workflow engine did not accept the application; nothing was saved by this request"
         ) from None
+    application = invitation.application
+    if not invitation.started and application.id != application_id:
+        raise _duplicate(application)
+    idempotency.note_application(request.scope.setdefault("state", {}), application.id)
     return application_public(session, application)
 
 
