@@ -522,6 +522,9 @@ class Idempotency:
             await self.app(scope, replay, send)
             return
         if not KEY.match(key):
+            if not await anyio.to_thread.run_sync(self.store(scope).still_valid, credential):
+                await self.app(scope, replay, send)  # a stranger hears 401 first, whatever they sent
+                return
             await _answer(send, *_error(400, "the Idempotency-Key must be 1 to 255 visible ASCII characters"))
             return
         kind = content_type.split(";")[0].strip().lower()

@@ -147,6 +147,12 @@ async def test_a_key_reused_with_a_different_body_is_a_422(stack: Stack) -> None
         headers={**STAFF, "Idempotency-Key": ""},
     )
     assert bad.status_code == 400 and "1 to 255 visible ASCII" in bad.json()["detail"]
+    stranger = await stack.http.post(
+        "/api/v1/jobs",
+        json={"title": "Nurse"},
+        headers={"Authorization": "Bearer wrong", "Idempotency-Key": ""},
+    )
+    assert stranger.status_code == 401  # who is calling is judged first
     # A key is the caller's own: another caller's same key is another request.
     someone = stack.as_person("rachel")
     theirs = await stack.http.post(
