@@ -8,6 +8,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,6 +22,10 @@ def load_fault_run() -> object:
     return module
 
 
+# A run, not a timed test: each kill costs the journeys caught by it an activity timeout (30 s for
+# database steps, 90 s for emails), so it takes 3 to 6 minutes on 2 cores; the run's own limit is
+# 300 s per step.
+@pytest.mark.timeout(900)
 async def test_twenty_applications_with_the_worker_killed_every_five_seconds(tmp_path: Path) -> None:
     fault_run = load_fault_run()
     figures = await fault_run.fault_run(  # type: ignore[attr-defined]
