@@ -97,18 +97,24 @@ async def test_only_staff_on_the_job_may_invite(stack: Stack) -> None:
     assert refused.status_code == 403
 
 
-async def test_a_run_cut_off_before_starting_workflows_is_completed_by_the_next(stack: Stack) -> None:
+async def recorded_but_unstarted(stack: Stack, email: str) -> tuple[Job, Application]:
+    """A job, and a run that recorded the candidate's application, then stopped before starting
+    its workflow."""
     job_public = await stack.create_job("Resumed")
-    email = unique_email()
     with Session(stack.engine) as session:
         job = session.get(Job, job_public["id"])
         assert job is not None
     pipeline = get_pipeline(job.pipeline)
-    # The first run recorded the application, then stopped before starting its workflow.
     application, pending = await asyncio.to_thread(
         _record, stack.engine, job, Row(2, "Cut Off", email, "UTC"), pipeline.snapshot(), pipeline.version
     )
     assert pending
+    return job, application
+
+
+async def test_a_run_cut_off_before_starting_workflows_is_completed_by_the_next(stack: Stack) -> None:
+    email = unique_email()
+    job, application = await recorded_but_unstarted(stack, email)
     response = await post_csv(stack, job.id, csv_of([("Cut Off", email, "UTC")]))
     assert response.json()["invited"] == 1, response.text
     await stack.mailbox.wait_for(email, 1)

@@ -59,6 +59,17 @@ def count(stack: Stack, model: type, **where: Any) -> int:
         return int(session.exec(query).one())
 
 
+def invitation(job_id: str, address: str) -> dict[str, Any]:
+    return {"job_id": job_id, "candidate": {"name": "Grace Hopper", "email": address, "timezone": "UTC"}}
+
+
+def forget_kept_answers(stack: Stack) -> None:
+    """As if the process serving the first call had died before keeping its answer."""
+    with Session(stack.engine) as session:
+        session.execute(delete(IdempotentRequest))
+        session.commit()
+
+
 async def in_review(stack: Stack) -> tuple[dict[str, Any], str, str]:
     job = await stack.create_job()
     address = unique_email()
@@ -78,7 +89,7 @@ async def in_review(stack: Stack) -> tuple[dict[str, Any], str, str]:
 async def test_a_retried_invitation_answers_like_the_first_and_invites_once(stack: Stack) -> None:
     job = await stack.create_job()
     address = unique_email()
-    body = {"job_id": job["id"], "candidate": {"name": "Grace Hopper", "email": address, "timezone": "UTC"}}
+    body = invitation(job["id"], address)
     headers = {**STAFF, **key()}
     first = await stack.http.post("/api/v1/applications", json=body, headers=headers)
     assert first.status_code == 201, first.text
@@ -110,13 +121,11 @@ async def test_a_retry_after_the_serving_process_was_lost_finishes_the_first_cal
     retry (once the claim's lease is over) finds the application the first attempt made."""
     job = await stack.create_job()
     address = unique_email()
-    body = {"job_id": job["id"], "candidate": {"name": "Grace Hopper", "email": address, "timezone": "UTC"}}
+    body = invitation(job["id"], address)
     headers = {**STAFF, **key()}
     first = await stack.http.post("/api/v1/applications", json=body, headers=headers)
     assert first.status_code == 201, first.text
-    with Session(stack.engine) as session:  # as if nothing had been kept
-        session.execute(delete(IdempotentRequest))
-        session.commit()
+    forget_kept_answers(stack)  # as if nothing had been kept
     again = await stack.http.post("/api/v1/applications", json=body, headers=headers)
     assert again.status_code == 201, again.text
     assert "idempotent-replayed" not in again.headers  # it ran again, and found its own work
@@ -247,9 +256,7 @@ async def test_a_retried_message_is_sent_once(stack: Stack) -> None:
     headers = {**STAFF, **key()}
     first = await stack.http.post(url, json={"body": "Happy to help."}, headers=headers)
     assert first.status_code == 201, first.text
-    with Session(stack.engine) as session:  # the answer lost with its process: it runs again
-        session.execute(delete(IdempotentRequest))
-        session.commit()
+    forget_kept_answers(stack)  # the answer lost with its process: it runs again
     again = await stack.http.post(url, json={"body": "Happy to help."}, headers=headers)
     assert again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"]
@@ -262,7 +269,7 @@ async def test_a_retried_message_is_sent_once(stack: Stack) -> None:
 async def test_what_is_kept_opens_only_with_the_key_and_goes_with_an_erasure(stack: Stack) -> None:
     job = await stack.create_job()
     address = unique_email()
-    body = {"job_id": job["id"], "candidate": {"name": "Grace Hopper", "email": address, "timezone": "UTC"}}
+    body = invitation(job["id"], address)
     sent = key()
     created = await stack.http.post("/api/v1/applications", json=body, headers={**STAFF, **sent})
     assert created.status_code == 201
@@ -392,9 +399,7 @@ async def test_a_retried_release_and_erasure_answer_like_the_first(stack: Stack)
     release = {**STAFF, **key()}
     first = await stack.http.delete(f"{url}/legal-hold", headers=release)
     assert first.status_code == 200, first.text
-    with Session(stack.engine) as session:  # the answer lost with its process
-        session.execute(delete(IdempotentRequest))
-        session.commit()
+    forget_kept_answers(stack)  # the answer lost with its process
     again = await stack.http.delete(f"{url}/legal-hold", headers=release)
     assert again.status_code == 200 and again.json() == first.json()
     unkeyed = await stack.http.delete(f"{url}/legal-hold", headers=STAFF)

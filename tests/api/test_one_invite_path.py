@@ -3,17 +3,13 @@ the same idempotency per (job, email), the same behaviour when the workflow engi
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.app import create_app
-from offhours.invitations import Row, _record
-from offhours.models import Application, Job
-from pipelines import get_pipeline
-from tests.api.test_bulk_invite import csv_of
+from offhours.models import Application
+from tests.api.test_bulk_invite import csv_of, recorded_but_unstarted
 from tests.conftest import STAFF, Stack, unique_email
 
 
@@ -66,16 +62,8 @@ async def test_a_refused_start_leaves_nothing_behind_either_way(stack: Stack) ->
 async def test_a_single_invitation_finishes_one_recorded_but_never_started(stack: Stack) -> None:
     """A bulk run cut off between recording a row and starting its workflow: inviting the same
     candidate one at a time starts that application (201), where it used to answer 409."""
-    created = await stack.create_job("Resumed")
     address = unique_email()
-    with Session(stack.engine) as session:
-        job = session.get(Job, created["id"])
-        assert job is not None
-    pipeline = get_pipeline(job.pipeline)
-    application, pending = await asyncio.to_thread(
-        _record, stack.engine, job, Row(2, "Cut Off", address, "UTC"), pipeline.snapshot(), pipeline.version
-    )
-    assert pending
+    job, application = await recorded_but_unstarted(stack, address)
     invited = await stack.invite(job.id, address, name="Cut Off")
     assert invited["id"] == application.id
     description = await stack.client.get_workflow_handle(application.workflow_id).describe()
