@@ -20,6 +20,7 @@ from offhours.audit import recorded_outcome, replay, timeline
 from offhours.cli import app as cli
 from offhours.contracts import ApplicationInput, ApplicationState
 from offhours.states import ApplicationStatus as Status
+from pipelines.stages import Invite
 from tests.conftest import STAFF, Stack, unique_email
 from workflows.application import ApplicationWorkflow
 
@@ -131,7 +132,7 @@ class ChangedPlainly(ApplicationWorkflow):
     async def run(self, input: ApplicationInput) -> ApplicationState:
         return await super().run(input)
 
-    async def _run_invite(self, stage: object) -> None:
+    async def _run_invite(self, stage: Invite) -> None:
         await self._record_status(Status.invited)
         await super()._run_invite(stage)
 
@@ -142,7 +143,7 @@ class ChangedBehindPatch(ApplicationWorkflow):
     async def run(self, input: ApplicationInput) -> ApplicationState:
         return await super().run(input)
 
-    async def _run_invite(self, stage: object) -> None:
+    async def _run_invite(self, stage: Invite) -> None:
         if workflow.patched("status-before-invite"):
             await self._record_status(Status.invited)
         await super()._run_invite(stage)
