@@ -116,6 +116,16 @@ def ics_fold(line: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Facts:
+    application: Application
+    candidate: Candidate
+    job_title: str
+    feedback: CandidateFeedback | None
+    message: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class RenderedEmail:
     recipient: str
     subject: str
@@ -147,6 +157,39 @@ class EmailActivities:
         return f"<{request.message_key}.{request.application_id}@{self.domain}>"
 
     def render(self, request: EmailRequest) -> RenderedEmail:
+        facts = self._facts(request)
+        application, candidate = facts.application, facts.candidate
+        staff = PEOPLE.get(request.to_staff) if request.to_staff else None
+        if request.to_staff and staff is None:
+            raise ApplicationError(
+                f"staff member '{request.to_staff}' is not in the directory",
+                type=PERMANENT,
+                non_retryable=True,
+            )
+        zone = "UTC" if staff else candidate.timezone
+        context = self._common_context(request, facts, zone)
+        if staff is not None:
+            # Staff messages name no candidate: reviews are blind by default.
+            context |= self._staff_context(application.id, staff.name, staff.id)
+            recipient = staff.email
+        else:
+            context |= self._candidate_context(request, facts)
+            recipient = candidate.email
+        base = f"emails/{request.template}"
+        subject = self.text_templates.get_template(f"{base}.subject.txt").render(context)
+        attachment = (
+            self.calendar_invite(request, facts.job_title, candidate.email) if request.attach_ics else None
+        )
+        return RenderedEmail(
+            recipient=recipient,
+            subject=header_text(subject),
+            text=self.text_templates.get_template(f"{base}.txt").render(context),
+            html=self.html_templates.get_template(f"{base}.html").render(context),
+            ics=attachment,
+        )
+
+    def _facts(self, request: EmailRequest) -> _Facts:
+        """What the message needs from the database, read in one session."""
         with session_scope(self.engine) as session:
             application = session.get(Application, request.application_id)
             if application is None:
@@ -171,78 +214,63 @@ class EmailActivities:
             # Personal text the workflow refers to by id (an extension request's reason, say).
             reason_id = request.extra.get("reason_id")
             reason = Vault(self.settings).read_text(session, reason_id) if reason_id else None
-        snapshot = application.pipeline_snapshot
+        return _Facts(application, candidate, job.title, feedback, message.body if message else None, reason)
+
+    def _common_context(self, request: EmailRequest, facts: _Facts, zone: str) -> dict[str, Any]:
+        snapshot = facts.application.pipeline_snapshot
+        deadline = request.deadline or facts.application.deadline
+        contact = PEOPLE.get(snapshot.get("contact") or "")
+        extra: dict[str, Any] = dict(request.extra)
+        for key in ("slots", "modules"):
+            if key in extra:
+                extra[key] = json.loads(extra[key])
+        if request.extra.get("reason_id"):
+            extra["reason"] = facts.reason or ""
+        return {
+            "job_title": facts.job_title,
+            "pipeline_title": snapshot.get("title", ""),
+            "deadline": format_deadline(deadline, zone),
+            "contact_name": contact.name if contact else None,
+            "when": lambda iso: format_deadline(datetime.fromisoformat(iso), zone),
+            "message": facts.message,
+            **extra,
+        }
+
+    def _staff_context(self, application_id: str, staff_name: str, staff_id: str) -> dict[str, Any]:
+        url = f"{self.settings.PUBLIC_URL}/api/v1/applications/{application_id}"
+        return {
+            "staff_name": staff_name,
+            "application_id": application_id,
+            "staff_link": url,
+            "messages_link": f"{url}/messages",
+            # Reviewers get the blind, independent view, never the full application.
+            "review_link": f"{url}/review?reviewer_id={staff_id}",
+        }
+
+    def _candidate_context(self, request: EmailRequest, facts: _Facts) -> dict[str, Any]:
+        application = facts.application
         deadline = request.deadline or application.deadline
-        staff = PEOPLE.get(request.to_staff) if request.to_staff else None
-        if request.to_staff and staff is None:
-            raise ApplicationError(
-                f"staff member '{request.to_staff}' is not in the directory",
-                type=PERMANENT,
-                non_retryable=True,
-            )
-        zone = "UTC" if staff else candidate.timezone
         now = utcnow()
         link_expires = max(deadline or now, now) + timedelta(days=self.settings.CANDIDATE_LINK_GRACE_DAYS)
         token = make_candidate_token(
             application.id, link_expires, self.settings.secret_key, application.link_generation
         )
-        contact = PEOPLE.get(snapshot.get("contact") or "")
         reason_label = next(
             (
                 r["label"]
-                for st in snapshot.get("stages", [])
+                for st in application.pipeline_snapshot.get("stages", [])
                 for r in st.get("reason_codes", [])
                 if r["code"] == application.decision_reason_code
             ),
             None,
         )
-        extra: dict[str, Any] = dict(request.extra)
-        for key in ("slots", "modules"):
-            if key in extra:
-                extra[key] = json.loads(extra[key])
-        if reason_id:
-            extra["reason"] = reason or ""
-        context: dict[str, Any] = {
-            "job_title": job.title,
-            "pipeline_title": snapshot.get("title", ""),
-            "deadline": format_deadline(deadline, zone),
-            "contact_name": contact.name if contact else None,
-            "when": lambda iso: format_deadline(datetime.fromisoformat(iso), zone),
-            "message": message.body if message else None,
-            **extra,
+        return {
+            "candidate_name": facts.candidate.name,
+            "link": f"{self.settings.PUBLIC_URL}/c/{token}",
+            "decision_reason": application.decision_reason,
+            "reason_label": reason_label,
+            "feedback": facts.feedback,
         }
-        if staff is not None:
-            # Staff messages name no candidate: reviews are blind by default.
-            context |= {
-                "staff_name": staff.name,
-                "application_id": application.id,
-                "staff_link": f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}",
-                "messages_link": f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}/messages",
-                # Reviewers get the blind, independent view, never the full application.
-                "review_link": (
-                    f"{self.settings.PUBLIC_URL}/api/v1/applications/{application.id}/review?reviewer_id={staff.id}"
-                ),
-            }
-            recipient = staff.email
-        else:
-            context |= {
-                "candidate_name": candidate.name,
-                "link": f"{self.settings.PUBLIC_URL}/c/{token}",
-                "decision_reason": application.decision_reason,
-                "reason_label": reason_label,
-                "feedback": feedback,
-            }
-            recipient = candidate.email
-        base = f"emails/{request.template}"
-        subject = self.text_templates.get_template(f"{base}.subject.txt").render(context)
-        attachment = self.calendar_invite(request, job.title, candidate.email) if request.attach_ics else None
-        return RenderedEmail(
-            recipient=recipient,
-            subject=header_text(subject),
-            text=self.text_templates.get_template(f"{base}.txt").render(context),
-            html=self.html_templates.get_template(f"{base}.html").render(context),
-            ics=attachment,
-        )
 
     def calendar_invite(self, request: EmailRequest, job_title: str, attendee: str) -> str:
         """An iCalendar event (RFC 5545) for a booked slot."""

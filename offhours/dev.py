@@ -65,6 +65,9 @@ def _persistent_secret(path: Path, make: Callable[[], str] = lambda: secrets.tok
     return value
 
 
+CLI_MODULE = "offhours.cli"  # the children are this same program's commands
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -129,52 +132,16 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
         if not _port_free(port):
             print(f"port {port} for the {what} is already in use; stop what holds it or choose another port")
             return 1
-
-    env = dict(os.environ)
-    defaults = {
-        "OFFHOURS_ENVIRONMENT": "development",
-        "OFFHOURS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-        "OFFHOURS_DATABASE_URL": f"sqlite:///{state_dir / 'offhours.db'}",
-        "OFFHOURS_SMTP_HOST": "127.0.0.1",
-        "OFFHOURS_SMTP_PORT": str(smtp_port),
-        "OFFHOURS_SMTP_TLS": "none",
-        "OFFHOURS_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
-        "OFFHOURS_DATA_DIR": str(state_dir / "data"),
-        "OFFHOURS_MAILBOX_DIR": str(state_dir / "mailbox"),
-        "OFFHOURS_ARCHIVE_EVERY_SECONDS": "5",  # closed histories show up in the archive quickly
-        "OFFHOURS_TEMPORAL_UI_ORIGIN": f"http://127.0.0.1:{ui_port},http://localhost:{ui_port}",
-    }
-    for key, value in defaults.items():
-        env.setdefault(key, value)
-    env.setdefault("OFFHOURS_SECRET_KEY", _persistent_secret(state_dir / "secret-key"))
-    env.setdefault("OFFHOURS_ADMIN_TOKEN", _persistent_secret(state_dir / "admin-token"))
-    # Every process (API, worker, CLI) must share the encryption keys: kept here, mode 0600.
-    env.setdefault(
-        "OFFHOURS_PAYLOAD_KEYS", _persistent_secret(state_dir / "payload-keys", lambda: new_key("dev1"))
-    )
-    env.setdefault(
-        "OFFHOURS_MASTER_KEYS", _persistent_secret(state_dir / "master-keys", lambda: new_key("dev1"))
-    )
+    ports = _Ports(api_port, temporal_port, ui_port, smtp_port)
+    env = _environment(state_dir, ports)
     settings = load_settings(
         **{k.removeprefix("OFFHOURS_"): v for k, v in env.items() if k.startswith("OFFHOURS_")}
     )
-
     print("offhours dev: applying database migrations")
     upgrade(settings.DATABASE_URL)
     staff_email, staff_password = _dev_staff(settings.DATABASE_URL, state_dir)
 
-    me = [sys.executable, "-m", "offhours.cli"]
     children: list[Child] = []
-
-    def spawn(name: str, argv: list[str]) -> Child:
-        log = open(state_dir / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
-        process = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        child = Child(name, process)
-        children.append(child)
-        return child
-
     interrupted = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -184,48 +151,12 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        temporal = spawn(
-            "temporal",
-            [
-                temporal_cli(), "server", "start-dev",
-                "--db-filename", str(state_dir / "temporal.db"),
-                "--ip", "127.0.0.1", "--port", str(temporal_port), "--ui-port", str(ui_port),
-                # The UI asks the API to decode payloads: signed-in ops and auditors read them there.
-                "--ui-codec-endpoint", f"http://127.0.0.1:{api_port}/codec",
-                "--namespace", settings.TEMPORAL_NAMESPACE,
-                "--log-level", "warn",
-            ],
-        )  # fmt: skip
-        print("offhours dev: starting Temporal")
-        _wait_for_port(temporal_port, temporal, 60)
-        mail = spawn("mailcatcher", [*me, "mailcatcher", "--port", str(smtp_port)])
-        _wait_for_port(smtp_port, mail, 30)
-        spawn("worker", [*me, "worker"])
-        api = spawn("api", [*me, "api", "--host", "127.0.0.1", "--port", str(api_port)])
-        _wait_for_port(api_port, api, 60)
-        _wait_healthy(f"http://127.0.0.1:{api_port}/health", children, 60)
+        _start_all(state_dir, ports, env, settings.TEMPORAL_NAMESPACE, children)
     except RuntimeError as error:
         print(f"offhours dev: {error}; logs are in {state_dir}/")
         _stop(children)
         return 1
-
-    print(
-        f"""
-offhours is running
-  API            http://127.0.0.1:{api_port}   (OpenAPI: http://127.0.0.1:{api_port}/docs)
-  Mailbox        http://127.0.0.1:{api_port}/dev/mailbox
-  Temporal UI    http://127.0.0.1:{ui_port}   (payloads decoded for signed-in ops and auditors)
-  Temporal       127.0.0.1:{temporal_port}   SMTP catcher 127.0.0.1:{smtp_port}
-  Staff token    {env["OFFHOURS_ADMIN_TOKEN"]}
-  Staff pages    http://127.0.0.1:{api_port}/staff   sign in as {staff_email} / {staff_password}
-  State & logs   {state_dir}/
-
-Try:
-  curl -s -X POST http://127.0.0.1:{api_port}/api/v1/jobs -H 'Authorization: Bearer {env["OFFHOURS_ADMIN_TOKEN"]}' \\
-       -H 'Content-Type: application/json' -d '{{"title": "Support engineer", "pipeline": "standard"}}'
-Press Ctrl-C to stop.""",
-        flush=True,
-    )
+    print(_banner(state_dir, ports, env["OFFHOURS_ADMIN_TOKEN"], staff_email, staff_password), flush=True)
     code = 0
     while not interrupted:
         for child in children:
@@ -240,3 +171,96 @@ Press Ctrl-C to stop.""",
     print("offhours dev: stopping")
     _stop(children)
     return code
+
+
+@dataclass(frozen=True)
+class _Ports:
+    api: int
+    temporal: int
+    ui: int
+    smtp: int
+
+
+def _environment(state_dir: Path, ports: _Ports) -> dict[str, str]:
+    """The settings every child process shares: what the caller set wins over these defaults."""
+    env = dict(os.environ)
+    defaults = {
+        "OFFHOURS_ENVIRONMENT": "development",
+        "OFFHOURS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
+        "OFFHOURS_DATABASE_URL": f"sqlite:///{state_dir / 'offhours.db'}",
+        "OFFHOURS_SMTP_HOST": "127.0.0.1",
+        "OFFHOURS_SMTP_PORT": str(ports.smtp),
+        "OFFHOURS_SMTP_TLS": "none",
+        "OFFHOURS_PUBLIC_URL": f"http://127.0.0.1:{ports.api}",
+        "OFFHOURS_DATA_DIR": str(state_dir / "data"),
+        "OFFHOURS_MAILBOX_DIR": str(state_dir / "mailbox"),
+        "OFFHOURS_ARCHIVE_EVERY_SECONDS": "5",  # closed histories show up in the archive quickly
+        "OFFHOURS_TEMPORAL_UI_ORIGIN": f"http://127.0.0.1:{ports.ui},http://localhost:{ports.ui}",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    env.setdefault("OFFHOURS_SECRET_KEY", _persistent_secret(state_dir / "secret-key"))
+    env.setdefault("OFFHOURS_ADMIN_TOKEN", _persistent_secret(state_dir / "admin-token"))
+    # Every process (API, worker, CLI) must share the encryption keys: kept here, mode 0600.
+    env.setdefault(
+        "OFFHOURS_PAYLOAD_KEYS", _persistent_secret(state_dir / "payload-keys", lambda: new_key("dev1"))
+    )
+    env.setdefault(
+        "OFFHOURS_MASTER_KEYS", _persistent_secret(state_dir / "master-keys", lambda: new_key("dev1"))
+    )
+    return env
+
+
+def _start_all(
+    state_dir: Path, ports: _Ports, env: dict[str, str], namespace: str, children: list[Child]
+) -> None:
+    """Temporal, the mail catcher, the worker and the API, each waited for before the next."""
+    me = [sys.executable, "-m", CLI_MODULE]
+
+    def spawn(name: str, argv: list[str]) -> Child:
+        log = open(state_dir / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
+        process = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        child = Child(name, process)
+        children.append(child)
+        return child
+
+    temporal = spawn(
+        "temporal",
+        [
+            temporal_cli(), "server", "start-dev",
+            "--db-filename", str(state_dir / "temporal.db"),
+            "--ip", "127.0.0.1", "--port", str(ports.temporal), "--ui-port", str(ports.ui),
+            # The UI asks the API to decode payloads: signed-in ops and auditors read them there.
+            "--ui-codec-endpoint", f"http://127.0.0.1:{ports.api}/codec",
+            "--namespace", namespace,
+            "--log-level", "warn",
+        ],
+    )  # fmt: skip
+    print("offhours dev: starting Temporal")
+    _wait_for_port(ports.temporal, temporal, 60)
+    mail = spawn("mailcatcher", [*me, "mailcatcher", "--port", str(ports.smtp)])
+    _wait_for_port(ports.smtp, mail, 30)
+    spawn("worker", [*me, "worker"])
+    api = spawn("api", [*me, "api", "--host", "127.0.0.1", "--port", str(ports.api)])
+    _wait_for_port(ports.api, api, 60)
+    _wait_healthy(f"http://127.0.0.1:{ports.api}/health", children, 60)
+
+
+def _banner(state_dir: Path, ports: _Ports, token: str, staff_email: str, staff_password: str) -> str:
+    api = f"http://127.0.0.1:{ports.api}"
+    return f"""
+offhours is running
+  API            {api}   (OpenAPI: {api}/docs)
+  Mailbox        {api}/dev/mailbox
+  Temporal UI    http://127.0.0.1:{ports.ui}   (payloads decoded for signed-in ops and auditors)
+  Temporal       127.0.0.1:{ports.temporal}   SMTP catcher 127.0.0.1:{ports.smtp}
+  Staff token    {token}
+  Staff pages    {api}/staff   sign in as {staff_email} / {staff_password}
+  State & logs   {state_dir}/
+
+Try:
+  curl -s -X POST {api}/api/v1/jobs -H 'Authorization: Bearer {token}' \\
+       -H 'Content-Type: application/json' -d '{{"title": "Support engineer", "pipeline": "standard"}}'
+Press Ctrl-C to stop."""

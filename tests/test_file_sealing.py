@@ -26,15 +26,13 @@ from offhours.models import Answer
 from offhours.settings import Settings
 from offhours.storage import (
     CHUNK,
-    HEADER,
-    NONCE,
-    TAG,
     FileGone,
     FileStore,
     FileUnreadable,
     erase_files,
     sealed_length,
 )
+from offhours.storage.sealing import HEADER, NONCE, TAG
 from offhours.vault import Vault
 from pipelines import PIPELINES, Pipeline, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
