@@ -92,7 +92,7 @@ async def archive_closed_histories(client: Client, settings: Settings, stop: asy
             archived, _ = await sweep(engine, client, settings.DATA_DIR)
             if archived:
                 log.info("archived %d closed histories", archived)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (the sweep runs again; a worker never stops for it)
             log.warning("archiving closed histories failed (tried again later): %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.ARCHIVE_EVERY_SECONDS)

@@ -198,7 +198,8 @@ class EmailActivities:
                 )
             candidate = session.get(Candidate, application.candidate_id)
             job = session.get(Job, application.job_id)
-            assert candidate is not None and job is not None
+            assert candidate is not None
+            assert job is not None
             candidate = invited_as(candidate, application)  # as this job's invitation named them
             feedback = session.exec(
                 select(CandidateFeedback)

@@ -104,7 +104,7 @@ class CountingHandler:
         with self._lock:
             return self._count
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: ARG002 (aiosmtpd's interface)
         with self._lock:
             self._count += 1
         return "250 Message accepted"

@@ -103,7 +103,8 @@ class _Capture(Interceptor):
         self.results: list[Any] = []
 
     def workflow_interceptor_class(
-        self, input: WorkflowInterceptorClassInput
+        self,
+        input: WorkflowInterceptorClassInput,  # noqa: ARG002 (the SDK's interface)
     ) -> type[WorkflowInboundInterceptor]:
         results = self.results
 

@@ -232,7 +232,7 @@ def audit_export(
 
     try:
         history = asyncio.run(run())
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (any failure is told to the operator in one line)
         errors.print(f"[red]could not export {application_id}: {error}[/red]")
         raise typer.Exit(1) from None
     text = json.dumps(history, indent=2)

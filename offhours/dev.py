@@ -144,7 +144,7 @@ def run_dev(state_dir: Path, api_port: int, temporal_port: int, ui_port: int, sm
     children: list[Child] = []
     interrupted = False
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         nonlocal interrupted
         interrupted = True
 

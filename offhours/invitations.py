@@ -293,7 +293,7 @@ async def invite_rows(
                     result.invited += 1
                 else:
                     result.already_invited += 1
-            except Exception as error:  # reported with its line; the other rows go on
+            except Exception as error:  # noqa: BLE001 (reported with its line; the other rows go on)
                 result.errors.append(BadRow(row.line, f"not invited, run the file again: {error}"))
             finally:
                 if progress is not None:

@@ -177,29 +177,8 @@ class Validator:
             self.fail("comes before anything to review; put it after an interview or assessment", i, s)
         if s.reviewers < 1:
             self.fail("needs at least one reviewer", i, s)
-        if self.pools is not None:
-            pool = self.pools.get(s.pool)
-            if pool is None:
-                self.fail(
-                    f"pool '{s.pool}' does not exist; known pools: {', '.join(sorted(self.pools))}", i, s
-                )
-            else:
-                if s.reviewers > len(pool.members):
-                    self.fail(
-                        f"needs {s.reviewers} reviewers but pool '{s.pool}' has {len(pool.members)}", i, s
-                    )
-                for member in pool.members:
-                    self.person(member, f"pool '{s.pool}' member", i, s)
-        if not s.criteria:
-            self.fail("needs at least one rubric criterion", i, s)
-        ids = [c.id for c in s.criteria]
-        if len(set(ids)) != len(ids):
-            self.fail(f"criterion ids must be unique, got {ids}", i, s)
-        for c in s.criteria:
-            if len(c.anchors) != 5 or not all(a.strip() for a in c.anchors):
-                self.fail(f"criterion '{c.id}' needs a behavioural anchor for each level 1 to 5", i, s)
-            if c.weight <= 0:
-                self.fail(f"criterion '{c.id}': weight must be positive", i, s)
+        self.review_pool(i, s)
+        self.review_criteria(i, s)
         if not 0 < s.reminder_before_sla < s.sla:
             self.fail("need 0 < reminder_before_sla < sla", i, s)
         if s.max_reassignments < 0:
@@ -216,6 +195,30 @@ class Validator:
             and s.auto_reject_below > s.auto_advance_at
         ):
             self.fail("auto_reject_below must not be above auto_advance_at", i, s)
+
+    def review_pool(self, i: int, s: Review) -> None:
+        if self.pools is None:
+            return
+        pool = self.pools.get(s.pool)
+        if pool is None:
+            self.fail(f"pool '{s.pool}' does not exist; known pools: {', '.join(sorted(self.pools))}", i, s)
+            return
+        if s.reviewers > len(pool.members):
+            self.fail(f"needs {s.reviewers} reviewers but pool '{s.pool}' has {len(pool.members)}", i, s)
+        for member in pool.members:
+            self.person(member, f"pool '{s.pool}' member", i, s)
+
+    def review_criteria(self, i: int, s: Review) -> None:
+        if not s.criteria:
+            self.fail("needs at least one rubric criterion", i, s)
+        ids = [c.id for c in s.criteria]
+        if len(set(ids)) != len(ids):
+            self.fail(f"criterion ids must be unique, got {ids}", i, s)
+        for c in s.criteria:
+            if len(c.anchors) != 5 or not all(a.strip() for a in c.anchors):
+                self.fail(f"criterion '{c.id}' needs a behavioural anchor for each level 1 to 5", i, s)
+            if c.weight <= 0:
+                self.fail(f"criterion '{c.id}': weight must be positive", i, s)
 
     def feedback(self, i: int, s: Feedback) -> None:
         if not self.before(i, ("review",)):

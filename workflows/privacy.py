@@ -108,7 +108,7 @@ class PrivacyWorkflow:
                 start_to_close_timeout=timedelta(seconds=90),
                 retry_policy=EMAIL_RETRY,
             )
-        except Exception:  # an undeliverable address must not stop the erasure
+        except Exception:  # noqa: BLE001 (an undeliverable address must not stop the erasure)
             workflow.logger.warning("privacy notice %s could not be delivered", key)
 
     # ------------------------------------------------------------------------------ signals

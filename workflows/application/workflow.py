@@ -64,7 +64,7 @@ class ApplicationWorkflow(
         super().__init__(input)
 
     @workflow.run
-    async def run(self, input: ApplicationInput) -> ApplicationState:
+    async def run(self, input: ApplicationInput) -> ApplicationState:  # noqa: ARG002 (the input is given to init too)
         try:
             for stage in self._pipeline.stages:
                 if self._outcome == Status.rejected and not isinstance(stage, Feedback):
@@ -159,7 +159,7 @@ class ApplicationWorkflow(
         return self.state()
 
     @withdraw.validator
-    def _validate_withdrawal(self, withdrawal: WithdrawInput) -> None:
+    def _validate_withdrawal(self, withdrawal: WithdrawInput) -> None:  # noqa: ARG002 (a validator takes its update's arguments)
         if (
             self._status.is_final
             or self._withdrawal is not None

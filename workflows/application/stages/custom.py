@@ -51,7 +51,7 @@ class CustomStage(ApplicationBase):
             raise
         try:
             outcome: str = handle.result()
-        except Exception as error:  # a failed custom stage must not strand the application
+        except Exception as error:  # noqa: BLE001 (a failed custom stage must not strand the application)
             workflow.logger.warning("custom stage %s failed: %s", stage.id, error)
             return "continue"
         return outcome

@@ -23,7 +23,7 @@ from ..base import ACCEPTS_ANSWERS, ApplicationBase, Status, conflict, invalid
 
 
 class InviteStage(ApplicationBase):
-    async def _run_invite(self, stage: Invite) -> None:
+    async def _run_invite(self, stage: Invite) -> None:  # noqa: ARG002 (the stage table gives every runner its stage)
         invite = self._pipeline.invite
         self._invite.invited_at = workflow.now()
         self._deadline = self._invite.invited_at + timedelta(seconds=invite.deadline)
@@ -126,7 +126,7 @@ class InviteStage(ApplicationBase):
         return self.state()
 
     @decide_extension.validator
-    def _validate_decide_extension(self, decision: ExtensionDecision) -> None:
+    def _validate_decide_extension(self, decision: ExtensionDecision) -> None:  # noqa: ARG002 (a validator takes its update's arguments)
         if self._extensions.pending is None:
             raise conflict("no extension request is waiting")
 

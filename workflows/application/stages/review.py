@@ -141,7 +141,7 @@ class ReviewStage(ApplicationBase):
     ) -> None:
         try:
             await handle.signal(ReviewTaskWorkflow.cancel)
-        except Exception:  # it ended on its own meanwhile
+        except Exception:  # noqa: BLE001 (it ended on its own meanwhile)
             workflow.logger.info("review task %s had already ended", child_id)
 
     async def _cancel_open_reviews(self) -> None:
@@ -149,7 +149,7 @@ class ReviewStage(ApplicationBase):
         for child in list(self._review.assigned.values()):
             try:
                 await workflow.get_external_workflow_handle(child).signal(ReviewTaskWorkflow.cancel)
-            except Exception:  # the task already ended: nothing to cancel
+            except Exception:  # noqa: BLE001 (the task already ended: nothing to cancel)
                 workflow.logger.info("review task %s had already ended", child)
 
     # ---------------------------------------------------------------------------- scorecards
@@ -178,7 +178,7 @@ class ReviewStage(ApplicationBase):
         if child is not None:
             try:
                 await workflow.get_external_workflow_handle(child).signal(ReviewTaskWorkflow.complete)
-            except Exception:  # the task had already ended (overdue): the scorecard still counts
+            except Exception:  # noqa: BLE001 (the task had already ended (overdue): the scorecard still counts)
                 workflow.logger.info("review task %s had already ended", child)
         if len(state.scorecards) >= review.reviewers:
             # The last scorecard: answer once the panel's score and what follows are settled.
