@@ -5,7 +5,9 @@ COPY pyproject.toml README.md ./
 COPY offhours offhours
 COPY workflows workflows
 COPY activities activities
+COPY operations operations
 COPY api api
+COPY tools tools
 COPY pipelines pipelines
 COPY migrations migrations
 COPY templates templates

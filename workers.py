@@ -84,7 +84,7 @@ async def archive_closed_histories(client: Client, settings: Settings, stop: asy
     archive`). Failures are logged and tried again on the next round."""
     if settings.ARCHIVE_EVERY_SECONDS == 0:
         return
-    from offhours.archive import sweep
+    from operations.archive import sweep
 
     engine = get_engine(settings.DATABASE_URL)
     while not stop.is_set():

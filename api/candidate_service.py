@@ -47,7 +47,6 @@ from api.schemas import (
 from api.uploads import forget_if_unused, receive_file, release_upload, remove_replaced, upload_limit
 from api.workflow_calls import update_application
 from offhours import ids
-from offhours.consent import consent_text
 from offhours.contracts import (
     AnswerInput,
     ApplicationState,
@@ -78,6 +77,7 @@ from offhours.settings import Settings
 from offhours.states import ApplicationStatus
 from offhours.vault import Erased, Vault
 from pipelines.base import Pipeline, pipeline_from_snapshot
+from pipelines.consent import consent_text
 from pipelines.people import PEOPLE
 from pipelines.stages import RECORDED, Assessment, Interview, Onboarding, Question, Review, Scheduling
 from pipelines.stages import Decision as DecisionStage

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from offhours.states import ApplicationStatus, Decision, Recommendation
-from pipelines import PIPELINES
+from pipelines.registry import PIPELINES
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # What the spec lists as accepted is what is: the pipelines defined, the zones this server knows.

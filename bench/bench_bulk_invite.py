@@ -7,7 +7,7 @@ started (the emails follow as workers pick them up).
 Two runs on the same server, same number of rows, same concurrency:
 
 * baseline: `client.start_workflow` for N workflows with the same input size, nothing else;
-* bulk invite: offhours.invitations (CSV parsed and checked, candidate and application rows written
+* bulk invite: operations.invitations (CSV parsed and checked, candidate and application rows written
   to SQLite, workflow started, idempotent per (job, email)) for an N-row CSV;
 * then the same CSV again: every row found already invited (the idempotency check alone).
 
@@ -35,14 +35,14 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from offhours.binaries import temporal_cli
 from offhours.contracts import ApplicationInput
 from offhours.db import make_engine
-from offhours.invitations import invite_rows, parse_csv
 from offhours.migrate import upgrade
 from offhours.models import Job
 from offhours.settings import load_settings
-from pipelines import get_pipeline
+from operations.invitations import invite_rows, parse_csv
+from pipelines.registry import get_pipeline
+from tools.binaries import temporal_cli
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -59,13 +59,13 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from offhours import accounts
-from offhours.binaries import temporal_cli
 from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.links import make_candidate_token
 from offhours.migrate import upgrade
 from offhours.settings import Settings, load_settings
+from tools.binaries import temporal_cli
 from workers import build_worker
 
 BENCH_DIR = Path(__file__).resolve().parent

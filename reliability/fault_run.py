@@ -55,11 +55,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from offhours import accounts  # noqa: E402
-from offhours.binaries import temporal_cli  # noqa: E402
 from offhours.db import make_engine  # noqa: E402
 from offhours.migrate import upgrade  # noqa: E402
 from offhours.settings import new_key  # noqa: E402
 from pipelines.people import PEOPLE  # noqa: E402
+from tools.binaries import temporal_cli  # noqa: E402
 
 ADMIN_TOKEN = "fault-run-admin-token-0123456789abcdef"
 STAFF = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -124,7 +124,7 @@ class Processes:
     def _start(self, *command: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{command[0]}.log").open("ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "offhours.cli", *command],
+            [sys.executable, "-m", "tools.cli", *command],
             env=self.environment,
             cwd=ROOT,
             stdout=log,

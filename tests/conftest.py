@@ -30,13 +30,13 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from offhours import accounts
-from offhours.binaries import temporal_cli, temporal_test_server
 from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.migrate import upgrade
 from offhours.models import Application
 from offhours.settings import Settings, get_settings, load_settings, new_key
+from tools.binaries import temporal_cli, temporal_test_server
 from workers import build_worker
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"

@@ -21,20 +21,20 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-import pipelines
 from api.app import create_app
 from offhours import accounts
-from offhours.binaries import temporal_test_server
 from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.links import make_candidate_token
 from offhours.migrate import upgrade
 from offhours.settings import load_settings
+from pipelines import registry
 from pipelines.base import Pipeline
 from pipelines.stages import RECORDED, Assessment, Interview, Onboarding, Review
 from tests.conftest import ADMIN_TOKEN, Mailbox, _Handler, free_port
 from tests.samples import PDF, webm
+from tools.binaries import temporal_test_server
 from workers import build_worker
 
 T = TypeVar("T")
@@ -147,7 +147,7 @@ class Run:
 
 
 async def start(world: World, pipeline: Pipeline) -> Run:
-    pipelines.PIPELINES[pipeline.name] = pipeline
+    registry.PIPELINES[pipeline.name] = pipeline
     job = await world.http.post(
         "/api/v1/jobs", json={"title": "Random role", "pipeline": pipeline.name}, headers=STAFF
     )

@@ -16,11 +16,11 @@ from temporalio.client import Client
 from typer.testing import CliRunner
 
 from api.app import create_app
-from offhours.archive import archive_history, verify_chain
-from offhours.cli import app as cli
 from offhours.codec import has_encrypted_payloads
 from offhours.models import HistoryArchive
+from operations.archive import archive_history, verify_chain
 from tests.conftest import STAFF, Stack, cli_environment
+from tools.cli import app as cli
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 NAMES = ["standard--approved", "standard--withdrawn", "internship--rejected-with-feedback"]

@@ -16,12 +16,12 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from typer.testing import CliRunner
 
 from offhours import accounts
-from offhours.audit import recorded_outcome, replay, timeline
-from offhours.cli import app as cli
 from offhours.contracts import ApplicationInput, ApplicationState
 from offhours.states import ApplicationStatus as Status
+from operations.audit import recorded_outcome, replay, timeline
 from pipelines.stages import Invite
 from tests.conftest import STAFF, Stack, unique_email
+from tools.cli import app as cli
 from workflows.application import ApplicationWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

@@ -19,10 +19,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.deps import SESSION_COOKIE
-from offhours import accounts, audit
+from offhours import accounts
 from offhours.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, decode_history, is_encrypted
 from offhours.models import User
 from offhours.settings import SettingsError, load_settings, new_key, parse_keys
+from operations import audit
 from tests.api.test_roles import Staff, make_staff
 from tests.conftest import STAFF, Stack, token_from, unique_email
 

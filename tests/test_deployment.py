@@ -53,7 +53,8 @@ def test_compose_environment_is_valid_production_settings() -> None:
 
 
 def test_dockerfile_copies_every_package() -> None:
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = [pattern.rstrip("*") for pattern in found["include"]]
     dockerfile = (ROOT / "Dockerfile").read_text()
     for top in {p.split(".")[0] for p in packages} | {"templates", "workers.py"}:
         assert re.search(rf"^COPY {re.escape(top)}\b", dockerfile, re.M), f"Dockerfile does not copy {top}"

@@ -40,7 +40,7 @@ class Dev:
         argv = [
             sys.executable,
             "-m",
-            "offhours.cli",
+            "tools.cli",
             "dev",
             "--state-dir",
             str(self.state),

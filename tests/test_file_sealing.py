@@ -34,7 +34,7 @@ from offhours.storage import (
 )
 from offhours.storage.sealing import HEADER, NONCE, TAG
 from offhours.vault import Vault
-from pipelines import PIPELINES, Pipeline, validate
+from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
 from tests.conftest import STAFF, Stack, token_from, unique_email
 from tests.samples import PDF, webm

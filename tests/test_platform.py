@@ -69,13 +69,13 @@ def test_cli_refuses_to_start_with_invalid_settings(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFHOURS_")}
     env.update({"OFFHOURS_ENVIRONMENT": "production", "OFFHOURS_SMTP_PORT": "not-a-port"})
     result = subprocess.run(
-        [sys.executable, "-m", "offhours.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tools.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "OFFHOURS_SMTP_PORT" in result.stderr
     env["OFFHOURS_SMTP_PORT"] = "2525"
     result = subprocess.run(
-        [sys.executable, "-m", "offhours.cli", "api"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tools.cli", "api"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "OFFHOURS_SECRET_KEY is required outside development" in result.stderr
@@ -103,7 +103,7 @@ def test_db_upgrade_command_is_idempotent(tmp_path: Path) -> None:
     }
     for _ in range(2):
         result = subprocess.run(
-            [sys.executable, "-m", "offhours.cli", "db", "upgrade"],
+            [sys.executable, "-m", "tools.cli", "db", "upgrade"],
             env=env,
             capture_output=True,
             text=True,
@@ -189,7 +189,7 @@ async def test_development_mailbox_shows_caught_messages(stack: Stack, tmp_path:
     maildir = tmp_path / "mailbox"
     port = free_port()
     catcher = subprocess.Popen(
-        [sys.executable, "-m", "offhours.cli", "mailcatcher", "--port", str(port), "--maildir", str(maildir)],
+        [sys.executable, "-m", "tools.cli", "mailcatcher", "--port", str(port), "--maildir", str(maildir)],
         env={**os.environ, "OFFHOURS_ENVIRONMENT": "development"},
     )
     try:

@@ -21,12 +21,12 @@ from sqlalchemy.engine import Engine
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from offhours import audit
-from offhours.archive import sweep, verify_chain
-from offhours.binaries import temporal_cli
 from offhours.settings import Settings
+from operations import audit
+from operations.archive import sweep, verify_chain
 from tests.api.test_roles import make_staff
 from tests.conftest import STAFF, Mailbox, Stack, _stack, token_from, unique_email
+from tools.binaries import temporal_cli
 
 MARK = f"qx{uuid.uuid4().hex[:8]}"  # distinctive: appears nowhere unless we put it there
 NAME = f"Zebulon {MARK}Quill"
@@ -406,10 +406,10 @@ def test_the_rewrap_command_moves_every_data_key_to_the_new_master_key(
     from sqlmodel import Session
     from typer.testing import CliRunner
 
-    from offhours.cli import app as cli
     from offhours.models import DataKey
     from offhours.settings import get_settings, new_key
     from offhours.vault import Vault
+    from tools.cli import app as cli
 
     old, fresh = new_key("old"), new_key("new")
     with Session(engine) as session:

@@ -38,8 +38,7 @@ from api.schemas import (
     WithdrawCreate,
 )
 from api.workflow_calls import busy, update_application
-from offhours import audit, ids
-from offhours.archive import read_archived
+from offhours import ids
 from offhours.contracts import (
     DeadlineExtension,
     DecisionInput,
@@ -50,7 +49,6 @@ from offhours.contracts import (
     StageOutcome,
     WithdrawInput,
 )
-from offhours.invitations import Row, invite
 from offhours.models import (
     Answer,
     Application,
@@ -63,6 +61,9 @@ from offhours.models import (
     invited_as,
 )
 from offhours.states import ApplicationStatus
+from operations import audit
+from operations.archive import read_archived
+from operations.invitations import Row, invite
 from pipelines.base import pipeline_from_snapshot
 from pipelines.stages import Custom, Review
 

@@ -13,9 +13,9 @@ from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClien
 from api.errors import STAFF_ERRORS, NotFound, PayloadTooLarge, Unprocessable, errors
 from api.schemas import BulkInvitePublic, JobCreate, JobMemberCreate, JobMemberPublic, JobPublic
 from offhours import accounts
-from offhours.invitations import CsvError, invite_rows, parse_csv
 from offhours.models import Job, JobMember, new_id
-from pipelines import PIPELINES, PipelineError, get_pipeline
+from operations.invitations import CsvError, invite_rows, parse_csv
+from pipelines.registry import PIPELINES, PipelineError, get_pipeline
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=STAFF_ERRORS)
 

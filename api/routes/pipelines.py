@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import StaffDep
 from api.errors import STAFF_ERRORS, NotFound, errors
 from api.schemas import PipelineDefinition, PipelineSummary
-from pipelines import PIPELINES
+from pipelines.registry import PIPELINES
 
 router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"], responses=STAFF_ERRORS)
 

@@ -27,11 +27,11 @@ from api.routes.candidate import check_declared_length
 from api.schemas import CandidateView, QuestionPublic
 from api.uploads import chunks_of, describe_size, refuse_over_upload_quota
 from api.workflow_calls import update_application
-from offhours.consent import consent_text
 from offhours.contracts import ExtensionRequest
 from offhours.media import ACCEPTED
 from offhours.models import Application, Job
 from offhours.settings import Settings
+from pipelines.consent import consent_text
 
 router = APIRouter(prefix="/c/{token}", tags=["candidate portal"], include_in_schema=False)
 

@@ -44,7 +44,7 @@ from api.routes.applications import (
 from api.routes.files import signed_file_url
 from api.routes.jobs import load_job
 from api.workflow_calls import update_application
-from offhours import accounts, audit, ids
+from offhours import accounts, ids
 from offhours.contracts import (
     DeadlineExtension,
     DecisionInput,
@@ -56,6 +56,7 @@ from offhours.contracts import (
 from offhours.models import Answer, Application, Candidate, EmailMessage, Job, ReviewAssignment, new_id
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus, Recommendation
+from operations import audit
 from pipelines.base import pipeline_from_snapshot
 from pipelines.people import PEOPLE
 from pipelines.stages import Decision

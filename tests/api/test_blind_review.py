@@ -19,9 +19,9 @@ from sqlmodel import Session
 
 from api import policy
 from offhours import accounts
-from pipelines import PIPELINES, validate
 from pipelines.base import Pipeline
 from pipelines.people import PEOPLE, POOLS
+from pipelines.registry import PIPELINES, validate
 from pipelines.stages import DAY, Criterion, Decision, Interview, Invite, Question, Review
 from tests.conftest import STAFF, Stack, token_from, unique_email
 from tests.samples import PDF

@@ -12,11 +12,11 @@ from temporalio.client import WorkflowExecutionStatus
 from typer.testing import CliRunner
 
 from offhours import accounts
-from offhours.cli import app as cli
-from offhours.invitations import Row, _record, parse_csv
 from offhours.models import Application, Job
-from pipelines import get_pipeline
+from operations.invitations import Row, _record, parse_csv
+from pipelines.registry import get_pipeline
 from tests.conftest import STAFF, Stack, cli_environment, unique_email
+from tools.cli import app as cli
 
 
 def csv_of(rows: list[tuple[str, str, str]]) -> str:

@@ -31,8 +31,8 @@ from api.app import create_app
 from offhours.models import Answer, Application, CandidateFeedback, ContactMessage, DeletionRequest
 from offhours.settings import Settings
 from offhours.vault import Vault
-from pipelines import PIPELINES, Pipeline, validate
 from pipelines.people import PEOPLE
+from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
 from tests.samples import PDF, webm

@@ -1,4 +1,4 @@
-"""One invite path (offhours.invitations.invite) behind the single invitation and the bulk one:
+"""One invite path (operations.invitations.invite) behind the single invitation and the bulk one:
 the same idempotency per (job, email), the same behaviour when the workflow engine refuses."""
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from sqlmodel import Session, func, select
 
 from offhours.links import make_candidate_token
 from offhours.models import Application, Candidate
-from pipelines import PIPELINES
 from pipelines.base import Pipeline
+from pipelines.registry import PIPELINES
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Reminders, Review
 from tests.api.test_end_to_end import SCORECARD, answer_all
 from tests.conftest import STAFF, Stack, token_from, unique_email

@@ -25,7 +25,7 @@ def start_worker(settings: Settings, env: WorkflowEnvironment, log: Path) -> sub
     variables["OFFHOURS_ENVIRONMENT"] = str(settings.ENVIRONMENT)
     variables["OFFHOURS_TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host
     return subprocess.Popen(
-        [sys.executable, "-m", "offhours.cli", "worker"],
+        [sys.executable, "-m", "tools.cli", "worker"],
         env={**os.environ, **variables},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,

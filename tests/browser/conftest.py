@@ -24,8 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from offhours.settings import Settings
-from pipelines import PIPELINES, validate
 from pipelines.base import FaqEntry, Pipeline
+from pipelines.registry import PIPELINES, validate
 from pipelines.stages import DAY, Criterion, Decision, Interview, Invite, Question, Review
 from tests.conftest import STAFF, Mailbox, free_port, terminate_open_workflows, unique_email
 from workers import build_worker

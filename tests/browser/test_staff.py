@@ -11,9 +11,9 @@ from playwright.async_api import Browser, Page, expect
 from sqlmodel import Session
 
 from offhours import accounts
-from pipelines import PIPELINES, validate
 from pipelines.base import Pipeline
 from pipelines.people import PEOPLE
+from pipelines.registry import PIPELINES, validate
 from pipelines.stages import DAY, Decision, Interview, Invite, Question, Review
 from tests.browser.conftest import CLARITY, Live, Shots
 from tests.conftest import STAFF, unique_email

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import pipelines
-from pipelines import PIPELINES, PipelineError, pipeline_from_snapshot
+from pipelines import registry
 from pipelines.base import Pipeline
+from pipelines.registry import PIPELINES, PipelineError, pipeline_from_snapshot
 from pipelines.stages import (
     DAY,
     Assessment,
@@ -49,14 +49,14 @@ def pipeline(*stages: object, **kwargs: object) -> Pipeline:
 
 def problems(p: Pipeline) -> list[str]:
     with pytest.raises(PipelineError) as error:
-        pipelines.validate(p)
+        registry.validate(p)
     return error.value.problems
 
 
 def test_every_registered_pipeline_is_valid_and_has_the_examples() -> None:
     assert {"standard", "support-agent", "senior-backend-engineer", "internship"} <= set(PIPELINES)
     for p in PIPELINES.values():
-        assert pipelines.validate(p) is p
+        assert registry.validate(p) is p
 
 
 def test_the_reviewer_count_is_checked_against_the_pool() -> None:
@@ -239,7 +239,7 @@ def test_cli_validates_a_file_and_names_each_problem(tmp_path: Path) -> None:
         "    Review(pool='eng', reviewers=5, criteria=(Criterion('c', 'C', ('1','2','3','4','5')),)), Decision()))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "offhours.cli", "pipelines", "validate", str(bad)],
+        [sys.executable, "-m", "tools.cli", "pipelines", "validate", str(bad)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -250,14 +250,14 @@ def test_cli_validates_a_file_and_names_each_problem(tmp_path: Path) -> None:
         in result.stderr
     )
     ok = subprocess.run(
-        [sys.executable, "-m", "offhours.cli", "pipelines", "validate"],
+        [sys.executable, "-m", "tools.cli", "pipelines", "validate"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert ok.returncode == 0 and "ok  internship" in ok.stdout
     shown = subprocess.run(
-        [sys.executable, "-m", "offhours.cli", "pipelines", "show", "internship"],
+        [sys.executable, "-m", "tools.cli", "pipelines", "show", "internship"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -35,8 +35,8 @@ from offhours.db import make_engine
 from offhours.models import Answer, ContactMessage
 from offhours.settings import Settings
 from offhours.storage import HOLD_SECONDS, FileStore, TooManyUploads
-from pipelines import PIPELINES, Pipeline, validate
 from pipelines.people import PEOPLE
+from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
 from tests.conftest import STAFF, Mailbox, Stack, _stack, free_port, token_from, unique_email
 from tests.postgres import fresh_schema, throwaway_postgres, unavailable_reason

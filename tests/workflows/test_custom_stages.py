@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-import pipelines
 from activities import build_activities
 from offhours.contracts import ApplicationState
-from pipelines import PIPELINES, PipelineError
+from pipelines import registry
 from pipelines.base import Pipeline
 from pipelines.custom import CUSTOM_ACTIVITIES, CUSTOM_WORKFLOWS
+from pipelines.registry import PIPELINES, PipelineError
 from pipelines.stages import Criterion, Custom, Decision, Interview, Invite, Question, Review
 from tests.conftest import STAFF, Stack, token_from, unique_email
 from workflows import WORKFLOWS
@@ -39,7 +39,7 @@ def reference_pipeline(name: str) -> Pipeline:
 
 
 async def at_references(stack: Stack, monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[str, str]:
-    monkeypatch.setitem(PIPELINES, name, pipelines.validate(reference_pipeline(name)))
+    monkeypatch.setitem(PIPELINES, name, registry.validate(reference_pipeline(name)))
     job = await stack.create_job("Staff engineer", pipeline=name)
     address = unique_email()
     application = await stack.invite(job["id"], address, name="Mary Jackson")
@@ -171,5 +171,5 @@ def test_a_custom_stage_names_exactly_one_registered_activity_or_workflow() -> N
     ):
         broken = Pipeline(base.name, base.title, (*base.stages[:3], custom, base.stages[4]), contact="ruth")
         with pytest.raises(PipelineError) as error:
-            pipelines.validate(broken)
+            registry.validate(broken)
         assert any(expected in p for p in error.value.problems), error.value.problems

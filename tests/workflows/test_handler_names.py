@@ -10,7 +10,7 @@ from pathlib import Path
 
 from temporalio import workflow
 
-from offhours.audit import _update_line
+from operations.audit import _update_line
 from workflows import WORKFLOWS
 
 ROOT = Path(__file__).resolve().parents[2]

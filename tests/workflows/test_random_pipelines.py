@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from temporalio.service import RPCError
 
-import pipelines
+from pipelines import registry
 from pipelines.base import Pipeline
 from pipelines.people import POOLS
 from pipelines.stages import (
@@ -115,7 +115,7 @@ def valid_pipelines(draw: st.DrawFn) -> Pipeline:
         stages.append(Onboarding(modules=(Module("m1", "One", 3 * DAY), Module("m2", "Two", 5 * DAY))))
     check_in = CheckIn(promised_response=DAY, every=DAY) if draw(st.booleans()) else None
     name = f"random-{next(NAMES)}"
-    return pipelines.validate(Pipeline(name, "Random", tuple(stages), check_in=check_in, contact="jo"))
+    return registry.validate(Pipeline(name, "Random", tuple(stages), check_in=check_in, contact="jo"))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_any_pipeline_and_event_order_ends_cleanly(
                     raise
                 world.restart()
     finally:
-        pipelines.PIPELINES.pop(pipeline.name, None)
+        registry.PIPELINES.pop(pipeline.name, None)
 
 
 def drive(world: World, pipeline: Pipeline, events: list[tuple[str, Any]]) -> None:

@@ -27,8 +27,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
-from offhours.audit import export
-from pipelines import PIPELINES
+from operations.audit import export
+from pipelines.registry import PIPELINES
 from tests.driver import Run, World, answer_everything, finish, start
 from workflows import WORKFLOWS
 

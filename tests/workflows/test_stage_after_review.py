@@ -21,7 +21,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.email import format_deadline
-from pipelines import PIPELINES, Pipeline, validate
+from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.stages import DAY as DAY_SECONDS
 from pipelines.stages import (
     Criterion,

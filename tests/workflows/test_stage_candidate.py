@@ -24,8 +24,8 @@ from temporalio.client import WorkflowExecutionStatus
 from activities.email import format_deadline
 from offhours.contracts import ApplicationState
 from offhours.models import Application
-from pipelines import PIPELINES, Pipeline, validate
 from pipelines.people import PEOPLE
+from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.scoring import grade, is_correct
 from pipelines.stages import (
     DAY,

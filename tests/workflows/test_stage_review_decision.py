@@ -26,7 +26,6 @@ from activities.applications import ApplicationActivities
 from activities.email import format_deadline
 from offhours.contracts import ApplicationState, AssignReviewers, ScorecardInput
 from offhours.models import Application
-from pipelines import PIPELINES, validate
 from pipelines.base import Pipeline
 from pipelines.examples import (
     COMMUNICATION,
@@ -35,6 +34,7 @@ from pipelines.examples import (
     SUPPORT_AGENT,
 )
 from pipelines.people import PEOPLE
+from pipelines.registry import PIPELINES, validate
 from pipelines.scoring import build_feedback, combined_score, scorecard_score
 from pipelines.stages import (
     DAY,

@@ -28,7 +28,7 @@ from offhours.contracts import ApplicationInput
 from offhours.models import Application, Candidate, EmailMessage, Job, new_id
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus
-from pipelines import get_pipeline
+from pipelines.registry import get_pipeline
 
 MAX_ROWS = 100_000
 

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from sqlmodel import Session
 
-from offhours.cli.common import (
+from tools.cli.common import (
     console,
     errors,
     settings_or_exit,

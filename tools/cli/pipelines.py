@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from offhours.cli.common import (
+from tools.cli.common import (
     console,
     errors,
     pipelines_app,
@@ -18,7 +18,7 @@ from offhours.cli.common import (
 @pipelines_app.command("list")
 def pipelines_list() -> None:
     """List the pipelines with their version hash and stages."""
-    from pipelines import PIPELINES
+    from pipelines.registry import PIPELINES
 
     table = Table("name", "title", "version", "stages")
     for pipeline in PIPELINES.values():
@@ -31,7 +31,7 @@ def pipelines_list() -> None:
 @pipelines_app.command("show")
 def pipelines_show(name: str) -> None:
     """Print one pipeline's full definition (the snapshot applications start under) as JSON."""
-    from pipelines import PIPELINES
+    from pipelines.registry import PIPELINES
 
     pipeline = PIPELINES.get(name)
     if pipeline is None:
@@ -63,14 +63,14 @@ def pipelines_validate(
                 spec.loader.exec_module(module)
                 found += [v for v in vars(module).values() if isinstance(v, Pipeline)]
         else:
-            from pipelines import PIPELINES
+            from pipelines.registry import PIPELINES
 
             found = list(PIPELINES.values())
     except PipelineError as error:
         for problem in error.problems:
             errors.print(problem, soft_wrap=True)
         raise typer.Exit(1) from None
-    from pipelines import validate
+    from pipelines.registry import validate
 
     failed = False
     for pipeline in found:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offhours.cli.common import (
+from tools.cli.common import (
     console,
     db_app,
     settings_or_exit,

@@ -2,13 +2,13 @@
 imported in the order their commands are listed by --help."""
 
 # isort: skip_file
-from offhours.cli.common import app
-from offhours.cli import run
-from offhours.cli import database
-from offhours.cli import invitations
-from offhours.cli import audit
-from offhours.cli import staff
-from offhours.cli import pipelines
+from tools.cli.common import app
+from tools.cli import run
+from tools.cli import database
+from tools.cli import invitations
+from tools.cli import audit
+from tools.cli import staff
+from tools.cli import pipelines
 
 
 def main() -> None:

@@ -22,10 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from offhours import ids
-from offhours.audit import decrypted, export
 from offhours.models import Application, HistoryArchive
 from offhours.settings import Settings
 from offhours.states import FINAL_STATUSES
+from operations.audit import decrypted, export
 
 GENESIS = "0" * 64
 

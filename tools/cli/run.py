@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from offhours.cli.common import (
+from tools.cli.common import (
     app,
     configure_logging,
     settings_or_exit,
@@ -24,7 +24,7 @@ def dev(
     state_dir: Annotated[Path, typer.Option(help="Where state, secrets and logs live")] = Path(".offhours"),
 ) -> None:
     """Run everything on this machine: Temporal dev server, worker, API, SQLite, mail catcher."""
-    from offhours.dev import run_dev
+    from tools.dev import run_dev
 
     raise typer.Exit(run_dev(state_dir, port, temporal_port, ui_port, smtp_port))
 
@@ -65,6 +65,6 @@ def mailcatcher(
     maildir: Annotated[Path | None, typer.Option(help="Defaults to OFFHOURS_MAILBOX_DIR")] = None,
 ) -> None:
     """A local SMTP server for development that keeps every message in a Maildir."""
-    from offhours.mailcatcher import run_mailcatcher
+    from tools.mailcatcher import run_mailcatcher
 
     run_mailcatcher(host, port, maildir or settings_or_exit().MAILBOX_DIR)

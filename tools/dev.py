@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from offhours.binaries import temporal_cli
 from offhours.migrate import upgrade
 from offhours.settings import load_settings, new_key
+from tools.binaries import temporal_cli
 
 
 @dataclass
@@ -65,7 +65,7 @@ def _persistent_secret(path: Path, make: Callable[[], str] = lambda: secrets.tok
     return value
 
 
-CLI_MODULE = "offhours.cli"  # the children are this same program's commands
+CLI_MODULE = "tools.cli"  # the children are this same program's commands
 
 
 def _port_free(port: int) -> bool:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from offhours.cli.common import (
+from tools.cli.common import (
     app,
     console,
     errors,
@@ -31,8 +31,8 @@ def invite(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from offhours.db import make_engine
-    from offhours.invitations import invite_rows, parse_csv
     from offhours.models import Job
+    from operations.invitations import invite_rows, parse_csv
     from workers import connect
 
     try:
@@ -58,7 +58,7 @@ def invite(
             )
 
     result = asyncio.run(run())
-    from offhours.invitations import BulkResult
+    from operations.invitations import BulkResult
 
     assert isinstance(result, BulkResult)
     problems = sorted([*bad, *result.errors], key=lambda b: b.line)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from offhours.cli.common import (
+from tools.cli.common import (
     audit_app,
     console,
     errors,
@@ -33,7 +33,7 @@ def audit_export(
 ) -> None:
     """An application's full history as JSON (the format of `temporal workflow show -o json`)."""
     settings = settings_or_exit()
-    from offhours.audit import export
+    from operations.audit import export
     from workers import connect
 
     async def run() -> dict[str, object]:
@@ -60,8 +60,8 @@ def audit_archive(
     """Archive the histories of closed applications not archived yet (run it from cron, before
     Temporal's retention deletes them); each entry joins the hash chain."""
     settings = settings_or_exit()
-    from offhours.archive import sweep
     from offhours.db import make_engine
+    from operations.archive import sweep
     from workers import connect
 
     engine = make_engine(settings.DATABASE_URL)
@@ -80,8 +80,8 @@ def audit_archive(
 def audit_verify_chain() -> None:
     """Check every archived history against its digest and the hash chain; exit 1 on any problem."""
     settings = settings_or_exit()
-    from offhours.archive import verify_chain
     from offhours.db import make_engine
+    from operations.archive import verify_chain
 
     engine = make_engine(settings.DATABASE_URL)
     report = verify_chain(engine, settings.DATA_DIR)
@@ -105,7 +105,7 @@ def audit_replay(
     if (application is None) == (file is None):
         errors.print("[red]give exactly one of --application or --file[/red]")
         raise typer.Exit(2)
-    from offhours.audit import export, replay
+    from operations.audit import export, replay
 
     async def run() -> object:
         if file is not None:
@@ -119,7 +119,7 @@ def audit_replay(
         return await replay(history, workflow_id)
 
     report = asyncio.run(run())
-    from offhours.audit import ReplayReport
+    from operations.audit import ReplayReport
 
     assert isinstance(report, ReplayReport)
     table = Table("", "value")

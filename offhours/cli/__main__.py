@@ -1,3 +1,0 @@
-from offhours.cli import main
-
-main()
