@@ -19,7 +19,8 @@ from temporalio.client import Client
 
 from api.bodies import BodyLimit
 from api.errors import ApiError
-from api.idempotency import Idempotency, document_idempotency
+from api.idempotency.middleware import Idempotency
+from api.idempotency.openapi import document_idempotency
 from api.pages import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
@@ -169,7 +170,7 @@ def create_app(
     )
     # The two innermost middlewares, both plain ASGI (the function middlewares below would wrap an
     # exception in an exception group). A call sent with an Idempotency-Key answers a retry as it
-    # answered first (api/idempotency.py). Around it, a body over its route's limit is refused
+    # answered first (api/idempotency/). Around it, a body over its route's limit is refused
     # before anything reads it: the 413 is raised straight into the read, the route's or the
     # idempotency fingerprint's.
     app.state.settings = settings

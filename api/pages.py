@@ -14,7 +14,7 @@ from offhours import TEMPLATES_DIR
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["paragraphs"] = paragraphs  # the same plain-text-to-HTML as in emails
-# Each form rendered carries its own Idempotency-Key (api/idempotency.py): a form sent twice (a
+# Each form rendered carries its own Idempotency-Key (api/idempotency/): a form sent twice (a
 # double click, a reload that posts again, a retry after a dropped connection) is done once.
 templates.env.globals["idempotency_key"] = lambda: uuid.uuid4().hex
 
