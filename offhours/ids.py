@@ -35,3 +35,8 @@ def notice_workflow(key: str) -> str:
     """A Notice: emails sent outside the application's workflow (a message, a resent invitation,
     a deletion request), keyed by what they are about."""
     return f"notice-{key}"
+
+
+def custom_stage_workflow(application_id: str, stage_id: str) -> str:
+    """A custom stage's own workflow (a reference check that waits for its outcome, say)."""
+    return f"custom-{application_id}-{stage_id}"
