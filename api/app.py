@@ -18,9 +18,11 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api.bodies import BodyLimit
-from api.errors import ApiError
-from api.idempotency import Idempotency, document_idempotency
-from api.pages import render_page
+from api.errors import ApiError, invalid_request
+from api.idempotency.middleware import Idempotency
+from api.idempotency.openapi import document_idempotency
+from api.pages import console, portal, questions, reviews, signin
+from api.pages.render import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
     applications,
@@ -31,9 +33,7 @@ from api.routes import (
     jobs,
     mailbox,
     pipelines,
-    portal,
     privacy,
-    staff,
 )
 from offhours import TEMPLATES_DIR
 from offhours.codec import data_converter, with_codec
@@ -100,13 +100,6 @@ class RedactLinks(logging.Filter):
 REDACT_LINKS = RedactLinks()
 
 
-def _field(loc: tuple[object, ...] | list[object]) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:] or parts
-    return ".".join(parts)
-
-
 def _needs_staff(request: Request) -> bool:
     """Whether the matched route authenticates staff (it depends on api.deps.get_staff)."""
     from api.deps import get_staff
@@ -142,81 +135,33 @@ async def _refuse_stranger(request: Request, settings: Settings, engine: Engine)
     return None
 
 
-def create_app(
-    settings: Settings | None = None, *, temporal_client: Client | None = None, engine: Engine | None = None
-) -> FastAPI:
-    settings = settings or get_settings()
+def error_response(request: Request, error: ApiError, settings: Settings) -> Response:
+    """An ApiError as its caller reads it: the candidate portal's and staff pages get a page
+    (a staff page's 401 goes to sign-in); scripts and API clients get JSON."""
+    if request.url.path.startswith("/staff") and "text/html" in request.headers.get("accept", ""):
+        if error.status_code == 401:
+            return signin.login_redirect(request.url.path)
+        page = render_page(
+            request, "pages/staff/error.html", {"message": error.detail}, status_code=error.status_code
+        )
+        page.headers.update(error.headers)
+        return page
+    accept = request.headers.get("accept", "")
+    html = request.method == "GET" or ("text/html" in accept and "application/json" not in accept)
+    if request.url.path.startswith("/c/") and html:
+        page = render_page(
+            request, "pages/link_error.html", {"message": error.detail}, status_code=error.status_code
+        )
+        page.headers.update(error.headers)
+        return page
+    headers = dict(error.headers)
+    if request.url.path.startswith("/codec/"):  # the Temporal UI reads a 401/403 too
+        headers.update(codec.cors_headers(settings, request))
+    return JSONResponse(error.body(), status_code=error.status_code, headers=headers)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.is_production and not settings.TRUSTED_PROXIES.strip():
-            log.warning(
-                "TRUSTED_PROXIES is empty: behind a reverse proxy every client has the proxy's address "
-                "and shares its rate limits (sign-ins, bad links); name the proxy in OFFHOURS_TRUSTED_PROXIES"
-            )
-        try:
-            await app.state.temporal.client()
-        except Exception as error:  # the API still serves /health and says why
-            log.warning("Temporal not reachable at start (%s); will retry on use", error)
-        yield
 
-    app = FastAPI(
-        title="offhours",
-        version="0.1.0",
-        description="Asynchronous hiring on Temporal: jobs, applications, candidate answers, "
-        "scorecards and decisions.",
-        lifespan=lifespan,
-    )
-    # The two innermost middlewares, both plain ASGI (the function middlewares below would wrap an
-    # exception in an exception group). A call sent with an Idempotency-Key answers a retry as it
-    # answered first (api/idempotency.py). Around it, a body over its route's limit is refused
-    # before anything reads it: the 413 is raised straight into the read, the route's or the
-    # idempotency fingerprint's.
-    app.state.settings = settings
-    app.state.engine = engine or get_engine(settings.DATABASE_URL)
-    app.add_middleware(Idempotency, settings=settings, engine=app.state.engine)
-    app.add_middleware(BodyLimit, settings=settings)
-    app.state.temporal = TemporalGateway(settings, temporal_client)
-    app.state.rate_limits = RateLimits(settings)
-    access = logging.getLogger("uvicorn.access")
-    if REDACT_LINKS not in access.filters:
-        access.addFilter(REDACT_LINKS)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, error: ApiError) -> Response:
-        # The candidate portal's pages get a page; scripts and API clients get JSON.
-        if request.url.path.startswith("/staff") and "text/html" in request.headers.get("accept", ""):
-            if error.status_code == 401:
-                return staff.login_redirect(request.url.path)
-            page = render_page(
-                request, "pages/staff/error.html", {"message": error.detail}, status_code=error.status_code
-            )
-            page.headers.update(error.headers)
-            return page
-        accept = request.headers.get("accept", "")
-        html = request.method == "GET" or ("text/html" in accept and "application/json" not in accept)
-        if request.url.path.startswith("/c/") and html:
-            page = render_page(
-                request, "pages/link_error.html", {"message": error.detail}, status_code=error.status_code
-            )
-            page.headers.update(error.headers)
-            return page
-        headers = dict(error.headers)
-        if request.url.path.startswith("/codec/"):  # the Temporal UI reads a 401/403 too
-            headers.update(codec.cors_headers(settings, request))
-        return JSONResponse(error.body(), status_code=error.status_code, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        # FastAPI reads and parses the body before it resolves dependencies: on a staff route, who is
-        # calling is checked first, so a stranger gets 401 (or a wrong role 403), whatever they sent.
-        if _needs_staff(request):
-            refused = await _refuse_stranger(request, settings, app.state.engine)
-            if refused is not None:
-                return await _api_error(request, refused)
-        problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return JSONResponse({"detail": f"invalid request: {summary}", "errors": problems}, status_code=422)
+def _security_headers(app: FastAPI, settings: Settings) -> None:
+    """The portal's and staff pages' headers, and HSTS in production."""
 
     @app.middleware("http")
     async def _portal_headers(request: Request, call_next: Any) -> Response:
@@ -234,7 +179,83 @@ def create_app(
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
-    for module in (health, pipelines, jobs, applications, privacy, files, candidate, portal, staff, codec):
+
+def _lifespan(settings: Settings) -> Any:
+    """At start: a warning when production names no trusted proxy; Temporal connected if it can be."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.is_production and not settings.TRUSTED_PROXIES.strip():
+            log.warning(
+                "TRUSTED_PROXIES is empty: behind a reverse proxy every client has the proxy's address "
+                "and shares its rate limits (sign-ins, bad links); name the proxy in OFFHOURS_TRUSTED_PROXIES"
+            )
+        try:
+            await app.state.temporal.client()
+        except Exception as error:  # the API still serves /health and says why
+            log.warning("Temporal not reachable at start (%s); will retry on use", error)
+        yield
+
+    return lifespan
+
+
+def create_app(
+    settings: Settings | None = None, *, temporal_client: Client | None = None, engine: Engine | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    app = FastAPI(
+        title="offhours",
+        version="0.1.0",
+        description="Asynchronous hiring on Temporal: jobs, applications, candidate answers, "
+        "scorecards and decisions.",
+        lifespan=_lifespan(settings),
+    )
+    # The two innermost middlewares, both plain ASGI (the function middlewares below would wrap an
+    # exception in an exception group). A call sent with an Idempotency-Key answers a retry as it
+    # answered first (api/idempotency/). Around it, a body over its route's limit is refused
+    # before anything reads it: the 413 is raised straight into the read, the route's or the
+    # idempotency fingerprint's.
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings.DATABASE_URL)
+    app.add_middleware(Idempotency, settings=settings, engine=app.state.engine)
+    app.add_middleware(BodyLimit, settings=settings)
+    app.state.temporal = TemporalGateway(settings, temporal_client)
+    app.state.rate_limits = RateLimits(settings)
+    access = logging.getLogger("uvicorn.access")
+    if REDACT_LINKS not in access.filters:
+        access.addFilter(REDACT_LINKS)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> Response:
+        return error_response(request, error, settings)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        # FastAPI reads and parses the body before it resolves dependencies: on a staff route, who is
+        # calling is checked first, so a stranger gets 401 (or a wrong role 403), whatever they sent.
+        if _needs_staff(request):
+            refused = await _refuse_stranger(request, settings, app.state.engine)
+            if refused is not None:
+                return await _api_error(request, refused)
+        return JSONResponse(invalid_request(error.errors()).body(), status_code=422)
+
+    _security_headers(app, settings)
+    routers = (
+        health,
+        pipelines,
+        jobs,
+        applications,
+        privacy,
+        files,
+        candidate,
+        portal,
+        questions,
+        signin,
+        reviews,
+        console,
+    )
+    for module in (*routers, codec):
         app.include_router(module.router)
     document_idempotency(app)
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")

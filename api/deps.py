@@ -1,4 +1,5 @@
-"""Dependencies: settings, database session, Temporal client, and the authenticated principal."""
+"""Dependencies: settings, database session, Temporal client, the authenticated principal, and the
+application a candidate's link opens."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import idempotency, policy
-from api.errors import Forbidden, ServiceUnavailable, Unauthorized
+from api.errors import Forbidden, Gone, ServiceUnavailable, Unauthorized
 from api.ratelimit import RateLimits
 from offhours import accounts
-from offhours.models import User
+from offhours.links import BadLink, ExpiredLink, read_candidate_link
+from offhours.models import Application, User
 from offhours.settings import Settings
+from offhours.states import ApplicationStatus
 
 
 def get_settings(request: Request) -> Settings:
@@ -163,3 +166,67 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 TemporalClientDep = Annotated[Client, Depends(get_temporal)]
 StaffDep = Annotated[Principal, Depends(get_staff)]
+
+
+# ------------------------------------------------------------------------- the candidate's link
+
+INVALID_LINK = "this link is not valid; use the link from your most recent email"
+
+
+def candidate_application(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Application:
+    """The application a link is scoped to. A genuine link is rate-limited per application; links
+    that do not verify are throttled per address (api/ratelimit.py)."""
+    limits: RateLimits = request.app.state.rate_limits
+
+    def bad_link() -> Exception:
+        return limits.bad_link(request) or Unauthorized(INVALID_LINK)
+
+    try:
+        link = read_candidate_link(token, settings.secret_key)
+    except BadLink:
+        raise bad_link() from None
+    except ExpiredLink:
+        raise Gone("this link has expired; contact the hiring team for a new one") from None
+    application = session.get(Application, link.application_id)
+    if application is None:  # never existed: reveal nothing
+        raise bad_link()
+    limits.check(request, f"{application.id}:{link.generation}")
+    if application.erased_at is not None:
+        raise Gone("the data of this application has been erased; nothing is kept behind this link")
+    if link.generation < application.link_generation:
+        raise Gone("a newer link has been sent to you; use the link from your most recent email")
+    if application.status == ApplicationStatus.withdrawn and not _status_route(request):
+        raise Gone(
+            "this application was withdrawn; its link now shows only its status and your data rights",
+            status=application.status,
+        )
+    state = request.scope.setdefault("state", {})
+    idempotency.note_caller(state)
+    idempotency.note_application(state, application.id)
+    # End the read transaction: its pooled connection is not held through a long upload or a
+    # workflow call (the loaded row stays usable; the session reconnects when next used).
+    session.commit()
+    return application
+
+
+# What a withdrawn application's link still opens: its status, and the candidate's data rights
+# (what is kept, and asking for deletion).
+STATUS_ROUTES = frozenset(
+    {
+        ("GET", "/api/v1/candidate/{token}"),
+        ("POST", "/api/v1/candidate/{token}/deletion-request"),
+        ("GET", "/c/{token}"),
+        ("GET", "/c/{token}/privacy"),
+        ("POST", "/c/{token}/privacy"),
+    }
+)
+
+
+def _status_route(request: Request) -> bool:
+    route = request.scope.get("route")
+    return (request.method, getattr(route, "path", "")) in STATUS_ROUTES
+
+
+CandidateDep = Annotated[Application, Depends(candidate_application)]

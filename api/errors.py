@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,6 +67,21 @@ class ServiceUnavailable(ApiError):
         headers = {"Retry-After": str(self.RETRY_AFTER), **(headers or {})}
         extra.setdefault("retry_after", int(headers["Retry-After"]))
         super().__init__(detail, headers=headers, **extra)
+
+
+def invalid_request(problems: Sequence[Any]) -> Unprocessable:
+    """The 422 for a body that breaks its schema (pydantic's errors), whether it came as JSON or as
+    a page's form: each field at fault, dotted, and what is wrong with it."""
+    fields = [{"field": _field(e["loc"]), "message": e["msg"]} for e in problems]
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in fields)
+    return Unprocessable(f"invalid request: {summary}", errors=fields)
+
+
+def _field(loc: Sequence[object]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
 
 
 # ------------------------------------------------------------------------ documented in OpenAPI

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from sqlmodel import Session, col, select
 from starlette.datastructures import UploadFile
 
-from api.errors import ApiError, Gone, PayloadTooLarge, TooManyRequests, Unprocessable
+from api.errors import ApiError, Gone, LengthRequired, PayloadTooLarge, TooManyRequests, Unprocessable
 from offhours.contracts import AnswerInput
 from offhours.media import RejectedUpload, inspect_upload
 from offhours.models import Answer, DataKey
@@ -34,6 +34,14 @@ from pipelines.stages import Question
 
 log = logging.getLogger("offhours.api")
 ERASED = "this file has been erased"
+
+
+def check_declared_length(request: Request, settings: Settings) -> None:
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        raise LengthRequired("send the upload with a Content-Length header")
+    if int(declared) > settings.MAX_UPLOAD_BYTES + 64 * 1024:
+        raise PayloadTooLarge(f"the upload is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes")
 
 
 def upload_limit(settings: Settings, question: Question) -> int:

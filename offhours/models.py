@@ -404,7 +404,7 @@ class HistoryArchive(SQLModel, table=True):
 
 
 class IdempotentRequest(SQLModel, table=True):
-    """A state-changing call made with an `Idempotency-Key` (api/idempotency.py): claimed while it
+    """A state-changing call made with an `Idempotency-Key` (api/idempotency/): claimed while it
     runs, then its response, kept for a retry of the same call to answer. The key itself is not
     stored (the id is an HMAC of it and the caller's credential), and the response is sealed with a
     key derived from it, so a stored answer opens only for the caller who sent the key."""

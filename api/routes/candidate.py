@@ -1,6 +1,6 @@
 """The candidate's API, authorised by the signed link token from their invite email.
 
-The portal's pages (api/routes/portal.py) do the same through api.candidate_service; this is the same
+The portal's pages (api/pages/portal.py, questions.py) do the same through api/services/candidate; this is the same
 contract for other clients (a mobile app, an integration, the tests that bypass the browser).
 """
 
@@ -14,10 +14,8 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api import candidate_service as service
-from api.candidate_service import CandidateDep, candidate_view, notify_link_opened, workflow_state
-from api.deps import SessionDep, SettingsDep, TemporalClientDep
-from api.errors import LINK_ERRORS, LengthRequired, PayloadTooLarge, Unprocessable, errors
+from api.deps import CandidateDep, SessionDep, SettingsDep, TemporalClientDep
+from api.errors import LINK_ERRORS, Unprocessable, errors
 from api.schemas import (
     AssessmentAnswerCreate,
     CandidateStatePublic,
@@ -32,12 +30,14 @@ from api.schemas import (
     TextAnswerCreate,
     WorkflowStatePublic,
 )
-from api.uploads import chunks_of, refuse_over_upload_quota
+from api.services import messages as thread
+from api.services.candidate import actions
+from api.services.candidate.view import candidate_view, notify_link_opened, workflow_state
+from api.uploads import check_declared_length, chunks_of, refuse_over_upload_quota
 from api.workflow_calls import update_application
 from offhours.contracts import (
     ApplicationState,
     AssessmentAnswerInput,
-    ExtensionRequest,
     ModuleCompletion,
     SlotPick,
 )
@@ -78,7 +78,7 @@ async def consent(
     client: TemporalClientDep,
 ) -> CandidateStatePublic:
     return CandidateStatePublic.of(
-        await service.give_consent(client, session, settings, application, body.version)
+        await actions.give_consent(client, session, settings, application, body.version)
     )
 
 
@@ -95,7 +95,7 @@ async def open_question(
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> TakePublic:
-    return await service.open_question(client, session, settings, application, question_id)
+    return await actions.open_question(client, session, settings, application, question_id)
 
 
 def _validation_error(error: ValidationError) -> Unprocessable:
@@ -104,14 +104,6 @@ def _validation_error(error: ValidationError) -> Unprocessable:
     ]
     fields = ", ".join(p["field"] for p in problems)
     return Unprocessable(f"invalid answer: check {fields}", errors=problems)
-
-
-def check_declared_length(request: Request, settings: Settings) -> None:
-    declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit():
-        raise LengthRequired("send the upload with a Content-Length header")
-    if int(declared) > settings.MAX_UPLOAD_BYTES + 64 * 1024:
-        raise PayloadTooLarge(f"the upload is larger than the limit of {settings.MAX_UPLOAD_BYTES} bytes")
 
 
 async def _file_answer(
@@ -128,9 +120,9 @@ async def _file_answer(
             raise Unprocessable("form field 'question_id' is required", errors=[{"field": "question_id"}])
         if not isinstance(upload, UploadFile):
             raise Unprocessable("form field 'file' must carry a file", errors=[{"field": "file"}])
-        question = service.interview_question(application, question_id)
-        service.refuse_if_closed(application)
-        return await service.save_file_answer(
+        question = actions.interview_question(application, question_id)
+        actions.refuse_if_closed(application)
+        return await actions.save_file_answer(
             client,
             session,
             settings,
@@ -185,7 +177,7 @@ async def save_answer(
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> WorkflowStatePublic:
-    service.refuse_if_closed(application)
+    actions.refuse_if_closed(application)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         return _state_public(await _file_answer(request, application, session, settings, client))
@@ -200,7 +192,7 @@ async def save_answer(
     except ValidationError as error:
         raise _validation_error(error) from None
     return _state_public(
-        await service.save_text_answer(client, session, application, body.question_id, body.text)
+        await actions.save_text_answer(client, session, application, body.question_id, body.text)
     )
 
 
@@ -213,7 +205,7 @@ async def save_answer(
 async def submit(
     application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> WorkflowStatePublic:
-    return _state_public(await service.submit(client, session, application))
+    return _state_public(await actions.submit(client, session, application))
 
 
 @router.get(
@@ -223,7 +215,7 @@ async def submit(
     responses=errors(422),
 )
 def messages(application: CandidateDep, session: SessionDep) -> list[MessagePublic]:
-    return service.messages_of(session, application)
+    return thread.messages_of(session, application)
 
 
 @router.post(
@@ -240,7 +232,7 @@ async def ask(
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> MessagePublic:
-    message = await service.ask_contact(client, session, settings, application, body.body)
+    message = await thread.ask_contact(client, session, settings, application, body.body)
     return MessagePublic(
         id=message.id, from_candidate=True, author="You", body=message.body, created_at=message.created_at
     )
@@ -259,7 +251,7 @@ async def deletion_request(
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> dict[str, Any]:
-    request = await service.request_deletion(client, session, settings, application, body.reason)
+    request = await actions.request_deletion(client, session, settings, application, body.reason)
     return {"requested_at": request.requested_at, "detail": "recorded; you will get a confirmation by email"}
 
 
@@ -275,10 +267,7 @@ async def request_extension(
     session: SessionDep,
     client: TemporalClientDep,
 ) -> CandidateStatePublic:
-    state = await update_application(
-        client, session, application, "request_extension", ExtensionRequest(body.hours * 3600, body.reason)
-    )
-    return CandidateStatePublic.of(state)
+    return CandidateStatePublic.of(await actions.request_extension(client, session, application, body))
 
 
 @router.post(

@@ -4,14 +4,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 from starlette.datastructures import UploadFile
 
 from api import idempotency
 from api.bodies import bounded_body
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
-from api.errors import STAFF_ERRORS, NotFound, PayloadTooLarge, Unprocessable, errors
+from api.errors import STAFF_ERRORS, PayloadTooLarge, Unprocessable, errors
 from api.schemas import BulkInvitePublic, JobCreate, JobMemberCreate, JobMemberPublic, JobPublic
+from api.services.access import is_member, load_job
 from offhours import accounts
 from offhours.models import Job, JobMember, new_id
 from operations.invitations import CsvError, invite_rows, parse_csv
@@ -28,19 +29,6 @@ def job_public(job: Job) -> JobPublic:
         pipeline_version=PIPELINES[job.pipeline].version if job.pipeline in PIPELINES else "",
         created_at=job.created_at,
     )
-
-
-def load_job(session: Session, job_id: str, staff: Principal) -> Job:
-    """The job, if `staff` may see it (recruiters: the jobs they are on; others get a 404 too)."""
-    job = session.get(Job, job_id)
-    if job is None or not (staff.sees_every_job or is_member(session, job.id, staff)):
-        raise NotFound(f"no job with id '{job_id}'")
-    return job
-
-
-def is_member(session: Session, job_id: str, staff: Principal) -> bool:
-    query = select(JobMember.id).where(JobMember.job_id == job_id, JobMember.user_id == (staff.user_id or ""))
-    return session.exec(query).first() is not None
 
 
 @router.post(

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SettingsDep
 from api.errors import NotFound
-from api.pages import render_page
+from api.pages.render import render_page
 
 router = APIRouter(prefix="/dev/mailbox", tags=["development"])
 

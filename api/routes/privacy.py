@@ -14,8 +14,8 @@ from activities.privacy import signal_privacy
 from api import idempotency
 from api.deps import SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, Conflict, ServiceUnavailable, errors
-from api.routes.applications import load_application, recorded_as
 from api.schemas import ErasureCreate, ErasurePublic, LegalHoldCreate, LegalHoldPublic
+from api.services.access import load_application, recorded_as
 from offhours.contracts import ErasureRequest, HoldChange
 from offhours.models import Application, LegalHold, new_id
 from offhours.settings import Settings

@@ -7,7 +7,7 @@ import hashlib
 
 from sqlmodel import Session, select
 
-from api.routes.files import _signature
+from api.services.files import _signature
 from offhours import accounts
 from offhours.contracts import ApplicationState
 from offhours.models import EmailMessage

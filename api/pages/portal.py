@@ -1,0 +1,234 @@
+"""The candidate portal: server-rendered pages on the candidate's link (/c/{token}/...): the
+overview, consent, practice, help, messages, more time, feedback and their data rights (the
+questions themselves: api/pages/questions.py).
+
+Every page works without JavaScript except recording, which needs the browser's MediaRecorder.
+Form posts carry a CSRF token and answer with a redirect (so a reload never posts twice) or, when
+something is wrong, the same page with the error next to the field it concerns.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.deps import CandidateDep, SessionDep, SettingsDep, TemporalClientDep
+from api.errors import ApiError
+from api.pages.forms import parsed, text
+from api.pages.render import portal
+from api.schemas import ConsentCreate, DeletionRequestCreate, ExtensionRequestCreate, MessageCreate
+from api.services import messages as thread
+from api.services.candidate import actions, view
+
+router = APIRouter(prefix="/c/{token}", tags=["candidate portal"], include_in_schema=False)
+
+PRACTICE_THINK_SECONDS = 10
+PRACTICE_LIMIT_SECONDS = 30
+HOURS = {"hours": "Enter a whole number of hours."}
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    p = portal(token, request, application, session, settings)
+    response = await p.page("home.html", "home")
+    await view.notify_link_opened(request, application)
+    return response
+
+
+@router.get("/consent", response_class=HTMLResponse)
+async def consent_page(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    p = portal(token, request, application, session, settings)
+    view = await p.view()
+    local = p.when(view.consent_at, view.timezone) if view.consent_at else None
+    return await p.page("consent.html", "home", view, text=p.consent(), consent_local=local)
+
+
+@router.post("/consent", response_model=None)
+async def consent_post(
+    token: str,
+    request: Request,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    p = portal(token, request, application, session, settings)
+    form = await p.form()
+    if text(form, "agree") != "yes":
+        return await p.page(
+            "consent.html",
+            "home",
+            status_code=422,
+            text=p.consent(),
+            error="Tick the box to agree before recording, or ask your contact about another way to apply.",
+            field_error="agree",
+        )
+    try:
+        body = parsed(ConsentCreate, {"version": text(form, "version")})
+        await actions.give_consent(client, session, settings, application, body.version)
+    except ApiError as error:
+        return await p.page(
+            "consent.html", "home", status_code=error.status_code, text=p.consent(), error=error.detail
+        )
+    return p.redirect("/practice", done="consent")
+
+
+@router.get("/practice", response_class=HTMLResponse)
+async def practice(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    p = portal(token, request, application, session, settings)
+    view = await p.view()
+    kind = "video" if any(q.type == "video" for q in view.questions) else "audio"
+    rec = {
+        "kind": kind,
+        "practice": True,
+        "think": PRACTICE_THINK_SECONDS,
+        "limit": PRACTICE_LIMIT_SECONDS,
+        "start_label": "Start the practice",
+        "intro": "Press Start; your browser will ask to use your camera and microphone.",
+    }
+    return await p.page("practice.html", "questions", view, rec=rec, kind=kind)
+
+
+@router.get("/faq", response_class=HTMLResponse)
+async def faq(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    p = portal(token, request, application, session, settings)
+    view = await p.view()
+    entries = [
+        *view.faq,
+        {
+            "question": "Can I stop and continue later, or on another device?",
+            "answer": f"Yes. Each answer is saved when you save it; open this link on any device until "
+            f"{view.deadline_local or 'your deadline'} and continue where you left off.",
+        },
+        {
+            "question": "What if something goes wrong while I record?",
+            "answer": "Your saved answers are safe. If a timed question's clock ran out because of a "
+            "problem on our side or yours, ask your contact: they can see what happened.",
+        },
+    ]
+    return await p.page("faq.html", "faq", view, faq=entries)
+
+
+@router.get("/messages", response_class=HTMLResponse)
+async def messages(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    return await portal(token, request, application, session, settings).page("messages.html", "messages")
+
+
+@router.post("/messages", response_model=None)
+async def ask(
+    token: str,
+    request: Request,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    p = portal(token, request, application, session, settings)
+    form = await p.form()
+    body = text(form, "body")
+    problem = "Write your question first." if not body else None
+    status = 422
+    if problem is None:
+        try:
+            message = parsed(MessageCreate, {"body": body})
+            await thread.ask_contact(client, session, settings, application, message.body)
+        except ApiError as error:
+            problem, status = error.detail, error.status_code  # a 503 or 429 stays one (try again)
+    if problem:
+        page = await p.page(
+            "messages.html", "messages", status_code=status, error=problem, field_error="body", draft=body
+        )
+        if status in (429, 503):
+            page.headers["Retry-After"] = page.headers.get("Retry-After", "5")
+        return page
+    return p.redirect("/messages", done="asked")
+
+
+@router.get("/extension", response_class=HTMLResponse)
+async def extension_page(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    return await portal(token, request, application, session, settings).page("extension.html", "extension")
+
+
+@router.post("/extension", response_model=None)
+async def extension_post(
+    token: str,
+    request: Request,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    p = portal(token, request, application, session, settings)
+    form = await p.form()
+    hours_text, reason = text(form, "hours"), text(form, "reason")
+    try:
+        body = parsed(ExtensionRequestCreate, {"hours": hours_text, "reason": reason or None}, HOURS)
+        await actions.request_extension(client, session, application, body)
+    except ApiError as error:
+        return await p.page(
+            "extension.html",
+            "extension",
+            status_code=error.status_code,
+            error=error.detail,
+            field_error="hours" if error.status_code == 422 else None,
+            draft_hours=hours_text,
+            draft_reason=reason,
+        )
+    return p.redirect("", done="extension")
+
+
+@router.get("/feedback", response_class=HTMLResponse)
+async def feedback(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    return await portal(token, request, application, session, settings).page("feedback.html", "feedback")
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+async def privacy(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    p = portal(token, request, application, session, settings)
+    return await p.page("privacy.html", "privacy", text=p.consent())
+
+
+@router.post("/privacy", response_model=None)
+async def privacy_post(
+    token: str,
+    request: Request,
+    application: CandidateDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> Response:
+    p = portal(token, request, application, session, settings)
+    form = await p.form()
+    if text(form, "confirm") != "yes":
+        return await p.page(
+            "privacy.html",
+            "privacy",
+            status_code=422,
+            text=p.consent(),
+            error="Tick the box to confirm that you want your data deleted.",
+            field_error="confirm",
+        )
+    try:
+        body = parsed(DeletionRequestCreate, {"reason": text(form, "reason") or None})
+    except ApiError as error:
+        return await p.page(
+            "privacy.html", "privacy", status_code=error.status_code, text=p.consent(), error=error.detail
+        )
+    await actions.request_deletion(client, session, settings, application, body.reason)
+    return p.redirect("/privacy", done="deletion")

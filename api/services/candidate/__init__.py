@@ -1,0 +1,1 @@
+"""The candidate's side, on their link: what they see (view) and what they do (actions)."""
