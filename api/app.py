@@ -130,7 +130,7 @@ async def _refuse_stranger(request: Request, settings: Settings, engine: Engine)
             authorize(request, await authenticate_staff(request, settings, session, credentials))
     except ApiError as error:
         return error
-    except Exception:  # e.g. a form body that cannot be read twice: judge the body
+    except Exception:  # noqa: BLE001 (e.g. a form body that cannot be read twice: judge the body)
         return None
     return None
 
@@ -192,7 +192,7 @@ def _lifespan(settings: Settings) -> Any:
             )
         try:
             await app.state.temporal.client()
-        except Exception as error:  # the API still serves /health and says why
+        except Exception as error:  # noqa: BLE001 (the API still serves /health and says why)
             log.warning("Temporal not reachable at start (%s); will retry on use", error)
         yield
 

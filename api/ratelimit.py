@@ -98,7 +98,7 @@ class RateLimits:
 
     # ------------------------------------------------------------------------ candidate links
 
-    def check(self, request: Request, link: str) -> None:
+    def check(self, link: str) -> None:
         """Count a request made with a genuine link; refuse it when that link is over its limit.
         Counted per link (application and generation), not per address: candidates behind one
         address do not share it, and a retired link cannot spend the current one's."""

@@ -92,7 +92,6 @@ async def receive_file(
     chunks: AsyncIterable[bytes],
     settings: Settings,
     question: Question,
-    file_name: str,
     received_at: datetime,
     *,
     application_id: str,

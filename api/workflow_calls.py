@@ -86,7 +86,7 @@ async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
         # Gone from Temporal (its retention ran out): closed long ago. Anything else: cannot tell,
         # and it is not known to have closed.
         return error.status != RPCStatusCode.NOT_FOUND
-    except Exception:
+    except Exception:  # noqa: BLE001 (cannot tell: not known to have closed)
         return True
     return description.status == WorkflowExecutionStatus.RUNNING
 

@@ -127,7 +127,7 @@ def inspect_upload(path: pathlib.Path, question_type: str) -> Inspected:
 def _sniff(head: bytes, *, complete: bool) -> str | None:
     kind = filetype.guess(head)
     if kind is not None:
-        return _ALIASES.get(kind.mime, kind.mime)
+        return str(_ALIASES.get(kind.mime, kind.mime))
     if head[4:8] == b"ftyp":  # ISO BMFF brands filetype does not list (iso5, dash, ...)
         brand = head[8:12]
         return "video/quicktime" if brand == b"qt  " else "audio/mp4" if brand == b"M4A " else "video/mp4"

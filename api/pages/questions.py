@@ -135,7 +135,7 @@ async def open_question(
 
 @router.post("/questions/{question_id}/recording", response_model=None)
 async def upload_recording(
-    token: str,
+    token: str,  # noqa: ARG001 (the candidate's link, in the path; CandidateDep checks it)
     question_id: str,
     request: Request,
     application: CandidateDep,
@@ -149,7 +149,7 @@ async def upload_recording(
     question = actions.interview_question(application, question_id)
     actions.refuse_if_closed(application)
     state = await actions.save_file_answer(
-        client, session, settings, application, question, request.stream(), "", received_at
+        client, session, settings, application, question, request.stream(), received_at
     )
     return JSONResponse({"saved": question.id, "answered": state.answered, "status": state.status})
 
@@ -186,7 +186,6 @@ async def answer_question(
                     application,
                     question,
                     chunks_of(upload),
-                    upload.filename,
                     received_at,
                 )
             finally:

@@ -72,7 +72,7 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
 
 
 @router.post("/logout", response_model=None)
-async def logout(request: Request, session: SessionDep, staff: StaffDep) -> Response:
+async def logout(request: Request, session: SessionDep, _staff: StaffDep) -> Response:
     found = accounts.user_for_session(session, request.cookies.get(SESSION_COOKIE, ""))
     if found is not None:
         accounts.end_session(session, found[1])

@@ -129,7 +129,6 @@ async def _file_answer(
             application,
             question,
             chunks_of(upload),
-            upload.filename or "",
             received_at,
         )
     finally:

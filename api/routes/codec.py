@@ -71,7 +71,7 @@ def cors_headers(settings: Settings, request: Request) -> dict[str, str]:
 
 
 @router.options("/{operation}", include_in_schema=False)
-def preflight(operation: str, request: Request, settings: SettingsDep) -> Response:
+def preflight(operation: str, request: Request, settings: SettingsDep) -> Response:  # noqa: ARG001 (the path names the operation)
     return Response(status_code=204, headers=cors_headers(settings, request))
 
 
@@ -98,7 +98,7 @@ async def _convert(request: Request, settings: Settings, decode: bool) -> JSONRe
     responses=errors(413, 422),
     openapi_extra=CODEC_DOC,
 )
-async def decode(request: Request, settings: SettingsDep, staff: StaffDep) -> JSONResponse:
+async def decode(request: Request, settings: SettingsDep, _staff: StaffDep) -> JSONResponse:
     return await _convert(request, settings, decode=True)
 
 
@@ -109,5 +109,5 @@ async def decode(request: Request, settings: SettingsDep, staff: StaffDep) -> JS
     responses=errors(413, 422),
     openapi_extra=CODEC_DOC,
 )
-async def encode(request: Request, settings: SettingsDep, staff: StaffDep) -> JSONResponse:
+async def encode(request: Request, settings: SettingsDep, _staff: StaffDep) -> JSONResponse:
     return await _convert(request, settings, decode=False)

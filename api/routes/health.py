@@ -32,13 +32,13 @@ async def health(request: Request) -> JSONResponse:
     problems: dict[str, str] = {}
     try:
         await asyncio.to_thread(_ping_database, request)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (health reports any failure, it never raises)
         problems["database"] = f"unreachable: {error.__class__.__name__}: {error}"
     try:
         async with asyncio.timeout(5):
             client = await request.app.state.temporal.client()
             await client.service_client.check_health()
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (health reports any failure, it never raises)
         problems["temporal"] = f"unreachable: {error.__class__.__name__}: {error}".strip()
     if problems:
         return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)

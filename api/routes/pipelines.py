@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"], responses=STA
     summary="The pipelines ops have defined, with their version hash",
     response_model=list[PipelineSummary],
 )
-def list_pipelines(staff: StaffDep) -> list[dict[str, Any]]:
+def list_pipelines(_staff: StaffDep) -> list[dict[str, Any]]:
     return [
         {"name": p.name, "title": p.title, "version": p.version, "stages": [s.kind for s in p.stages]}
         for p in PIPELINES.values()
@@ -30,7 +30,7 @@ def list_pipelines(staff: StaffDep) -> list[dict[str, Any]]:
     response_model=PipelineDefinition,
     responses=errors(404, 422),
 )
-def get_pipeline(name: str, staff: StaffDep) -> dict[str, Any]:
+def get_pipeline(name: str, _staff: StaffDep) -> dict[str, Any]:
     pipeline = PIPELINES.get(name)
     if pipeline is None:
         raise NotFound(f"no pipeline '{name}'; known pipelines: {', '.join(sorted(PIPELINES))}")

@@ -200,7 +200,7 @@ async def invite_candidate(
     session.commit()  # no transaction held while the invitation is recorded and started
     try:
         invitation = await invite(engine, client, settings, job, row, application_id=application_id)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (any refusal by the engine is a 503; nothing is kept)
         log.warning("invitation to job %s not started: %s", job.id, error)
         raise busy(
             "the workflow engine did not accept the application; nothing was saved by this request"
@@ -322,7 +322,7 @@ async def resend_invitation(
         await client.start_workflow(
             "Notice", [email], id=ids.notice_workflow(key), task_queue=settings.TASK_QUEUE
         )
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (the row is taken back whatever stopped the start)
         already = isinstance(error, WorkflowAlreadyStartedError)  # sent by this form's first post
         back = sa_update(Application).where(
             col(Application.id) == application.id,

@@ -70,7 +70,7 @@ async def _send_message(
         await notify(client, settings, notice, [email])
     except WorkflowAlreadyStartedError:
         pass  # a retry whose first call started the Notice, then was lost before storing the row
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (whatever keeps Temporal away is a 503 the caller may retry)
         raise ServiceUnavailable(f"the message could not be sent just now ({error}); try again") from None
     session.add(message)
     if quota is not None:
@@ -84,7 +84,7 @@ async def _send_message(
             session.rollback()
             try:
                 await client.get_workflow_handle(notice).terminate(reason="over the message quota")
-            except Exception as error:  # it finds no row, and gives up after a day
+            except Exception as error:  # noqa: BLE001 (it finds no row, and gives up after a day)
                 log.warning("notice %s over the quota not ended: %s", notice, error)
             raise too_many_messages(quota)
     session.commit()

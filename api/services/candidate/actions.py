@@ -122,7 +122,7 @@ async def portal_state(client: Client, application: Application) -> PortalState:
         async with asyncio.timeout(5):
             state: PortalState = await handle.query("portal", result_type=PortalState)
         return state
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (whatever keeps Temporal away is a 503 the caller may retry)
         raise ServiceUnavailable(
             f"the application's workflow could not be asked how many takes are used ({error}); try again"
         ) from None
@@ -170,9 +170,9 @@ async def save_file_answer(
     application: Application,
     question: Question,
     chunks: AsyncIterable[bytes],
-    file_name: str,
     received_at: datetime,
 ) -> ApplicationState:
+    """The file's name is never passed on: it may name the candidate; staff see a neutral one."""
     if question.type not in ("file", *RECORDED):
         raise Unprocessable(
             f"question '{question.id}' takes a {question.type} answer as text, not a file",
@@ -184,7 +184,7 @@ async def save_file_answer(
     except Erased:
         raise Gone("this application's content has been erased; it takes no more answers") from None
     answer, stored = await receive_file(
-        chunks, settings, question, file_name, received_at, application_id=application.id, key=key
+        chunks, settings, question, received_at, application_id=application.id, key=key
     )
     replaced = session.exec(
         select(Answer.file_sha256).where(
@@ -263,7 +263,7 @@ async def request_deletion(
         await notify(client, settings, ids.notice_workflow(f"deletion-{application.id}"), emails)
     except WorkflowAlreadyStartedError:
         pass  # confirmed already
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (the request is recorded; the confirmation is best effort)
         log.warning("deletion request of %s recorded, confirmation not started: %s", application.id, error)
     return request
 
@@ -287,7 +287,7 @@ async def schedule_candidate_erasure(
                 "erase",
                 ErasureRequest("candidate", due, "candidate"),
             )
-    except Exception as error:  # recorded; asking again (or ops) finishes it
+    except Exception as error:  # noqa: BLE001 (recorded; asking again (or ops) finishes it)
         log.warning("deletion request of %s recorded, erasure not scheduled: %s", application.id, error)
 
 

@@ -67,7 +67,7 @@ async def notify_link_opened(request: Request, application: Application) -> None
     try:
         client = await request.app.state.temporal.client()
         await client.get_workflow_handle(application.workflow_id).signal("link_opened")
-    except Exception as error:  # the page matters more than the analytics event
+    except Exception as error:  # noqa: BLE001 (the page matters more than the analytics event)
         log.info("could not record that %s was opened: %s", application.id, error)
 
 
@@ -88,7 +88,7 @@ async def workflow_state(request: Request, application: Application) -> Workflow
             state: ApplicationState = await handle.query("state", result_type=ApplicationState)
             portal: PortalState = await handle.query("portal", result_type=PortalState)
         return WorkflowView(state, portal)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (the page is shown from the database when the workflow cannot be asked)
         log.info("could not query %s: %s", application.id, error)
         return None
 
@@ -243,7 +243,8 @@ def candidate_view(
     state = view.state if view else None
     candidate = session.get(Candidate, application.candidate_id)
     job = session.get(Job, application.job_id)
-    assert candidate is not None and job is not None
+    assert candidate is not None
+    assert job is not None
     candidate = invited_as(candidate, application)
     # A withdrawn application's link shows its status and the candidate's data rights, not its content.
     withdrawn = application.status == ApplicationStatus.withdrawn
