@@ -105,3 +105,14 @@ async def test_each_review_stage_is_scored_on_its_own_criteria_from_the_page(
     refused = await send_scorecard(stack, application["id"], token)
     assert refused.status_code == 422, refused.text
     assert "Rate &#39;Depth&#39; from 1 to 5" in refused.text and "Clarity" not in refused.text
+
+    # With its criterion rated, the panel's scorecard is taken; the panel's score is its own card's
+    # (a score over the screen's card too would have failed on its missing 'depth' rating).
+    sent = await send_scorecard(stack, application["id"], token, depth="2")
+    assert sent.status_code == 303, sent.text
+    detail = await stack.application(application["id"])
+    assert detail["status"] == "awaiting_decision"
+    assert detail["combined_score"] == 2.0
+    assert sorted((c["reviewer"], c["ratings"]) for c in detail["scorecards"]) == sorted(
+        [(screener, {"clarity": 4}), (panelist, {"depth": 2})]
+    )

@@ -66,7 +66,9 @@ class ReviewState:
     starting: int = 0  # review tasks whose start has not been confirmed yet
     # Reassignments one at a time: never the same person twice.
     assigning: asyncio.Lock = field(default_factory=asyncio.Lock)
-    scorecards: dict[str, ScorecardInput] = field(default_factory=dict)
+    scorecards: dict[str, ScorecardInput] = field(default_factory=dict)  # every stage's, by reviewer
+    # Each review stage's own scorecards, for the stages run since "scorecards-per-review-stage".
+    by_stage: dict[str, dict[str, ScorecardInput]] = field(default_factory=dict)
     reviewing: set[str] = field(default_factory=set)  # scorecards being written right now
     combined: float | None = None
     done: set[str] = field(default_factory=set)  # review stages settled

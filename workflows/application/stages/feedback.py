@@ -19,7 +19,8 @@ class FeedbackStage(ApplicationBase):
         review = next(
             s for s in reversed(self._pipeline.stages[: self._index(stage.id)]) if isinstance(s, Review)
         )
-        scorecards = self._review.scorecards
+        # The review the feedback follows: its own scorecards when it kept them apart.
+        scorecards = self._review.by_stage.get(review.id, self._review.scorecards)
         cards = [scorecards[r].ratings for r in sorted(scorecards)]
         if not cards:
             return  # ended before review (an assessment fail): the decision email said it all

@@ -33,15 +33,20 @@ from ..base import DB_RETRY, DB_TIMEOUT, ApplicationBase, Status, conflict, inva
 class ReviewStage(ApplicationBase):
     async def _run_review(self, stage: Review) -> None:
         state = self._review
+        if workflow.patched("scorecards-per-review-stage"):
+            # This stage counts and scores its own scorecards only. Before, a second review stage
+            # counted the first one's as its own and scored them on its own criteria.
+            state.by_stage[stage.id] = {}
         async with self._checking_in(stage.id):
             chosen = await self._assign(stage, stage.reviewers)
             tasks = [asyncio.create_task(self._review_task(stage, reviewer)) for reviewer in chosen]
             # Scorecards are taken once every reviewer's task has started.
             await self._wait(lambda: all(r in state.assigned for r in chosen))
             await self._record_status(Status.in_review, stage_id=stage.id)
-            await self._wait(lambda: len(state.scorecards) >= stage.reviewers)
+            await self._wait(lambda: len(self._scorecards_of(stage.id)) >= stage.reviewers)
             await asyncio.gather(*tasks)
-        cards = [state.scorecards[r].ratings for r in sorted(state.scorecards)]
+        scorecards = self._scorecards_of(stage.id)
+        cards = [scorecards[r].ratings for r in sorted(scorecards)]
         combined = state.combined = combined_score(stage, cards)
         await self._db("save_score", SaveScore(self._input.application_id, combined, workflow.now()))
         if stage.auto_reject_below is not None and combined < stage.auto_reject_below:
@@ -125,6 +130,11 @@ class ReviewStage(ApplicationBase):
                 )
                 reviewer = replacement[0]
 
+    def _scorecards_of(self, stage_id: str) -> dict[str, ScorecardInput]:
+        """The scorecards a review stage counts and scores: its own (or, in applications started
+        before each stage kept its own, every stage's)."""
+        return self._review.by_stage.get(stage_id, self._review.scorecards)
+
     def _scored(self, reviewer: str) -> bool:
         return reviewer in self._review.scorecards or reviewer in self._review.reviewing
 
@@ -175,12 +185,14 @@ class ReviewStage(ApplicationBase):
         )
         child = state.assigned.pop(reviewer, None)
         state.scorecards[reviewer] = card
+        if review.id in state.by_stage:
+            state.by_stage[review.id][reviewer] = card
         if child is not None:
             try:
                 await workflow.get_external_workflow_handle(child).signal(ReviewTaskWorkflow.complete)
             except Exception:  # noqa: BLE001 (the task had already ended (overdue): the scorecard still counts)
                 workflow.logger.info("review task %s had already ended", child)
-        if len(state.scorecards) >= review.reviewers:
+        if len(self._scorecards_of(review.id)) >= review.reviewers:
             # The last scorecard: answer once the panel's score and what follows are settled.
             await workflow.wait_condition(lambda: review.id in state.done or self._closed())
         return self.state()
