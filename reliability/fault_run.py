@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from typing import Any
 import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.engine import Engine
 from sqlmodel import Session as DbSession
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -341,13 +343,41 @@ async def fault_run(
     database = f"sqlite:///{directory / 'offhours.db'}"
     upgrade(database)
     port = free_port()
-    settings = {
+    settings = _settings(
+        directory, database, temporal.client.service_client.config.target_host, smtp.port, port
+    )
+    environment = {**os.environ, **{f"OFFHOURS_{k}": v for k, v in settings.items()}}
+    engine = make_engine(database)
+    tokens = _staff_tokens(engine)
+    processes = Processes(environment, directory)
+    processes.start_api(port)
+    processes.start_worker()
+    runs = [Journey(n, f"candidate-{n}-{uuid.uuid4().hex[:6]}@example.com") for n in range(applications)]
+    run = _Run(catcher, processes, tokens, runs, kill_every, concurrency, timeout, say)
+    try:
+        seconds, lost, retries = await run.drive(port)
+    finally:
+        processes.stop()
+        await temporal.shutdown()
+        smtp.stop()
+        engine.dispose()
+    figures = _figures(run, seconds, lost, retries)
+    say(figures.line())
+    for line in figures.stranded_at:
+        say(f"  stranded {line}")
+    for line in figures.duplicated:
+        say(f"  duplicate: {line}")
+    return figures
+
+
+def _settings(directory: Path, database: str, temporal: str, smtp_port: int, port: int) -> dict[str, str]:
+    return {
         "ENVIRONMENT": "test",
         "DATABASE_URL": database,
-        "TEMPORAL_ADDRESS": temporal.client.service_client.config.target_host,
+        "TEMPORAL_ADDRESS": temporal,
         "TASK_QUEUE": f"fault-{uuid.uuid4().hex[:8]}",
         "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp.port),
+        "SMTP_PORT": str(smtp_port),
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "SECRET_KEY": "fault-run-secret-key-that-is-long-enough-0123",
         "ADMIN_TOKEN": ADMIN_TOKEN,
@@ -359,8 +389,10 @@ async def fault_run(
         # One client address drives every candidate: the per-address limits are for strangers.
         "CANDIDATE_RATE_LIMIT": "1000000/minute",
     }
-    environment = {**os.environ, **{f"OFFHOURS_{k}": v for k, v in settings.items()}}
-    engine = make_engine(database)
+
+
+def _staff_tokens(engine: Engine) -> dict[str, dict[str, str]]:
+    """An API token for every person of the directory, as the header that carries it."""
     tokens: dict[str, dict[str, str]] = {}
     with DbSession(engine) as session:
         for person in PEOPLE.values():
@@ -368,14 +400,26 @@ async def fault_run(
             _, token = accounts.create_token(session, user.id, "fault run")
             tokens[person.id] = {"Authorization": f"Bearer {token}"}
         session.commit()
-    processes = Processes(environment, directory)
-    processes.start_api(port)
-    processes.start_worker()
-    runs = [Journey(n, f"candidate-{n}-{uuid.uuid4().hex[:6]}@example.com") for n in range(applications)]
-    started = time.monotonic()
-    try:
+    return tokens
+
+
+@dataclass
+class _Run:
+    catcher: Catcher
+    processes: Processes
+    tokens: dict[str, dict[str, str]]
+    runs: list[Journey]
+    kill_every: float
+    concurrency: int
+    timeout: float
+    say: Callable[[str], None]
+
+    async def drive(self, port: int) -> tuple[float, int, int]:
+        """Every journey through the API while the worker is killed on a rhythm: the seconds it
+        took, the applications lost and the calls retried."""
+        started = time.monotonic()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            client = Client(http, deadline_seconds=timeout)
+            client = Client(http, deadline_seconds=self.timeout)
             await wait_until("the API", lambda: _healthy(http), 60)
             job = await client.expect(
                 "job",
@@ -385,24 +429,15 @@ async def fault_run(
                 json={"title": "Fault run", "pipeline": "standard"},
                 headers=STAFF,
             )
-            gate = asyncio.Semaphore(concurrency)
+            gate = asyncio.Semaphore(self.concurrency)
 
             async def one(run: Journey) -> None:
                 async with gate:
-                    await journey(client, catcher, job["id"], tokens, run, timeout)
+                    await journey(client, self.catcher, job["id"], self.tokens, run, self.timeout)
 
-            async def killer() -> None:
-                while True:
-                    await asyncio.sleep(kill_every)
-                    await asyncio.to_thread(processes.kill_worker)
-                    say(
-                        f"  {time.monotonic() - started:5.0f} s  worker killed ({processes.kills}); "
-                        f"{sum(r.completed for r in runs)}/{applications} completed"
-                    )
-
-            kills = asyncio.create_task(killer())
+            kills = asyncio.create_task(self.killer(started))
             try:
-                await asyncio.gather(*(one(run) for run in runs))
+                await asyncio.gather(*(one(run) for run in self.runs))
             finally:
                 kills.cancel()
             seconds = time.monotonic() - started
@@ -410,52 +445,55 @@ async def fault_run(
             await asyncio.sleep(3)
 
             async def all_mail() -> bool:
-                return all(len(catcher.to(r.address)) >= len(EXPECTED_KINDS) for r in runs if r.completed)
+                return all(
+                    len(self.catcher.to(r.address)) >= len(EXPECTED_KINDS) for r in self.runs if r.completed
+                )
 
             with contextlib.suppress(Stranded):
                 await wait_until("emails", all_mail, 60)
-            lost = await _lost(client, runs)
-    finally:
-        processes.stop()
-        await temporal.shutdown()
-        smtp.stop()
-        engine.dispose()
+            return seconds, await _lost(client, self.runs), sum(client.retries.values())
 
-    ids = Counter(m.message_id for m in catcher.mails)
+    async def killer(self, started: float) -> None:
+        while True:
+            await asyncio.sleep(self.kill_every)
+            await asyncio.to_thread(self.processes.kill_worker)
+            self.say(
+                f"  {time.monotonic() - started:5.0f} s  worker killed ({self.processes.kills}); "
+                f"{sum(r.completed for r in self.runs)}/{len(self.runs)} completed"
+            )
+
+
+def _figures(run: _Run, seconds: float, lost: int, retries: int) -> Figures:
+    mails = run.catcher.mails
+    ids = Counter(m.message_id for m in mails)
     twice = [f"{message_id} received {n} times" for message_id, n in ids.items() if n > 1]
     redelivered = sum(n - 1 for n in ids.values() if n > 1)
     resent = 0
-    for run in runs:  # one email of each kind per candidate, whatever their Message-IDs say
+    for journey_ in run.runs:  # one email of each kind per candidate, whatever their Message-IDs say
         by_kind: dict[str, set[str]] = {}
-        for mail in catcher.to(run.address):
+        for mail in run.catcher.to(journey_.address):
             by_kind.setdefault(mail.message_id.split(".")[0].lstrip("<"), set()).add(mail.message_id)
         for kind, distinct in by_kind.items():
             if len(distinct) > 1:
                 resent += len(distinct) - 1
-                twice.append(f"#{run.n} got {len(distinct)} '{kind}' emails")
-    figures = Figures(
-        applications=applications,
-        kill_every=kill_every,
-        completed=sum(r.completed for r in runs),
-        stranded=sum(r.stranded is not None for r in runs),
+                twice.append(f"#{journey_.n} got {len(distinct)} '{kind}' emails")
+    return Figures(
+        applications=len(run.runs),
+        kill_every=run.kill_every,
+        completed=sum(r.completed for r in run.runs),
+        stranded=sum(r.stranded is not None for r in run.runs),
         lost=lost,
         duplicate_emails=redelivered + resent,
         redelivered=redelivered,
         resent=resent,
-        messages=len(catcher.mails),
+        messages=len(mails),
         message_ids=len(ids),
-        kills=processes.kills,
-        retries=sum(client.retries.values()),
+        kills=run.processes.kills,
+        retries=retries,
         seconds=seconds,
-        stranded_at=[f"#{r.n} {r.stranded}" for r in runs if r.stranded],
+        stranded_at=[f"#{r.n} {r.stranded}" for r in run.runs if r.stranded],
         duplicated=twice,
     )
-    say(figures.line())
-    for line in figures.stranded_at:
-        say(f"  stranded {line}")
-    for line in figures.duplicated:
-        say(f"  duplicate: {line}")
-    return figures
 
 
 async def _healthy(http: httpx.AsyncClient) -> bool:

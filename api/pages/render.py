@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from activities.email import paragraphs
+from activities.email_text import paragraphs
 from api import csrf
 from api.deps import SESSION_COOKIE, Principal, staff_csrf_token
 from api.schemas import CandidateView

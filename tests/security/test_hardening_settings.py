@@ -15,7 +15,8 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from activities.email import EmailActivities, ics_fold, ics_text
+from activities.email import EmailActivities
+from activities.email_text import ics_fold, ics_text
 from api import csrf
 from api.app import create_app
 from api.deps import SESSION_COOKIE

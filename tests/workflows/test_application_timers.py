@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.email import format_deadline
+from activities.email_text import format_deadline
 from offhours.contracts import ApplicationState
 from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
 from tests.history import payload_json

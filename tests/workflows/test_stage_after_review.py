@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.email import format_deadline
+from activities.email_text import format_deadline
 from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.stages import DAY as DAY_SECONDS
 from pipelines.stages import (

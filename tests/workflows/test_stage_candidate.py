@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.email import format_deadline
+from activities.email_text import format_deadline
 from offhours.contracts import ApplicationState
 from offhours.models import Application
 from pipelines.people import PEOPLE

@@ -23,7 +23,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.applications import ApplicationActivities
-from activities.email import format_deadline
+from activities.email_text import format_deadline
 from offhours.contracts import ApplicationState, AssignReviewers, ScorecardInput
 from offhours.models import Application
 from pipelines.base import Pipeline

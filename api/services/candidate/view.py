@@ -13,7 +13,7 @@ from fastapi import Request
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 
-from activities.email import format_deadline
+from activities.email_text import format_deadline
 from api.personal import answer_text
 from api.schemas import (
     CandidateView,
