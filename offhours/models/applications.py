@@ -1,61 +1,17 @@
-"""Product tables (SQLModel). A read model of the workflows plus the content they collect.
-
-The Temporal history is the record of the process; these rows are written by idempotent activities
-(upserts keyed by application id and step) and by the API before a workflow starts.
-"""
+"""The application and what it collects: jobs, candidates, answers, scorecards, emails, stages' records,
+messages, deletion requests. A read model of the workflows (written by idempotent activities keyed by
+application and step) plus the content they collect."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import JSON, Column, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from offhours.models.base import _ts
 from offhours.states import ApplicationStatus
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id(prefix: str) -> str:
-    """An opaque, unguessable id: never derived from a name or an email."""
-    return f"{prefix}_{secrets.token_hex(10)}"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores UTC and always returns timezone-aware datetimes (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where UTC is required")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(
-        self,
-        value: datetime | None,
-        dialect: Any,  # noqa: ARG002 (SQLAlchemy's interface)
-    ) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _ts(nullable: bool = False, index: bool = False) -> Any:
-    """A UTC timestamp column: set to now when created, or empty until the event happens."""
-    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable, index=index)
-    if nullable:
-        return Field(default=None, sa_column=column)
-    return Field(default_factory=utcnow, sa_column=column)
 
 
 class Job(SQLModel, table=True):
@@ -287,138 +243,3 @@ class DeletionRequest(SQLModel, table=True):
 
 
 # ------------------------------------------------------------------------------------ staff accounts
-
-
-class User(SQLModel, table=True):
-    """A member of staff. `person_id` links them to the pipelines' directory (pipelines/people.py),
-    where reviewer pools, approvers and contacts are named."""
-
-    __tablename__ = "users"
-
-    id: str = Field(primary_key=True, max_length=40)
-    email: str = Field(sa_column=Column(String(320), nullable=False, unique=True))
-    name: str = Field(max_length=200)
-    role: str = Field(max_length=16)  # ops, recruiter, reviewer or auditor
-    person_id: str | None = Field(default=None, max_length=64, index=True)
-    password_hash: str | None = Field(default=None, max_length=255)
-    disabled_at: datetime | None = _ts(nullable=True)
-    created_at: datetime = _ts()
-
-
-class ApiToken(SQLModel, table=True):
-    """A staff API token. Only its sha256 is stored: the token itself is shown once, at creation."""
-
-    __tablename__ = "api_tokens"
-
-    id: str = Field(primary_key=True, max_length=40)
-    user_id: str = Field(foreign_key="users.id", index=True, max_length=40)
-    name: str = Field(max_length=100)
-    token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = _ts()
-    last_used_at: datetime | None = _ts(nullable=True)
-    revoked_at: datetime | None = _ts(nullable=True)
-
-
-class WebSession(SQLModel, table=True):
-    """A browser login: the cookie holds a random token whose sha256 is stored here."""
-
-    __tablename__ = "web_sessions"
-
-    id: str = Field(primary_key=True, max_length=40)
-    user_id: str = Field(foreign_key="users.id", index=True, max_length=40)
-    token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = _ts()
-    expires_at: datetime = _ts()
-    revoked_at: datetime | None = _ts(nullable=True)
-
-
-class JobMember(SQLModel, table=True):
-    """Who works on a job: a recruiter sees the jobs they are on (ops see every job)."""
-
-    __tablename__ = "job_members"
-    __table_args__ = (UniqueConstraint("job_id", "user_id", name="uq_job_member"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
-    user_id: str = Field(foreign_key="users.id", index=True, max_length=40)
-    added_at: datetime = _ts()
-
-
-class DataKey(SQLModel, table=True):
-    """An application's data key, wrapped by a master key. Destroyed (wrapped = NULL) by erasure."""
-
-    __tablename__ = "data_keys"
-
-    application_id: str = Field(primary_key=True, max_length=40)
-    master_key_id: str = Field(max_length=64)
-    wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    created_at: datetime = _ts()
-    destroyed_at: datetime | None = _ts(nullable=True)
-
-
-class PersonalText(SQLModel, table=True):
-    """Personal free text (a written answer, a note, a reason), sealed with the application's data
-    key. Workflows carry its id and sha256, never the text."""
-
-    __tablename__ = "personal_texts"
-
-    id: str = Field(primary_key=True, max_length=40)
-    application_id: str = Field(index=True, max_length=40)
-    purpose: str = Field(max_length=32)  # answer, notes, decision_reason, withdrawal_reason, ...
-    sha256: str = Field(max_length=64)
-    sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    created_at: datetime = _ts()
-
-
-class LegalHold(SQLModel, table=True):
-    """A legal hold on an application: while one is open, neither retention nor erasure runs."""
-
-    __tablename__ = "legal_holds"
-
-    id: str = Field(primary_key=True, max_length=40)
-    application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
-    reason: str = Field(sa_column=Column(Text, nullable=False))
-    placed_by: str = Field(max_length=200)
-    placed_at: datetime = _ts()
-    released_by: str | None = Field(default=None, max_length=200)
-    released_at: datetime | None = _ts(nullable=True)
-    # derived from the releasing call's Idempotency-Key: its retry finds what it released
-    release_ref: str | None = Field(default=None, max_length=40)
-
-
-class HistoryArchive(SQLModel, table=True):
-    """An archived workflow history: the file's sha256 and a hash chain over all entries, so that a
-    history altered or removed after archiving is detected (`offhours audit verify-chain`)."""
-
-    __tablename__ = "history_archive"
-
-    seq: int | None = Field(default=None, primary_key=True)
-    workflow_id: str = Field(max_length=120, unique=True)
-    application_id: str | None = Field(default=None, max_length=40, index=True)
-    path: str = Field(max_length=300)  # relative to DATA_DIR
-    sha256: str = Field(max_length=64)
-    previous_chain: str = Field(max_length=64, unique=True)  # the chain value before this entry
-    chain: str = Field(max_length=64, unique=True)  # sha256(previous_chain + sha256 + workflow_id)
-    events: int
-    archived_at: datetime = _ts()
-
-
-class IdempotentRequest(SQLModel, table=True):
-    """A state-changing call made with an `Idempotency-Key` (api/idempotency/): claimed while it
-    runs, then its response, kept for a retry of the same call to answer. The key itself is not
-    stored (the id is an HMAC of it and the caller's credential), and the response is sealed with a
-    key derived from it, so a stored answer opens only for the caller who sent the key."""
-
-    __tablename__ = "idempotent_requests"
-
-    id: str = Field(primary_key=True, max_length=64)
-    fingerprint: str = Field(max_length=64)  # an HMAC of the method, path and body
-    state: str = Field(default="running", max_length=16)  # running, done
-    claim: str = Field(max_length=32)  # drawn by the call that holds it; a takeover draws anew
-    lease_until: datetime = _ts()  # a running claim older than this was left by a lost process
-    application_id: str | None = Field(default=None, max_length=40, index=True)
-    job_id: str | None = Field(default=None, max_length=40, index=True)  # a bulk invitation's job
-    status_code: int | None = None
-    sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    created_at: datetime = _ts()
-    expires_at: datetime = _ts(index=True)
