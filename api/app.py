@@ -199,6 +199,22 @@ def _lifespan(settings: Settings) -> Any:
     return lifespan
 
 
+def _error_handlers(app: FastAPI, settings: Settings) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> Response:
+        return error_response(request, error, settings)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        # FastAPI reads and parses the body before it resolves dependencies: on a staff route, who is
+        # calling is checked first, so a stranger gets 401 (or a wrong role 403), whatever they sent.
+        if _needs_staff(request):
+            refused = await _refuse_stranger(request, settings, app.state.engine)
+            if refused is not None:
+                return await _api_error(request, refused)
+        return JSONResponse(invalid_request(error.errors()).body(), status_code=422)
+
+
 def create_app(
     settings: Settings | None = None, *, temporal_client: Client | None = None, engine: Engine | None = None
 ) -> FastAPI:
@@ -226,20 +242,7 @@ def create_app(
     if REDACT_LINKS not in access.filters:
         access.addFilter(REDACT_LINKS)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, error: ApiError) -> Response:
-        return error_response(request, error, settings)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        # FastAPI reads and parses the body before it resolves dependencies: on a staff route, who is
-        # calling is checked first, so a stranger gets 401 (or a wrong role 403), whatever they sent.
-        if _needs_staff(request):
-            refused = await _refuse_stranger(request, settings, app.state.engine)
-            if refused is not None:
-                return await _api_error(request, refused)
-        return JSONResponse(invalid_request(error.errors()).body(), status_code=422)
-
+    _error_handlers(app, settings)
     _security_headers(app, settings)
     routers = (
         health,

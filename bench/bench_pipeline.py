@@ -495,6 +495,17 @@ async def bench(options: Options) -> dict[str, Any]:
             f"[yellow]warning: the product workflow ran {product_shape['activities']} activities, "
             f"the baseline {baseline_shape['activities']}; update bench/baseline_workflow.py[/yellow]"
         )
+    return figures_of(options, product, baseline, product_shape, baseline_shape, handler.count)
+
+
+def figures_of(
+    options: Options,
+    product: Any,
+    baseline: Any,
+    product_shape: dict[str, Any],
+    baseline_shape: dict[str, Any],
+    emails: int,
+) -> dict[str, Any]:
     p, b = product.summary(), baseline.summary()
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -510,7 +521,7 @@ async def bench(options: Options) -> dict[str, Any]:
             "platform": platform.platform(),
             "temporalio": temporalio.__version__,
         },
-        "product": {**p, "per_application": product_shape, "emails_received": handler.count},
+        "product": {**p, "per_application": product_shape, "emails_received": emails},
         "baseline": {**b, "per_application": baseline_shape},
         "ratios_product_over_baseline": {
             "applications_per_second": round(product.per_second / baseline.per_second, 3),
