@@ -20,7 +20,8 @@ from offhours.archive import archive_history, verify_chain
 from offhours.cli import app as cli
 from offhours.codec import has_encrypted_payloads
 from offhours.models import HistoryArchive
-from tests.conftest import STAFF, Stack, cli_environment
+from tests.support.actors import STAFF
+from tests.support.stack import Stack, cli_environment
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 NAMES = ["standard--approved", "standard--withdrawn", "internship--rejected-with-feedback"]

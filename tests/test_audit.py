@@ -20,7 +20,8 @@ from offhours.audit import recorded_outcome, replay, timeline
 from offhours.cli import app as cli
 from offhours.contracts import ApplicationInput, ApplicationState
 from offhours.states import ApplicationStatus as Status
-from tests.conftest import STAFF, Stack, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.stack import Stack
 from workflows.application import ApplicationWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

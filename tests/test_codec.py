@@ -23,8 +23,9 @@ from offhours import accounts, audit
 from offhours.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, decode_history, is_encrypted
 from offhours.models import User
 from offhours.settings import SettingsError, load_settings, new_key, parse_keys
-from tests.api.test_roles import Staff, make_staff
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, Staff, make_staff, unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 def payload(text: str) -> Payload:

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, unique_email
+from tests.support.actors import unique_email
+from tests.support.stack import free_port
 
 
 def port_is_free(port: int) -> bool:

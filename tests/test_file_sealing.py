@@ -38,8 +38,10 @@ from offhours.storage import (
 from offhours.vault import Vault
 from pipelines import PIPELINES, Pipeline, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Stack, token_from, unique_email
-from tests.samples import PDF, webm
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.samples import PDF, webm
+from tests.support.stack import Stack
 
 APP = "app_0123456789abcdef0123"
 OTHER = "app_fedcba9876543210fedc"

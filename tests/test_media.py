@@ -14,7 +14,7 @@ import av
 import pytest
 
 from offhours.media import ACCEPTED, DOCX, ODT, Inspected, RejectedUpload, _scan_duration, inspect_upload
-from tests.samples import PDF, SECONDS, encoder, record
+from tests.support.samples import PDF, SECONDS, encoder, record
 
 TOLERANCE = 0.3
 

@@ -21,7 +21,9 @@ from api.app import create_app
 from offhours.db import make_engine
 from offhours.migrate import upgrade
 from offhours.settings import Settings, SettingsError, load_settings, new_key
-from tests.conftest import Stack, free_port, token_from, unique_email
+from tests.support.actors import unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack, free_port
 from workers import build_worker
 
 # ----------------------------------------------------------------------------- settings

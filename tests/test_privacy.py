@@ -25,8 +25,9 @@ from offhours import audit
 from offhours.archive import sweep, verify_chain
 from offhours.binaries import temporal_cli
 from offhours.settings import Settings
-from tests.api.test_roles import make_staff
-from tests.conftest import STAFF, Mailbox, Stack, _stack, token_from, unique_email
+from tests.support.actors import STAFF, make_staff, unique_email
+from tests.support.mail import Mailbox, token_from
+from tests.support.stack import Stack, start_stack
 
 MARK = f"qx{uuid.uuid4().hex[:8]}"  # distinctive: appears nowhere unless we put it there
 NAME = f"Zebulon {MARK}Quill"
@@ -86,7 +87,7 @@ async def recorded_stack(
         dev_server_log_level="error",
     )
     try:
-        async for stack in _stack(env, settings, engine, mailbox):
+        async for stack in start_stack(env, settings, engine, mailbox):
             yield stack
     finally:
         await env.shutdown()

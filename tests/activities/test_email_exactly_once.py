@@ -20,8 +20,10 @@ from activities.email import EmailActivities
 from offhours.contracts import ApplicationState, EmailRequest, EmailResult
 from offhours.models import EmailMessage
 from offhours.settings import Settings
-from tests.conftest import Mailbox, Stack, _stack, free_port, unique_email
-from tests.security.test_hardening_settings import application_for
+from tests.support.actors import unique_email
+from tests.support.mail import Mailbox
+from tests.support.records import application_for
+from tests.support.stack import Stack, free_port, start_stack
 from workers import build_worker
 
 
@@ -50,7 +52,7 @@ def activities_with(email: EmailActivities, engine: Engine) -> list[Callable[...
 async def crashing_stack(
     dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
 ) -> AsyncIterator[Stack]:
-    async for stack in _stack(dev_server, settings, engine, mailbox, with_worker=False):
+    async for stack in start_stack(dev_server, settings, engine, mailbox, with_worker=False):
         FailsAfterSending.attempts = []
         worker = build_worker(
             dev_server.client,
@@ -86,7 +88,7 @@ async def test_relay_down_then_up_delivers_once(
 ) -> None:
     # Point the worker at a port where nothing listens: every attempt fails until it is fixed.
     dead = settings.model_copy(update={"SMTP_PORT": free_port()})
-    async for stack in _stack(dev_server, settings, engine, mailbox, with_worker=False):
+    async for stack in start_stack(dev_server, settings, engine, mailbox, with_worker=False):
         job = await stack.create_job()
         address = unique_email()
         application = await stack.invite(job["id"], address)

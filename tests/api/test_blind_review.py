@@ -23,9 +23,11 @@ from pipelines import PIPELINES, validate
 from pipelines.base import Pipeline
 from pipelines.people import PEOPLE, POOLS
 from pipelines.stages import DAY, Criterion, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Stack, token_from, unique_email
-from tests.samples import PDF
-from tests.workflows.test_stage_review_decision import wait_open_reviewers, wait_until_quiet
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.quiet import wait_until_quiet
+from tests.support.samples import PDF
+from tests.support.stack import Stack, wait_open_reviewers
 
 NAME = "Zebulon Quillfeather"
 FILE_NAME = "Zebulon_Quillfeather_CV.pdf"

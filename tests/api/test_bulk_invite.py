@@ -4,7 +4,6 @@ file again invites nobody twice; a run cut off before starting workflows is comp
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlmodel import Session, select
@@ -13,14 +12,11 @@ from typer.testing import CliRunner
 
 from offhours import accounts
 from offhours.cli import app as cli
-from offhours.invitations import Row, _record, parse_csv
+from offhours.invitations import parse_csv
 from offhours.models import Application, Job
-from pipelines import get_pipeline
-from tests.conftest import STAFF, Stack, cli_environment, unique_email
-
-
-def csv_of(rows: list[tuple[str, str, str]]) -> str:
-    return "name,email,timezone\n" + "".join(f"{n},{e},{z}\n" for n, e, z in rows)
+from tests.support.actors import STAFF, unique_email
+from tests.support.records import csv_of, recorded_but_unstarted
+from tests.support.stack import Stack, cli_environment
 
 
 async def post_csv(stack: Stack, job_id: str, text: str, headers: dict[str, str] = STAFF) -> Any:
@@ -95,21 +91,6 @@ async def test_only_staff_on_the_job_may_invite(stack: Stack) -> None:
     assert outsider.status_code == 404
     refused = await post_csv(stack, job["id"], text, {"Authorization": f"Bearer {reviewer_token}"})
     assert refused.status_code == 403
-
-
-async def recorded_but_unstarted(stack: Stack, email: str) -> tuple[Job, Application]:
-    """A job, and a run that recorded the candidate's application, then stopped before starting
-    its workflow."""
-    job_public = await stack.create_job("Resumed")
-    with Session(stack.engine) as session:
-        job = session.get(Job, job_public["id"])
-        assert job is not None
-    pipeline = get_pipeline(job.pipeline)
-    application, pending = await asyncio.to_thread(
-        _record, stack.engine, job, Row(2, "Cut Off", email, "UTC"), pipeline.snapshot(), pipeline.version
-    )
-    assert pending
-    return job, application
 
 
 async def test_a_run_cut_off_before_starting_workflows_is_completed_by_the_next(stack: Stack) -> None:

@@ -8,36 +8,15 @@ import hashlib
 from sqlmodel import Session, select
 
 from api.routes.files import _signature
-from offhours import accounts
 from offhours.contracts import ApplicationState
 from offhours.models import EmailMessage
 from offhours.storage import FileStore
 from offhours.vault import Vault
-from tests.conftest import STAFF, Stack, token_from, unique_email
-from tests.history import payload_json
-
-SCORECARD = {
-    "overall_recommendation": "strong_yes",
-    "ratings": {"communication": 5, "relevant_experience": 4, "motivation": 5},
-    "notes": "Clear, concrete examples.",
-}
-
-
-def recorded_as(stack: Stack, headers: dict[str, str]) -> str:
-    """How the account behind these headers is named in histories (role:user id)."""
-    with Session(stack.engine) as session:
-        user = accounts.user_for_token(session, headers["Authorization"].removeprefix("Bearer "))
-        assert user is not None
-        return f"{user.role}:{user.id}"
-
-
-async def answer_all(stack: Stack, token: str) -> None:
-    for question_id in ("motivation", "experience"):
-        response = await stack.http.post(
-            f"/api/v1/candidate/{token}/answers",
-            json={"question_id": question_id, "text": f"My {question_id}."},
-        )
-        assert response.status_code == 200, response.text
+from tests.support.actors import STAFF, recorded_as, unique_email
+from tests.support.history import payload_json
+from tests.support.journeys import SCORECARD, answer_all
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 async def test_happy_path_invite_to_approval(stack: Stack) -> None:

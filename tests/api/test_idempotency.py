@@ -23,9 +23,11 @@ from api.app import create_app
 from offhours import accounts
 from offhours.models import Application, ContactMessage, IdempotentRequest, PersonalText, Scorecard
 from offhours.settings import Settings
-from tests.api.test_end_to_end import SCORECARD
-from tests.api.test_staff_sessions import HTML, make_user, sign_in
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import HTML, STAFF, make_user, unique_email
+from tests.support.actors import sign_in_status as sign_in
+from tests.support.journeys import SCORECARD
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 def key() -> dict[str, str]:

@@ -9,8 +9,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.app import create_app
 from offhours.models import Application
-from tests.api.test_bulk_invite import csv_of, recorded_but_unstarted
-from tests.conftest import STAFF, Stack, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.records import csv_of, recorded_but_unstarted
+from tests.support.stack import Stack
 
 
 async def refusing_api(stack: Stack) -> httpx.AsyncClient:

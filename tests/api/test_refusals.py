@@ -13,8 +13,10 @@ from offhours.models import Application, Candidate
 from pipelines import PIPELINES
 from pipelines.base import Pipeline
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Reminders, Review
-from tests.api.test_end_to_end import SCORECARD, answer_all
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.journeys import SCORECARD, answer_all
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 async def invited(stack: Stack, address: str | None = None) -> tuple[dict, str, str]:

@@ -5,7 +5,6 @@ reviews, auditors read and change nothing; disabled users and revoked tokens are
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,21 +16,8 @@ from api import policy
 from api.app import create_app
 from offhours import accounts
 from offhours.settings import Settings
-from tests.conftest import STAFF, Stack, unique_email
-
-
-@dataclass
-class Staff:
-    user_id: str
-    headers: dict[str, str]
-
-
-def make_staff(stack: Stack, role: str, person_id: str | None = None) -> Staff:
-    with Session(stack.engine) as session:
-        user = accounts.create_user(session, unique_email(), f"A {role}", role, person_id)
-        _, token = accounts.create_token(session, user.id, "test")
-        session.commit()
-        return Staff(user.id, {"Authorization": f"Bearer {token}"})
+from tests.support.actors import STAFF, Staff, make_staff, unique_email
+from tests.support.stack import Stack
 
 
 @pytest.fixture

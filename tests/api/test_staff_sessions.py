@@ -10,28 +10,9 @@ from sqlmodel import Session, select
 
 from offhours import accounts
 from offhours.models import WebSession
-from tests.conftest import Stack, unique_email
-
-PASSWORD = "a password long enough"
-HTML = {"Accept": "text/html"}
-
-
-async def sign_in(stack: Stack, email: str, password: str = PASSWORD) -> int:
-    page = await stack.http.get("/staff/login", headers=HTML)
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert token is not None
-    response = await stack.http.post(
-        "/staff/login", data={"csrf_token": token[1], "email": email, "password": password, "next": "/staff"}
-    )
-    return response.status_code
-
-
-def make_user(stack: Stack, role: str = "recruiter") -> str:
-    email = unique_email()
-    with Session(stack.engine) as session:
-        accounts.create_user(session, email, "Rita", role, "ana", PASSWORD)
-        session.commit()
-    return email
+from tests.support.actors import HTML, make_user
+from tests.support.actors import sign_in_status as sign_in
+from tests.support.stack import Stack
 
 
 async def test_sign_in_works_and_a_wrong_password_does_not(stack: Stack) -> None:

@@ -12,8 +12,10 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from offhours.settings import Settings
-from tests.api.test_end_to_end import SCORECARD
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.journeys import SCORECARD
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 def start_worker(settings: Settings, env: WorkflowEnvironment, log: Path) -> subprocess.Popen[bytes]:

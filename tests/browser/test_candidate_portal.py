@@ -12,9 +12,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from offhours.media import inspect_upload
-from tests.browser.conftest import Live, Shots
-from tests.conftest import STAFF
-from tests.samples import PDF, webm
+from tests.support.actors import STAFF
+from tests.support.browser import Live, Shots
+from tests.support.samples import PDF, webm
 
 
 async def candidate_view(live: Live, link: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from pipelines import PIPELINES, validate
 from pipelines.base import Pipeline
 from pipelines.people import PEOPLE
 from pipelines.stages import DAY, Decision, Interview, Invite, Question, Review
-from tests.browser.conftest import CLARITY, Live, Shots
-from tests.conftest import STAFF, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.browser import CLARITY, Live, Shots
 
 PASSWORD = "correct horse battery staple"
 PANEL = Pipeline(

@@ -40,7 +40,9 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from api.routes.applications import MAX_OFFSET
 from offhours.settings import Settings
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 EXAMPLES = int(os.environ.get("OFFHOURS_FUZZ_EXAMPLES", "8"))  # per operation and generation mode
 BASE_URL = "http://offhours.test"

@@ -21,9 +21,10 @@ from api.app import create_app
 from api.deps import SESSION_COOKIE
 from offhours import ROOT, accounts
 from offhours.contracts import EmailRequest
-from offhours.models import Application, Candidate, Job
 from offhours.settings import Settings, SettingsError, load_settings, new_key
-from tests.conftest import Mailbox, unique_email
+from tests.support.actors import unique_email
+from tests.support.mail import Mailbox
+from tests.support.records import application_for
 
 GOOD_SECRET = "hardening-test-secret-key-0123456789abcdef"
 PRODUCTION = {
@@ -199,30 +200,6 @@ async def test_set_cookie_samesite_is_what_the_readme_says(settings: Settings, e
 
 
 # ----------------------------------------------------------------------------- email, calendar
-
-
-def application_for(engine: Engine, job_title: str) -> str:
-    """An application row for a job of this title (the email renders from the product tables)."""
-    suffix = uuid.uuid4().hex[:12]
-    with Session(engine) as session:
-        job = Job(id=f"job_{suffix}", title=job_title, pipeline="standard")
-        candidate = Candidate(id=f"cnd_{suffix}", name="Ada", email=unique_email(), timezone="Europe/Lisbon")
-        application = Application(
-            id=f"app_{suffix}",
-            job_id=job.id,
-            candidate_id=candidate.id,
-            workflow_id=f"application-app_{suffix}",
-            pipeline_name="standard",
-            pipeline_version="1",
-            pipeline_snapshot={"title": "Standard", "stages": []},
-            deadline=datetime.now(UTC) + timedelta(days=7),
-        )
-        session.add(job)
-        session.add(candidate)
-        session.commit()
-        session.add(application)
-        session.commit()
-        return application.id
 
 
 def booked(application_id: str, title: str = "Interview", location: str = "Video call") -> EmailRequest:

@@ -38,9 +38,11 @@ from offhours.storage import HOLD_SECONDS, FileStore, TooManyUploads
 from pipelines import PIPELINES, Pipeline, validate
 from pipelines.people import PEOPLE
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Mailbox, Stack, _stack, free_port, token_from, unique_email
-from tests.postgres import fresh_schema, throwaway_postgres, unavailable_reason
-from tests.samples import PDF, webm
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import Mailbox, token_from
+from tests.support.postgres import fresh_schema, throwaway_postgres, unavailable_reason
+from tests.support.samples import PDF, webm
+from tests.support.stack import Stack, free_port, start_stack
 
 QUOTAS = Pipeline(
     name="quotas",
@@ -389,7 +391,7 @@ async def pg_stack(
     engine = make_engine(fresh_schema(postgres_server))
     try:
         pg_settings = settings.model_copy(update={"DATABASE_URL": postgres_server})
-        async for stack in _stack(dev_server, pg_settings, engine, mailbox):
+        async for stack in start_stack(dev_server, pg_settings, engine, mailbox):
             yield stack
     finally:
         engine.dispose()

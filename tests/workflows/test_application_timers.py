@@ -16,8 +16,10 @@ from temporalio.client import WorkflowExecutionStatus
 
 from activities.email import format_deadline
 from offhours.contracts import ApplicationState
-from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
-from tests.history import payload_json
+from tests.support.actors import STAFF, unique_email
+from tests.support.history import payload_json
+from tests.support.mail import CaughtMail, token_from
+from tests.support.stack import Stack
 
 DAY = timedelta(days=1)
 TOLERANCE = timedelta(seconds=5)

@@ -16,7 +16,9 @@ from pipelines import PIPELINES, PipelineError
 from pipelines.base import Pipeline
 from pipelines.custom import CUSTOM_ACTIVITIES, CUSTOM_WORKFLOWS
 from pipelines.stages import Criterion, Custom, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 from workflows import WORKFLOWS
 
 ANCHORS = ("1", "2", "3", "4", "5")

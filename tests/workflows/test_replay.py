@@ -29,7 +29,7 @@ from temporalio.worker import Replayer
 
 from offhours.audit import export
 from pipelines import PIPELINES
-from tests.driver import Run, World, answer_everything, finish, start
+from tests.support.driver import Run, World, answer_everything, finish, start
 from workflows import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
