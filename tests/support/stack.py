@@ -229,3 +229,8 @@ def client_of(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
     """A client of `app` with its own cookie jar, connecting from `address`."""
     transport = httpx.ASGITransport(app=app, client=(address, 50123))
     return httpx.AsyncClient(transport=transport, base_url="http://offhours.test")
+
+
+async def is_running(stack: Stack, application_id: str) -> bool:
+    description = await stack.workflow(application_id).describe()
+    return bool(description.status == WorkflowExecutionStatus.RUNNING)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
 
 from activities.email import format_deadline
 from pipelines import PIPELINES, Pipeline, validate
@@ -171,11 +170,6 @@ async def candidate_view(stack: Stack, applicant: Applicant) -> dict[str, Any]:
     response = await stack.http.get(f"/api/v1/candidate/{applicant.token}")
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-async def is_running(stack: Stack, application_id: str) -> bool:
-    description = await stack.workflow(application_id).describe()
-    return bool(description.status == WorkflowExecutionStatus.RUNNING)
 
 
 def when(moment: datetime) -> str:

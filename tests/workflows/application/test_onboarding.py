@@ -12,7 +12,7 @@ from pipelines.stages import Decision, Module, Onboarding
 from tests.support.history import scheduled_emails
 from tests.support.mail import section, subject, subjects
 from tests.support.samples import webm
-from tests.support.stack import Stack
+from tests.support.stack import Stack, is_running
 from tests.workflows.application.after_review import (
     DAY,
     GOOD_CARD,
@@ -22,7 +22,6 @@ from tests.workflows.application.after_review import (
     clock,
     decide,
     invite,
-    is_running,
     make_pipeline,
     post,
     register,

@@ -12,7 +12,7 @@ from pipelines.stages import DAY as DAY_SECONDS
 from pipelines.stages import Decision, Scheduling
 from tests.support.history import scheduled_emails
 from tests.support.mail import calendar, ics_time, subject, subjects
-from tests.support.stack import Stack
+from tests.support.stack import Stack, is_running
 from tests.workflows.application.after_review import (
     CANDIDATE_NAME,
     DAY,
@@ -21,7 +21,6 @@ from tests.workflows.application.after_review import (
     TOLERANCE,
     candidate_view,
     clock,
-    is_running,
     make_pipeline,
     post,
     register,

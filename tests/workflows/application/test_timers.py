@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus
 
 from activities.email import format_deadline
-from offhours.contracts import ApplicationState
 from tests.support.actors import STAFF, unique_email
 from tests.support.history import payload_json
-from tests.support.mail import CaughtMail, token_from
-from tests.support.stack import Stack
+from tests.support.mail import subjects, token_from
+from tests.support.stack import Stack, is_running, state
 
 DAY = timedelta(days=1)
 TOLERANCE = timedelta(seconds=5)
@@ -113,22 +111,6 @@ async def email_history(stack: Stack, application_id: str) -> tuple[datetime, li
 
 async def email_keys(stack: Stack, application_id: str) -> list[str | None]:
     return [email.key for email in (await email_history(stack, application_id))[1]]
-
-
-def subjects(mails: list[CaughtMail]) -> list[str]:
-    return [mail.subject for mail in mails]
-
-
-async def state(stack: Stack, application_id: str) -> ApplicationState:
-    state: ApplicationState = await stack.workflow(application_id).query(
-        "state", result_type=ApplicationState
-    )
-    return state
-
-
-async def is_running(stack: Stack, application_id: str) -> bool:
-    description = await stack.workflow(application_id).describe()
-    return bool(description.status == WorkflowExecutionStatus.RUNNING)
 
 
 def reminder_subject(title: str, deadline: datetime) -> str:
