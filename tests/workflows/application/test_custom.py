@@ -1,5 +1,6 @@
-"""Custom stages on the time-skipping server: the senior backend engineer pipeline's reference check
-tells the hiring manager after approval."""
+"""A custom stage inside a whole pipeline, on the time-skipping server: the senior backend engineer
+pipeline from invite to approval, whose reference check (a custom child workflow) waits for the
+recruiter's outcome, and whose hiring manager is told after the approval."""
 
 from __future__ import annotations
 
