@@ -19,7 +19,8 @@ from api.app import create_app
 from offhours.codec import has_encrypted_payloads
 from offhours.models import HistoryArchive
 from operations.archive import archive_history, verify_chain
-from tests.conftest import STAFF, Stack, cli_environment
+from tests.support.actors import STAFF
+from tests.support.stack import Stack, cli_environment
 from tools.cli import app as cli
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -37,10 +38,12 @@ def test_an_intact_archive_verifies_and_archiving_twice_adds_nothing(engine: Eng
     archive_corpus(engine, tmp_path)
     archive_corpus(engine, tmp_path)
     report = verify_chain(engine, tmp_path)
-    assert report.intact and report.entries == 3, report.problems
+    assert report.intact, report.problems
+    assert report.entries == 3, report.problems
     with Session(engine) as session:
         rows = list(session.exec(select(HistoryArchive).order_by(col(HistoryArchive.seq))))
-    assert rows[0].previous_chain == "0" * 64 and rows[1].previous_chain == rows[0].chain
+    assert rows[0].previous_chain == "0" * 64
+    assert rows[1].previous_chain == rows[0].chain
     assert report.head == rows[-1].chain
 
 
@@ -102,11 +105,11 @@ async def test_auditors_read_an_archived_history_once_temporal_has_deleted_it(
     archived = await asyncio.to_thread(
         runner.invoke, cli, ["audit", "archive", "--application", invited["id"]]
     )
-    assert archived.exit_code == 0 and "archived 1 history" in archived.output, archived.output
+    assert archived.exit_code == 0, archived.output
+    assert "archived 1 history" in archived.output, archived.output
     verified = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify-chain"])
-    assert verified.exit_code == 0 and "1 archived histories, chain intact" in verified.output, (
-        verified.output
-    )
+    assert verified.exit_code == 0, verified.output
+    assert "1 archived histories, chain intact" in verified.output, verified.output
 
     # Temporal no longer has the history (retention): an API whose Temporal does not know it.
     forgetful = await Client.connect(
@@ -117,11 +120,14 @@ async def test_auditors_read_an_archived_history_once_temporal_has_deleted_it(
         transport=httpx.ASGITransport(app=app), base_url="http://offhours.test"
     ) as http:
         gone = await http.get(f"/api/v1/applications/{invited['id']}/history", headers=STAFF)
-        assert gone.status_code == 200 and gone.json()["events"][0]["eventType"].endswith("STARTED")
+        assert gone.status_code == 200
+        assert gone.json()["events"][0]["eventType"].endswith("STARTED")
         replayed = (await http.get(f"/api/v1/applications/{invited['id']}/replay", headers=STAFF)).json()
-        assert replayed["deterministic"] and replayed["recorded_outcome"]["status"] == "withdrawn"
+        assert replayed["deterministic"]
+        assert replayed["recorded_outcome"]["status"] == "withdrawn"
         timeline = await http.get(f"/api/v1/applications/{invited['id']}/timeline", headers=STAFF)
-        assert timeline.status_code == 200 and any("Withdrawn" in str(e) for e in timeline.json()["events"])
+        assert timeline.status_code == 200
+        assert any("Withdrawn" in str(e) for e in timeline.json()["events"])
         other = await stack.invite(job["id"])  # never archived: nowhere to read it from
         assert (
             await http.get(f"/api/v1/applications/{other['id']}/history", headers=STAFF)
@@ -131,4 +137,5 @@ async def test_auditors_read_an_archived_history_once_temporal_has_deleted_it(
     assert has_encrypted_payloads(json.loads(path.read_text()))  # kept as Temporal holds it
     path.write_text(path.read_text().replace('"eventId":"1"', '"eventId":"100"', 1))
     broken = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify-chain"])
-    assert broken.exit_code == 1 and "was altered" in broken.output
+    assert broken.exit_code == 1
+    assert "was altered" in broken.output

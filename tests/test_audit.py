@@ -20,7 +20,8 @@ from offhours.contracts import ApplicationInput, ApplicationState
 from offhours.states import ApplicationStatus as Status
 from operations.audit import recorded_outcome, replay, timeline
 from pipelines.stages import Invite
-from tests.conftest import STAFF, Stack, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.stack import Stack
 from tools.cli import app as cli
 from workflows.application import ApplicationWorkflow
 
@@ -32,7 +33,8 @@ APPLICATIONS = sorted(p for p in HISTORIES.glob("*.json") if "--" in p.stem and 
 async def test_every_recorded_application_replays_to_its_recorded_outcome(path: Path) -> None:
     report = await replay(path.read_text(), path.stem)
     assert report.deterministic, report.error
-    assert report.recorded_outcome is not None and report.recorded_outcome["status"] in (
+    assert report.recorded_outcome is not None
+    assert report.recorded_outcome["status"] in (
         "approved",
         "rejected",
         "expired",
@@ -46,9 +48,11 @@ async def test_a_history_the_code_would_not_produce_is_caught_with_its_event() -
     scheduled = next(e for e in data["events"] if "activityTaskScheduledEventAttributes" in e)
     scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "send_carrier_pigeon"
     report = await replay(data, "tampered")
-    assert not report.deterministic and report.error
+    assert not report.deterministic
+    assert report.error
     assert report.diverged_at_event == int(scheduled["eventId"])
-    assert report.replayed_outcome is None and report.recorded_outcome == recorded_outcome(data)
+    assert report.replayed_outcome is None
+    assert report.recorded_outcome == recorded_outcome(data)
 
 
 def test_the_command_line_replays_a_file(tmp_path: Path) -> None:
@@ -57,14 +61,17 @@ def test_the_command_line_replays_a_file(tmp_path: Path) -> None:
         cli, ["audit", "replay", "--file", str(HISTORIES / "internship--rejected-with-feedback.json")]
     )
     assert good.exit_code == 0, good.output
-    assert "replays with current code" in good.output and "rejected" in good.output
+    assert "replays with current code" in good.output
+    assert "rejected" in good.output
     data = json.loads((HISTORIES / "standard--approved.json").read_text())
     scheduled = next(e for e in data["events"] if "activityTaskScheduledEventAttributes" in e)
     scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "send_carrier_pigeon"
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(data))
     bad = runner.invoke(cli, ["audit", "replay", "--file", str(tampered)])
-    assert bad.exit_code == 1 and "NO" in bad.output and "diverged at event" in bad.output
+    assert bad.exit_code == 1
+    assert "NO" in bad.output
+    assert "diverged at event" in bad.output
     neither = runner.invoke(cli, ["audit", "replay"])
     assert neither.exit_code == 2
 
@@ -83,11 +90,13 @@ async def test_auditors_export_and_replay_a_closed_application(stack: Stack) -> 
     assert history.status_code == 200
     events = history.json()["events"]
     assert events[0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
-    assert "Ada" not in history.text and "@example.com" not in history.text  # no personal data in it
+    assert "Ada" not in history.text
+    assert "@example.com" not in history.text
     report = await stack.http.get(f"/api/v1/applications/{invited['id']}/replay", headers=STAFF)
     assert report.status_code == 200, report.text
     body = report.json()
-    assert body["deterministic"] is True and body["outcomes_match"] is True
+    assert body["deterministic"] is True
+    assert body["outcomes_match"] is True
     assert body["recorded_outcome"]["status"] == "withdrawn"
 
     timeline = await stack.http.get(f"/api/v1/applications/{invited['id']}/timeline", headers=STAFF)
@@ -97,7 +106,8 @@ async def test_auditors_export_and_replay_a_closed_application(stack: Stack) -> 
         == "Application started on pipeline standard (version " + job["pipeline_version"][:12] + ")"
     )
     assert ("Email 'invite' to the candidate", None) in lines
-    assert ("Withdrawn", "ops:admin") in lines and lines[-1] == ("Closed: withdrawn", None)
+    assert ("Withdrawn", "ops:admin") in lines
+    assert lines[-1] == ("Closed: withdrawn", None)
 
     # Auditors read it, as a page too, and change nothing.
     with Session(stack.engine) as session:
@@ -106,7 +116,8 @@ async def test_auditors_export_and_replay_a_closed_application(stack: Stack) -> 
         session.commit()
     headers = {"Authorization": f"Bearer {token}", "Accept": "text/html"}
     page = await stack.http.get(f"/staff/applications/{invited['id']}/audit", headers=headers)
-    assert page.status_code == 200 and "The history replays with the current code." in page.text
+    assert page.status_code == 200
+    assert "The history replays with the current code." in page.text
     assert "Withdrawn" in page.text
 
 
@@ -118,7 +129,8 @@ def test_the_timeline_names_who_did_what_from_the_history_alone() -> None:
     assert "3 reviewer(s) assigned from pool eng" in whats
     assert any(w.startswith("Scorecard for kai: yes") for w in whats)
     assert ("Decision: approve (no reason code), vote of kai", "ops:admin") in lines
-    assert "Email 'approved' to the candidate" in whats and whats[-1] == "Closed: approved"
+    assert "Email 'approved' to the candidate" in whats
+    assert whats[-1] == "Closed: approved"
     ids = [e["event_id"] for e in timeline(data)]
     assert ids == sorted(ids)
 
@@ -159,6 +171,7 @@ async def _replay_with(workflow_class: type, name: str) -> str | None:
 async def test_a_nondeterministic_change_is_caught_and_the_same_change_behind_patched_passes() -> None:
     for name in ("standard--approved", "support-agent--consent-and-timed-takes"):
         plainly = await _replay_with(ChangedPlainly, name)
-        assert plainly is not None and "Nondeterminism" in plainly, name
+        assert plainly is not None, name
+        assert "Nondeterminism" in plainly, name
         assert await _replay_with(ChangedBehindPatch, name) is None, name
         assert await _replay_with(ApplicationWorkflow, name) is None, name

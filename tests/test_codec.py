@@ -24,8 +24,9 @@ from offhours.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, decode
 from offhours.models import User
 from offhours.settings import SettingsError, load_settings, new_key, parse_keys
 from operations import audit
-from tests.api.test_roles import Staff, make_staff
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, Staff, make_staff, unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 def payload(text: str) -> Payload:
@@ -36,7 +37,8 @@ async def test_round_trip_rotation_and_tampering() -> None:
     old = parse_keys(new_key("old"))
     new = parse_keys(new_key("new"))
     [sealed] = await EncryptionCodec(old).encode([payload("hello")])
-    assert sealed.metadata["encoding"] == ENCODING and sealed.metadata[KEY_ID] == b"old"
+    assert sealed.metadata["encoding"] == ENCODING
+    assert sealed.metadata[KEY_ID] == b"old"
     assert b"hello" not in sealed.data
     rotated = EncryptionCodec(new + old)  # a new key put first: it encrypts, both decrypt
     assert (await rotated.decode([sealed]))[0] == payload("hello")
@@ -60,11 +62,12 @@ def test_keys_are_required_outside_development_and_checked() -> None:
     short = "k1:" + base64.b64encode(b"x" * 16).decode()
     with pytest.raises(SettingsError, match="must be 32 bytes") as error:
         load_settings(**base, PAYLOAD_KEYS=short, MASTER_KEYS=new_key("m"))
-    assert "OFFHOURS_PAYLOAD_KEYS" in str(error.value) and "os.urandom(32)" in str(error.value)
+    assert "OFFHOURS_PAYLOAD_KEYS" in str(error.value)
+    assert "os.urandom(32)" in str(error.value)
     with pytest.raises(SettingsError, match="OFFHOURS_MASTER_KEYS"):
         load_settings(**base, PAYLOAD_KEYS=new_key("p"), MASTER_KEYS="no-key-id")
+    key = new_key("same")
     with pytest.raises(SettingsError, match="listed twice"):
-        key = new_key("same")
         load_settings(**base, PAYLOAD_KEYS=f"{key},{key}", MASTER_KEYS=new_key("m"))
     ok = load_settings(**base, PAYLOAD_KEYS=new_key("p2") + "," + new_key("p1"), MASTER_KEYS=new_key("m"))
     assert [k for k, _ in ok.payload_keys()] == ["p2", "p1"]
@@ -91,7 +94,8 @@ async def test_temporal_holds_only_ciphertext_and_failures_are_encoded(stack: St
     token = token_from(invite.link())
     # An update the workflow refuses: its failure message is encoded, not written in clear.
     early = await stack.http.post(f"/api/v1/candidate/{token}/submit")
-    assert early.status_code == 409 and "motivation" in early.json()["detail"]
+    assert early.status_code == 409
+    assert "motivation" in early.json()["detail"]
     # Raw, as Temporal stores and shows it (no codec): every payload is ciphertext with its key id.
     workflow_id = f"application-{application['id']}"
     raw = (await stack.env.client.get_workflow_handle(workflow_id).fetch_history()).to_json_dict()
@@ -154,13 +158,15 @@ async def test_failure_messages_and_stack_traces_are_encrypted(stack: Stack) -> 
     assert secret in str(activity_error.cause)
     raw = (await stack.env.client.get_workflow_handle(handle.id).fetch_history()).to_json_dict()
     text = json.dumps(raw)
-    assert secret not in text and "Encoded failure" in text
+    assert secret not in text
+    assert "Encoded failure" in text
     failures = [
         e["activityTaskFailedEventAttributes"]["failure"]
         for e in raw["events"]
         if "activityTaskFailedEventAttributes" in e
     ]
-    assert failures and all(is_encrypted(f["encodedAttributes"]) for f in failures)
+    assert failures
+    assert all(is_encrypted(f["encodedAttributes"]) for f in failures)
     assert all(f["message"] == "Encoded failure" and not f.get("stackTrace") for f in failures)
     # An auditor's export shows the message again.
     exported = await audit.export(stack.client, handle.id)
@@ -216,9 +222,11 @@ async def test_codec_endpoint_for_ops_and_auditors_only(stack: Stack) -> None:
     assert by_cookie.status_code == 200, by_cookie.text
     assert json.loads(base64.b64decode(by_cookie.json()["payloads"][0]["data"])) == "decode me"
     bad = await stack.http.post("/codec/decode", content=b"not json", headers=STAFF)
-    assert bad.status_code == 422 and "payloads" in bad.json()["detail"]
+    assert bad.status_code == 422
+    assert "payloads" in bad.json()["detail"]
     encoded = await stack.http.post("/codec/encode", json={"payloads": []}, headers=STAFF)
-    assert encoded.status_code == 200 and encoded.json() == {"payloads": []}
+    assert encoded.status_code == 200
+    assert encoded.json() == {"payloads": []}
 
     preflight = await stack.http.options(
         "/codec/decode",

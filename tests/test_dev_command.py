@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, unique_email
+from tests.support.actors import unique_email
+from tests.support.stack import free_port
 
 
 def port_is_free(port: int) -> bool:
@@ -81,7 +83,7 @@ class Dev:
     def staff(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {(self.state / 'admin-token').read_text().strip()}"}
 
-    def wait_mail(self, http: httpx.Client, recipient: str, count: int) -> list[dict]:
+    def wait_mail(self, http: httpx.Client, recipient: str, count: int) -> list[dict[str, Any]]:
         for _ in range(300):
             mails = [m for m in http.get("/dev/mailbox.json").json() if m["to"] == recipient]
             if len(mails) >= count:
@@ -97,7 +99,8 @@ def test_dev_starts_everything_stops_cleanly_and_resumes(tmp_path: Path) -> None
         with httpx.Client(base_url=dev.url, timeout=30) as http:
             assert http.get("/health").json()["status"] == "ok"
             printed = dev.output.read_text()
-            assert dev.url in printed and f"127.0.0.1:{dev.ports['ui']}" in printed
+            assert dev.url in printed
+            assert f"127.0.0.1:{dev.ports['ui']}" in printed
             assert (dev.state / "admin-token").read_text().strip() in printed
             # The printed staff sign-in works in a browser session.
             password = (dev.state / "staff-password").read_text().strip()
@@ -113,7 +116,8 @@ def test_dev_starts_everything_stops_cleanly_and_resumes(tmp_path: Path) -> None
                     "next": "/staff",
                 },
             )
-            assert signed_in.status_code == 303 and "offhours_session" in http.cookies
+            assert signed_in.status_code == 303
+            assert "offhours_session" in http.cookies
             http.cookies.clear()
             ui = httpx.get(f"http://127.0.0.1:{dev.ports['ui']}/", timeout=10)
             assert ui.status_code == 200, "the Temporal web UI is on"

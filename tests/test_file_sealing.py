@@ -36,8 +36,10 @@ from offhours.storage.sealing import HEADER, NONCE, TAG
 from offhours.vault import Vault
 from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Stack, token_from, unique_email
-from tests.samples import PDF, webm
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.samples import PDF, webm
+from tests.support.stack import Stack
 
 APP = "app_0123456789abcdef0123"
 OTHER = "app_fedcba9876543210fedc"
@@ -133,7 +135,9 @@ def test_a_refused_upload_never_removes_the_copy_another_upload_in_flight_holds(
     content = os.urandom(5000)
     first = store.put(io.BytesIO(content), 10_000, APP, data_key)
     second = store.put(io.BytesIO(content), 10_000, APP, data_key)
-    assert first.created and not second.created and first.path == second.path
+    assert first.created
+    assert not second.created
+    assert first.path == second.path
     # The first upload is refused while the second is still being decided: the copy stays.
     assert not store.forget(first, in_use=lambda: False)
     assert second.path.exists()
@@ -149,8 +153,11 @@ def test_a_refused_upload_never_removes_the_copy_another_upload_in_flight_holds(
     # Another application's copy of the same bytes is its own.
     mine = store.put(io.BytesIO(content), 10_000, APP, data_key)
     theirs = store.put(io.BytesIO(content), 10_000, OTHER, key())
-    assert mine.path != theirs.path and mine.created and theirs.created
-    assert store.forget(theirs, in_use=lambda: False) and mine.path.exists()
+    assert mine.path != theirs.path
+    assert mine.created
+    assert theirs.created
+    assert store.forget(theirs, in_use=lambda: False)
+    assert mine.path.exists()
 
 
 def test_erasing_removes_every_object_of_the_application_and_only_its(tmp_path: Path) -> None:
@@ -258,7 +265,8 @@ async def test_uploads_are_sealed_at_rest_and_served_back_exactly(stack: Stack, 
     assert served.headers["accept-ranges"] == "bytes"
 
     video = await stack.http.get(await download_url(stack, application_id, "intro"))
-    assert video.status_code == 200 and video.content == recording
+    assert video.status_code == 200
+    assert video.content == recording
     assert video.headers["content-type"] == "video/webm"
 
     # Ranges, as a player seeks: across a chunk boundary, open-ended, a suffix, and out of bounds.
@@ -275,7 +283,8 @@ async def test_uploads_are_sealed_at_rest_and_served_back_exactly(stack: Stack, 
         assert part.headers["content-range"] == f"bytes {start}-{end - 1}/{len(cv)}"
         assert part.headers["content-length"] == str(end - start)
     outside = await stack.http.get(url, headers={"Range": f"bytes={len(cv)}-"})
-    assert outside.status_code == 416 and outside.headers["content-range"] == f"bytes */{len(cv)}"
+    assert outside.status_code == 416
+    assert outside.headers["content-range"] == f"bytes */{len(cv)}"
 
     with Session(stack.engine) as session:
         data_key = Vault(stack.settings).key(session, application_id, create=False)
@@ -300,7 +309,8 @@ async def test_an_altered_or_cut_copy_is_refused_with_a_clear_error(stack: Stack
         body = refused.json()
         assert "failed its integrity check" in body["detail"]
         assert set(body) == {"detail"}
-        assert "Traceback" not in refused.text and "InvalidTag" not in refused.text
+        assert "Traceback" not in refused.text
+        assert "InvalidTag" not in refused.text
 
     path.write_bytes(original)
     assert (await stack.http.get(await download_url(stack, application_id, "cv"))).content == cv
@@ -327,7 +337,8 @@ async def test_after_the_key_is_destroyed_the_file_is_erased(stack: Stack, seali
     assert not [p for p in data.rglob("*") if application_id in str(p)]
     assert not plaintext_anywhere(data, marker)
     gone = await stack.http.get(await download_url(stack, application_id, "intro"))
-    assert gone.status_code == 410 and gone.json()["detail"] == "this file has been erased"
+    assert gone.status_code == 410
+    assert gone.json()["detail"] == "this file has been erased"
 
 
 async def test_a_removed_file_reads_as_erased(stack: Stack, sealing: str) -> None:
@@ -335,7 +346,8 @@ async def test_a_removed_file_reads_as_erased(stack: Stack, sealing: str) -> Non
     assert (await upload(stack, token, "cv", "cv.pdf", PDF)).status_code == 200
     assert erase_files(stack.settings, application_id) == 1
     gone = await stack.http.get(await download_url(stack, application_id, "cv"))
-    assert gone.status_code == 410 and gone.json()["detail"] == "this file has been erased"
+    assert gone.status_code == 410
+    assert gone.json()["detail"] == "this file has been erased"
 
 
 async def test_a_file_stored_in_clear_before_sealing_still_downloads(stack: Stack, sealing: str) -> None:
@@ -352,7 +364,8 @@ async def test_a_file_stored_in_clear_before_sealing_still_downloads(stack: Stac
     assert store.verify(sha)
 
     served = await stack.http.get(await download_url(stack, application_id, "cv"))
-    assert served.status_code == 200 and served.content == PDF
+    assert served.status_code == 200
+    assert served.content == PDF
     assert served.headers["content-type"] == "application/pdf"
 
     with Session(stack.engine) as session:
@@ -379,7 +392,8 @@ async def test_racing_uploads_of_the_same_bytes_keep_the_accepted_one(stack: Sta
         ).one()
         assert answer.file_sha256 == hashlib.sha256(recording).hexdigest()
     served = await stack.http.get(await download_url(stack, application_id, "intro"))
-    assert served.status_code == 200 and served.content == recording
+    assert served.status_code == 200
+    assert served.content == recording
     assert not [
         p for p in (stack.settings.DATA_DIR / "pending").rglob("*") if p.is_file() and p.name != ".lock"
     ]

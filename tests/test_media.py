@@ -14,7 +14,7 @@ import av
 import pytest
 
 from offhours.media import ACCEPTED, DOCX, ODT, Inspected, RejectedUpload, _scan_duration, inspect_upload
-from tests.samples import PDF, SECONDS, encoder, record
+from tests.support.samples import PDF, SECONDS, encoder, record
 
 TOLERANCE = 0.3
 
@@ -80,14 +80,16 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
 def test_vp8_opus_webm_answers_a_video_question(media: Callable[[str], Path]) -> None:
     inspected = accepted(media("vp8+opus.webm"), "video")
     assert (inspected.content_type, inspected.extension) == ("video/webm", "webm")
-    assert inspected.has_video and inspected.has_audio
+    assert inspected.has_video
+    assert inspected.has_audio
     assert inspected.duration_seconds == pytest.approx(SECONDS, abs=TOLERANCE)
 
 
 def test_opus_only_webm_is_audio_webm_for_an_audio_question(media: Callable[[str], Path]) -> None:
     inspected = accepted(media("opus.webm"), "audio")
     assert (inspected.content_type, inspected.extension) == ("audio/webm", "webm")
-    assert inspected.has_audio and not inspected.has_video
+    assert inspected.has_audio
+    assert not inspected.has_video
     assert inspected.duration_seconds == pytest.approx(SECONDS, abs=TOLERANCE)
 
 
@@ -101,7 +103,8 @@ def test_a_video_with_sound_answers_an_audio_question_and_keeps_its_video_type(
 def test_mp4_answers_a_video_question(media: Callable[[str], Path]) -> None:
     inspected = accepted(media("h264+aac.mp4"), "video")
     assert (inspected.content_type, inspected.extension) == ("video/mp4", "mp4")
-    assert inspected.has_video and inspected.has_audio
+    assert inspected.has_video
+    assert inspected.has_audio
     assert inspected.duration_seconds == pytest.approx(SECONDS, abs=TOLERANCE)
 
 
@@ -125,7 +128,8 @@ def test_audio_formats_answer_an_audio_question(
 ) -> None:
     inspected = accepted(media(name), "audio")
     assert (inspected.content_type, inspected.extension) == (content_type, extension)
-    assert inspected.has_audio and not inspected.has_video
+    assert inspected.has_audio
+    assert not inspected.has_video
     assert inspected.duration_seconds == pytest.approx(SECONDS, abs=TOLERANCE)
 
 
@@ -155,7 +159,8 @@ def test_a_live_recording_cut_off_mid_upload_counts_only_what_arrived(
     cut = tmp_path / "cut.webm"
     cut.write_bytes(whole[: len(whole) // 2])
     duration = accepted(cut, "video").duration_seconds
-    assert duration is not None and 0 < duration < SECONDS - 0.3
+    assert duration is not None
+    assert 0 < duration < SECONDS - 0.3
 
 
 # ----------------------------------------------------------------------------------- refusals
@@ -171,8 +176,10 @@ def test_pdf_for_a_video_question_says_what_it_found_and_what_is_accepted(tmp_pa
     path = tmp_path / "answer.webm"
     path.write_bytes(PDF)
     message = rejected(path, "video")
-    assert "not a video recording" in message and "PDF document" in message
-    assert "WebM" in message and "MP4" in message
+    assert "not a video recording" in message
+    assert "PDF document" in message
+    assert "WebM" in message
+    assert "MP4" in message
 
 
 def test_ebml_header_followed_by_garbage_is_damaged(media: Callable[[str], Path], tmp_path: Path) -> None:
@@ -181,7 +188,8 @@ def test_ebml_header_followed_by_garbage_is_damaged(media: Callable[[str], Path]
     path = tmp_path / "broken.webm"
     path.write_bytes(header + random.Random(7).randbytes(20_000))
     message = rejected(path, "video")
-    assert "WebM" in message and "damaged" in message
+    assert "WebM" in message
+    assert "damaged" in message
     path.write_bytes(b"\x1a\x45\xdf\xa3" + random.Random(8).randbytes(20_000))  # magic, then nothing valid
     assert "could not be recognised" in rejected(path, "video")
 
@@ -275,7 +283,9 @@ def test_zip_that_is_not_a_document_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("notes.txt", "hello " * 100)
     message = rejected(path, "file")
-    assert "ZIP archive" in message and "PDF" in message and "plain-text" in message
+    assert "ZIP archive" in message
+    assert "PDF" in message
+    assert "plain-text" in message
 
 
 @pytest.mark.parametrize(

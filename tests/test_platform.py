@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,9 @@ from api.app import create_app
 from offhours.db import make_engine
 from offhours.migrate import upgrade
 from offhours.settings import Settings, SettingsError, load_settings, new_key
-from tests.conftest import Stack, free_port, token_from, unique_email
+from tests.support.actors import unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack, free_port
 from workers import build_worker
 
 # ----------------------------------------------------------------------------- settings
@@ -45,7 +48,7 @@ def test_production_requires_a_secret_key() -> None:
         ({"ENVIRONMENT": "staging"}, "OFFHOURS_ENVIRONMENT"),
     ],
 )
-def test_invalid_settings_name_the_variable(overrides: dict, variable: str) -> None:
+def test_invalid_settings_name_the_variable(overrides: dict[str, Any], variable: str) -> None:
     with pytest.raises(SettingsError) as error:
         load_settings(**{"ENVIRONMENT": "development", **overrides})
     assert variable in str(error.value)
@@ -65,7 +68,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.secret_key == secret
 
 
-def test_cli_refuses_to_start_with_invalid_settings(tmp_path: Path) -> None:
+def test_cli_refuses_to_start_with_invalid_settings() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFHOURS_")}
     env.update({"OFFHOURS_ENVIRONMENT": "production", "OFFHOURS_SMTP_PORT": "not-a-port"})
     result = subprocess.run(
@@ -219,17 +222,19 @@ async def test_development_mailbox_shows_caught_messages(stack: Stack, tmp_path:
                 headers=headers,
             )
             assert created.status_code == 201
-            messages: list = []
+            messages: list[Any] = []
             for _ in range(200):
                 messages = (await http.get("/dev/mailbox.json")).json()
                 if messages:
                     break
                 await asyncio.sleep(0.1)
-            assert len(messages) == 1 and messages[0]["to"] == address
+            assert len(messages) == 1
+            assert messages[0]["to"] == address
             assert messages[0]["subject"].startswith("Your interview for Mailbox role")
             assert "/c/" in messages[0]["text"]
             page = await http.get("/dev/mailbox")
-            assert page.status_code == 200 and "Mailbox role" in page.text
+            assert page.status_code == 200
+            assert "Mailbox role" in page.text
             one = await http.get(f"/dev/mailbox/{messages[0]['key']}")
             assert one.status_code == 200
             assert token_from(next(w for w in messages[0]["text"].split() if "/c/" in w)) in one.text

@@ -13,8 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from offhours.db import make_engine
 from offhours.settings import Settings
 from tests.api import test_end_to_end, test_refusals
-from tests.conftest import Mailbox, Stack, _stack, free_port
-from tests.postgres import fresh_schema, throwaway_postgres, unavailable_reason
+from tests.support.mail import Mailbox
+from tests.support.postgres import fresh_schema, throwaway_postgres, unavailable_reason
+from tests.support.stack import Stack, free_port, start_stack
 
 reason = unavailable_reason()
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
@@ -38,7 +39,7 @@ async def pg_stack(
     pg_settings = settings.model_copy(update={"DATABASE_URL": postgres_url})
     engine = make_engine(postgres_url)
     try:
-        async for stack in _stack(dev_server, pg_settings, engine, mailbox):
+        async for stack in start_stack(dev_server, pg_settings, engine, mailbox):
             yield stack
     finally:
         engine.dispose()

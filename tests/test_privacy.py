@@ -24,8 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 from offhours.settings import Settings
 from operations import audit
 from operations.archive import sweep, verify_chain
-from tests.api.test_roles import make_staff
-from tests.conftest import STAFF, Mailbox, Stack, _stack, token_from, unique_email
+from tests.support.actors import STAFF, make_staff, unique_email
+from tests.support.mail import Mailbox, token_from
+from tests.support.stack import Stack, start_stack
 from tools.binaries import temporal_cli
 
 MARK = f"qx{uuid.uuid4().hex[:8]}"  # distinctive: appears nowhere unless we put it there
@@ -86,7 +87,7 @@ async def recorded_stack(
         dev_server_log_level="error",
     )
     try:
-        async for stack in _stack(env, settings, engine, mailbox):
+        async for stack in start_stack(env, settings, engine, mailbox):
             yield stack
     finally:
         await env.shutdown()
@@ -185,11 +186,14 @@ async def test_no_personal_content_in_temporal_and_nothing_readable_after_erasur
     assert erased.status_code == 202, erased.text
     detail = await wait_erased(stack, application_id)
     assert detail["erased_by"] == "ops:admin"
-    assert detail["candidate"]["name"] == "" and "erased" in detail["candidate"]["email"]
+    assert detail["candidate"]["name"] == ""
+    assert "erased" in detail["candidate"]["email"]
     assert all(a["text"] is None for a in detail["answers"])
-    assert detail["scorecards"][0]["notes"] is None and detail["decision_reason"] is None
+    assert detail["scorecards"][0]["notes"] is None
+    assert detail["decision_reason"] is None
     # What the audit keeps: ids, outcome, scores and digests.
-    assert detail["decision"] == "approve" and detail["scorecards"][0]["ratings"]["motivation"] == 5
+    assert detail["decision"] == "approve"
+    assert detail["scorecards"][0]["ratings"]["motivation"] == 5
     assert all(a["text_sha256"] or a["file_sha256"] for a in detail["answers"])
 
     database = Path(stack.settings.DATABASE_URL.removeprefix("sqlite:///"))
@@ -202,11 +206,13 @@ async def test_no_personal_content_in_temporal_and_nothing_readable_after_erasur
     # The audit still works: the history replays to its recorded outcome, the timeline says who
     # erased and why, the archive's chain verifies.
     report = await audit.replay(await audit.export(stack.client, f"application-{application_id}"))
-    assert report.deterministic and report.outcomes_match, report
+    assert report.deterministic, report
+    assert report.outcomes_match, report
     timeline = await stack.http.get(f"/api/v1/applications/{application_id}/timeline", headers=STAFF)
     assert timeline.status_code == 200
     erasure_line = [e for e in timeline.json()["events"] if e["what"].startswith("Erased on")]
-    assert erasure_line and "ticket PRIV-42" in erasure_line[0]["what"]
+    assert erasure_line
+    assert "ticket PRIV-42" in erasure_line[0]["what"]
     assert "ops:admin" in erasure_line[0]["what"]
     archived, _ = await sweep(stack.engine, stack.client, stack.settings.DATA_DIR)
     assert archived >= 1
@@ -216,7 +222,8 @@ async def test_no_personal_content_in_temporal_and_nothing_readable_after_erasur
     again = await stack.http.post(
         f"/api/v1/applications/{application_id}/erasure", json={"reason": "again"}, headers=STAFF
     )
-    assert again.status_code == 409 and "erased" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "erased" in again.json()["detail"]
 
 
 async def test_erasure_of_an_open_application_closes_it(stack: Stack) -> None:
@@ -232,11 +239,13 @@ async def test_erasure_of_an_open_application_closes_it(stack: Stack) -> None:
     )
     assert response.status_code == 202, response.text
     detail = await wait_erased(stack, application["id"])
-    assert detail["status"] == "withdrawn" and detail["closed_at"] is not None
+    assert detail["status"] == "withdrawn"
+    assert detail["closed_at"] is not None
     description = await stack.workflow(application["id"]).describe()
     assert description.status == WorkflowExecutionStatus.TERMINATED
     link = await stack.http.get(f"/api/v1/candidate/{token}")
-    assert link.status_code == 410 and "erased" in link.json()["detail"]
+    assert link.status_code == 410
+    assert "erased" in link.json()["detail"]
 
 
 async def test_legal_hold_refuses_erasure_and_only_ops_may_erase(stack: Stack) -> None:
@@ -249,9 +258,11 @@ async def test_legal_hold_refuses_erasure_and_only_ops_may_erase(stack: Stack) -
     assert hold.status_code == 201, hold.text
     assert (await stack.application(application["id"]))["legal_hold"] is True
     refused = await stack.http.post(f"{base}/erasure", json={"reason": "asked"}, headers=STAFF)
-    assert refused.status_code == 409 and "legal hold" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert "legal hold" in refused.json()["detail"]
     released = await stack.http.delete(f"{base}/legal-hold", headers=STAFF)
-    assert released.status_code == 200 and released.json()[0]["released_by"] == "ops:admin"
+    assert released.status_code == 200
+    assert released.json()[0]["released_by"] == "ops:admin"
     assert (await stack.application(application["id"]))["legal_hold"] is False
     not_held = await stack.http.delete(f"{base}/legal-hold", headers=STAFF)
     assert not_held.status_code == 409
@@ -308,7 +319,8 @@ async def test_retention_erases_when_due_and_not_before(skipping_stack: Stack) -
     assert (await settle_erasure(stack, application_id, expect=False))["erased_at"] is None
     await stack.env.sleep(timedelta(days=2))
     detail = await settle_erasure(stack, application_id, expect=True)
-    assert detail["erased_at"] is not None and detail["erased_by"] == "system:retention"
+    assert detail["erased_at"] is not None
+    assert detail["erased_by"] == "system:retention"
     assert detail["candidate"]["name"] == ""
 
 
@@ -339,7 +351,8 @@ async def test_candidate_deletion_request_is_erased_within_30_days(skipping_stac
     )
     assert request.status_code in (200, 201, 202), request.text
     detail = await stack.application(application["id"])
-    assert detail["erasure_requested_at"] is not None and detail["erased_at"] is None
+    assert detail["erasure_requested_at"] is not None
+    assert detail["erased_at"] is None
     await stack.env.sleep(timedelta(days=29))
     assert (await settle_erasure(stack, application["id"], expect=False))["erased_at"] is None
     await stack.env.sleep(timedelta(days=1, minutes=1))

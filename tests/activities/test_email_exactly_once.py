@@ -20,8 +20,10 @@ from activities.email import EmailActivities
 from offhours.contracts import ApplicationState, EmailRequest, EmailResult
 from offhours.models import EmailMessage
 from offhours.settings import Settings
-from tests.conftest import Mailbox, Stack, _stack, free_port, unique_email
-from tests.security.test_hardening_settings import application_for
+from tests.support.actors import unique_email
+from tests.support.mail import Mailbox
+from tests.support.records import application_for
+from tests.support.stack import Stack, free_port, start_stack
 from workers import build_worker
 
 
@@ -50,7 +52,7 @@ def activities_with(email: EmailActivities, engine: Engine) -> list[Callable[...
 async def crashing_stack(
     dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
 ) -> AsyncIterator[Stack]:
-    async for stack in _stack(dev_server, settings, engine, mailbox, with_worker=False):
+    async for stack in start_stack(dev_server, settings, engine, mailbox, with_worker=False):
         FailsAfterSending.attempts = []
         worker = build_worker(
             dev_server.client,
@@ -73,12 +75,15 @@ async def test_send_then_failed_attempt_then_retry_sends_once(crashing_stack: St
         if ("invite", 2) in FailsAfterSending.attempts:
             break
         await stack.mailbox.settle(0.05)
-    assert ("invite", 1) in FailsAfterSending.attempts and ("invite", 2) in FailsAfterSending.attempts
+    assert ("invite", 1) in FailsAfterSending.attempts
+    assert ("invite", 2) in FailsAfterSending.attempts
     await stack.mailbox.settle(0.5)
     assert len(stack.mailbox.to(address)) == 1
     with Session(stack.engine) as session:
         row = session.exec(select(EmailMessage).where(EmailMessage.application_id == application["id"])).one()
-        assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
+        assert row.status == "sent"
+        assert row.attempts == 1
+        assert row.sent_at is not None
 
 
 async def test_relay_down_then_up_delivers_once(
@@ -86,7 +91,7 @@ async def test_relay_down_then_up_delivers_once(
 ) -> None:
     # Point the worker at a port where nothing listens: every attempt fails until it is fixed.
     dead = settings.model_copy(update={"SMTP_PORT": free_port()})
-    async for stack in _stack(dev_server, settings, engine, mailbox, with_worker=False):
+    async for stack in start_stack(dev_server, settings, engine, mailbox, with_worker=False):
         job = await stack.create_job()
         address = unique_email()
         application = await stack.invite(job["id"], address)
@@ -102,7 +107,9 @@ async def test_relay_down_then_up_delivers_once(
                 if row is not None and row.attempts >= 2:
                     break
                 await stack.mailbox.settle(0.05)
-            assert row is not None and row.status == "pending" and row.last_error
+            assert row is not None
+            assert row.status == "pending"
+            assert row.last_error
             assert stack.mailbox.to(address) == []
             email_activities.settings = settings  # the relay is back
             [invite] = await stack.mailbox.wait_for(address, 1, timeout=30)
@@ -125,13 +132,16 @@ async def test_refused_recipient_does_not_stop_the_application(stack: Stack) -> 
         if row is not None and row.status == "failed":
             break
         await stack.mailbox.settle(0.05)
-    assert row is not None and row.status == "failed" and "550" in (row.last_error or "")
+    assert row is not None
+    assert row.status == "failed"
+    assert "550" in (row.last_error or "")
     for _ in range(100):
         state = await stack.workflow(application["id"]).query("state", result_type=ApplicationState)
         if state.stage == "interview":
             break
         await stack.mailbox.settle(0.05)
-    assert state.stage == "interview" and state.status == "invited"
+    assert state.stage == "interview"
+    assert state.status == "invited"
 
 
 async def test_a_worker_lost_after_the_relay_took_the_message_does_not_send_it_again(
@@ -143,7 +153,7 @@ async def test_a_worker_lost_after_the_relay_took_the_message_does_not_send_it_a
     request = EmailRequest(application_for(engine, "Support engineer"), "invite", "invite")
     real_quit = aiosmtplib.SMTP.quit
 
-    async def lost(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+    async def lost(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:  # noqa: ARG001 (SMTP.quit's signature)
         raise RuntimeError("worker lost before saying goodbye to the relay")
 
     environment = ActivityEnvironment()
@@ -166,11 +176,11 @@ async def test_the_relay_login_is_used(settings: Settings, engine: Engine) -> No
     received: list[str] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002 (aiosmtpd's hook)
             received.append(str(envelope.rcpt_tos))
             return "250 OK"
 
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:  # noqa: ARG001 (aiosmtpd's hook)
         ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"relay-user", b"relay-pass")
         return AuthResult(success=ok)
 
@@ -194,7 +204,8 @@ async def test_the_relay_login_is_used(settings: Settings, engine: Engine) -> No
         email = EmailActivities(engine, relay)
         request = EmailRequest(application_for(engine, "Support engineer"), "invite", "invite")
         result = await ActivityEnvironment().run(email.send_email, request)
-        assert result.sent_now and len(received) == 1
+        assert result.sent_now
+        assert len(received) == 1
         wrong = EmailActivities(engine, relay.model_copy(update={"SMTP_PASSWORD": "not-it"}))
         other = EmailRequest(application_for(engine, "Support engineer"), "invite", "invite")
         with pytest.raises(Exception, match="relay"):

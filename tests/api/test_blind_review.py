@@ -23,9 +23,11 @@ from pipelines.base import Pipeline
 from pipelines.people import PEOPLE, POOLS
 from pipelines.registry import PIPELINES, validate
 from pipelines.stages import DAY, Criterion, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Stack, token_from, unique_email
-from tests.samples import PDF
-from tests.workflows.test_stage_review_decision import wait_open_reviewers, wait_until_quiet
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.quiet import wait_until_quiet
+from tests.support.samples import PDF
+from tests.support.stack import Stack, wait_open_reviewers
 
 NAME = "Zebulon Quillfeather"
 FILE_NAME = "Zebulon_Quillfeather_CV.pdf"
@@ -205,7 +207,8 @@ async def test_nothing_a_reviewer_can_receive_names_the_candidate_on_a_blind_rev
     reviewer = make_member(stack, "reviewer", person)
     # Ops see who the candidate is; the stored file name is neutral already.
     full = await stack.application(candidate.application_id)
-    assert full["candidate"]["name"] == NAME and full["identity_hidden"] is False
+    assert full["candidate"]["name"] == NAME
+    assert full["identity_hidden"] is False
     assert [a["file_name"] for a in full["answers"] if a["question_id"] == "cv"] == ["answer-cv.pdf"]
 
     routes = reviewer_routes()
@@ -276,10 +279,12 @@ async def test_a_reviewer_on_a_pipeline_that_is_not_blind_keeps_seeing_the_candi
     reviewer = make_member(stack, "reviewer", person)
     base = f"/api/v1/applications/{candidate.application_id}"
     view = await stack.http.get(f"{base}/review", params={"reviewer_id": person}, headers=reviewer.headers)
-    assert view.status_code == 200 and view.json()["candidate_name"] == NAME
+    assert view.status_code == 200
+    assert view.json()["candidate_name"] == NAME
     scored = await stack.http.post(f"{base}/scorecards", json=SCORECARD, headers=reviewer.headers)
     assert scored.status_code == 201, scored.text
-    assert scored.json()["candidate"]["name"] == NAME and scored.json()["identity_hidden"] is False
+    assert scored.json()["candidate"]["name"] == NAME
+    assert scored.json()["identity_hidden"] is False
     # File names are neutral for everyone, blind or not.
     assert [a["file_name"] for a in scored.json()["answers"] if a["question_id"] == "cv"] == ["answer-cv.pdf"]
 
@@ -304,14 +309,16 @@ async def test_a_file_link_works_only_for_whom_it_was_issued(
         path.replace(f"viewer={reviewer.user_id}&", ""),
     ):
         refused = await stack.http.get(forged)
-        assert refused.status_code == 403 and "not valid" in refused.json()["detail"]
+        assert refused.status_code == 403
+        assert "not valid" in refused.json()["detail"]
     # Their account disabled: the link they hold stops working.
     with Session(stack.engine) as session:
         user = accounts.find_user(session, reviewer.user_id)
         accounts.disable_user(session, user.email)
         session.commit()
     disabled = await stack.http.get(path)
-    assert disabled.status_code == 403 and "no longer active" in disabled.json()["detail"]
+    assert disabled.status_code == 403
+    assert "no longer active" in disabled.json()["detail"]
 
 
 async def test_a_reviewer_taken_off_a_review_loses_access_and_one_never_assigned_has_none(
@@ -334,7 +341,8 @@ async def test_a_reviewer_taken_off_a_review_loses_access_and_one_never_assigned
     signed = await stack.http.get(f"{base}/answers/cv/file", headers=old.headers)
     assert signed.status_code == 200, signed.text
     held = {signed.json()["url"].removeprefix(stack.settings.PUBLIC_URL), *page_links}
-    assert page_links and held  # (the same link twice when issued in the same second)
+    assert page_links
+    assert held
     for link in held:
         assert (await stack.http.get(link)).status_code == 200
 
@@ -372,7 +380,8 @@ async def test_a_reviewer_taken_off_a_review_loses_access_and_one_never_assigned
         assert leaks(candidate, response) == []
     queue = await stack.http.get("/staff/reviews", headers=old.headers)
     assert queue.status_code == 200
-    assert f'href="/staff/reviews/{application_id}"' not in queue.text and "reassigned" in queue.text
+    assert f'href="/staff/reviews/{application_id}"' not in queue.text
+    assert "reassigned" in queue.text
 
     # A reviewer never assigned to it: it does not exist for them.
     never = next(m for p, m in members.items() if p not in (first, second))
@@ -404,8 +413,10 @@ async def test_a_reviewer_taken_off_a_review_loses_access_and_one_never_assigned
         link = await stack.http.get(f"{base}/answers/cv/file", headers=headers)
         assert link.status_code == 200, link.text
         served = await stack.http.get(link.json()["url"].removeprefix(stack.settings.PUBLIC_URL))
-        assert served.status_code == 200 and served.content == PDF
+        assert served.status_code == 200
+        assert served.content == PDF
     assert (await stack.http.get(base, headers=recruiter.headers)).json()["candidate"]["name"] == NAME
     scored = await stack.http.post(f"{base}/scorecards", json=SCORECARD, headers=new.headers)
     assert scored.status_code == 201, scored.text
-    assert scored.json()["identity_hidden"] is True and leaks(candidate, scored) == []
+    assert scored.json()["identity_hidden"] is True
+    assert leaks(candidate, scored) == []

@@ -4,7 +4,6 @@ file again invites nobody twice; a run cut off before starting workflows is comp
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlmodel import Session, select
@@ -13,14 +12,11 @@ from typer.testing import CliRunner
 
 from offhours import accounts
 from offhours.models import Application, Job
-from operations.invitations import Row, _record, parse_csv
-from pipelines.registry import get_pipeline
-from tests.conftest import STAFF, Stack, cli_environment, unique_email
+from operations.invitations import parse_csv
+from tests.support.actors import STAFF, unique_email
+from tests.support.records import csv_of, recorded_but_unstarted
+from tests.support.stack import Stack, cli_environment
 from tools.cli import app as cli
-
-
-def csv_of(rows: list[tuple[str, str, str]]) -> str:
-    return "name,email,timezone\n" + "".join(f"{n},{e},{z}\n" for n, e, z in rows)
 
 
 async def post_csv(stack: Stack, job_id: str, text: str, headers: dict[str, str] = STAFF) -> Any:
@@ -47,17 +43,21 @@ async def test_valid_rows_are_invited_once_and_bad_rows_reported_by_line(stack: 
     response = await post_csv(stack, job["id"], text)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["invited"] == 5 and body["already_invited"] == 0
+    assert body["invited"] == 5
+    assert body["already_invited"] == 0
     assert [e["line"] for e in body["errors"]] == [5, 6, 7, 8]
     reasons = [e["reason"] for e in body["errors"]]
-    assert "not a valid email address" in reasons[0] and "name is empty" in reasons[1]
-    assert "not a time zone" in reasons[2] and "already on line 2" in reasons[3]
+    assert "not a valid email address" in reasons[0]
+    assert "name is empty" in reasons[1]
+    assert "not a time zone" in reasons[2]
+    assert "already on line 2" in reasons[3]
     for _, email, _ in good:
         [mail] = await stack.mailbox.wait_for(email, 1)
         assert "Seasonal support" in mail.subject
 
     again = await post_csv(stack, job["id"], text)
-    assert again.json()["invited"] == 0 and again.json()["already_invited"] == 5
+    assert again.json()["invited"] == 0
+    assert again.json()["already_invited"] == 5
     await stack.mailbox.settle(1.5)
     assert all(len(stack.mailbox.to(email)) == 1 for _, email, _ in good), "nobody is invited twice"
     with Session(stack.engine) as session:
@@ -67,19 +67,22 @@ async def test_valid_rows_are_invited_once_and_bad_rows_reported_by_line(stack: 
 async def test_a_file_that_cannot_be_read_is_refused_whole(stack: Stack) -> None:
     job = await stack.create_job("Readers")
     header = await post_csv(stack, job["id"], "full name,mail\nA,a@example.com\n")
-    assert header.status_code == 422 and "must name the columns name and email" in header.json()["detail"]
+    assert header.status_code == 422
+    assert "must name the columns name and email" in header.json()["detail"]
     latin1 = await stack.http.post(
         f"/api/v1/jobs/{job['id']}/invitations",
         content="name,email\nJosé,jose@example.com\n".encode("latin-1"),
         headers={**STAFF, "Content-Type": "text/csv"},
     )
-    assert latin1.status_code == 422 and "UTF-8" in latin1.json()["detail"]
+    assert latin1.status_code == 422
+    assert "UTF-8" in latin1.json()["detail"]
     multipart = await stack.http.post(
         f"/api/v1/jobs/{job['id']}/invitations",
         files={"file": ("people.csv", csv_of([("Ana", unique_email(), "UTC")]).encode(), "text/csv")},
         headers=STAFF,
     )
-    assert multipart.status_code == 200 and multipart.json()["invited"] == 1
+    assert multipart.status_code == 200
+    assert multipart.json()["invited"] == 1
 
 
 async def test_only_staff_on_the_job_may_invite(stack: Stack) -> None:
@@ -95,21 +98,6 @@ async def test_only_staff_on_the_job_may_invite(stack: Stack) -> None:
     assert outsider.status_code == 404
     refused = await post_csv(stack, job["id"], text, {"Authorization": f"Bearer {reviewer_token}"})
     assert refused.status_code == 403
-
-
-async def recorded_but_unstarted(stack: Stack, email: str) -> tuple[Job, Application]:
-    """A job, and a run that recorded the candidate's application, then stopped before starting
-    its workflow."""
-    job_public = await stack.create_job("Resumed")
-    with Session(stack.engine) as session:
-        job = session.get(Job, job_public["id"])
-        assert job is not None
-    pipeline = get_pipeline(job.pipeline)
-    application, pending = await asyncio.to_thread(
-        _record, stack.engine, job, Row(2, "Cut Off", email, "UTC"), pipeline.snapshot(), pipeline.version
-    )
-    assert pending
-    return job, application
 
 
 async def test_a_run_cut_off_before_starting_workflows_is_completed_by_the_next(stack: Stack) -> None:
@@ -149,4 +137,5 @@ def test_the_command_line_invites_with_a_progress_bar_and_is_idempotent(
     second = runner.invoke(cli, ["invite", "--job", "job_cli", str(people)])
     assert "0 invited, 4 already invited, 1 not invited" in second.output, second.output
     missing = runner.invoke(cli, ["invite", "--job", "job_nope", str(people)])
-    assert missing.exit_code == 2 and "no job" in missing.output
+    assert missing.exit_code == 2
+    assert "no job" in missing.output

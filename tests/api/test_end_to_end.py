@@ -8,36 +8,15 @@ import hashlib
 from sqlmodel import Session, select
 
 from api.services.files import _signature
-from offhours import accounts
 from offhours.contracts import ApplicationState
 from offhours.models import EmailMessage
 from offhours.storage import FileStore
 from offhours.vault import Vault
-from tests.conftest import STAFF, Stack, token_from, unique_email
-from tests.history import payload_json
-
-SCORECARD = {
-    "overall_recommendation": "strong_yes",
-    "ratings": {"communication": 5, "relevant_experience": 4, "motivation": 5},
-    "notes": "Clear, concrete examples.",
-}
-
-
-def recorded_as(stack: Stack, headers: dict[str, str]) -> str:
-    """How the account behind these headers is named in histories (role:user id)."""
-    with Session(stack.engine) as session:
-        user = accounts.user_for_token(session, headers["Authorization"].removeprefix("Bearer "))
-        assert user is not None
-        return f"{user.role}:{user.id}"
-
-
-async def answer_all(stack: Stack, token: str) -> None:
-    for question_id in ("motivation", "experience"):
-        response = await stack.http.post(
-            f"/api/v1/candidate/{token}/answers",
-            json={"question_id": question_id, "text": f"My {question_id}."},
-        )
-        assert response.status_code == 200, response.text
+from tests.support.actors import STAFF, recorded_as, unique_email
+from tests.support.history import payload_json
+from tests.support.journeys import SCORECARD, answer_all
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 async def test_happy_path_invite_to_approval(stack: Stack) -> None:
@@ -52,13 +31,15 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     [invite] = await stack.mailbox.wait_for(address, 1)
     assert invite.recipients == [address]
     assert invite.subject == "Your interview for Support engineer: answer when it suits you"
-    assert "Grace Hopper" in invite.text and "Grace Hopper" in invite.html
+    assert "Grace Hopper" in invite.text
+    assert "Grace Hopper" in invite.html
     assert invite.message_id == f"<invite.{application['id']}@offhours.localhost>"
     link = invite.link()
     assert link.startswith("http://offhours.test/c/")
     page = await stack.http.get(link.removeprefix("http://offhours.test"))
     assert page.status_code == 200
-    assert "Support engineer" in page.text and "Grace Hopper" in page.text
+    assert "Support engineer" in page.text
+    assert "Grace Hopper" in page.text
     questions = await stack.http.get(link.removeprefix("http://offhours.test") + "/questions")
     assert "Why does this role interest you?" in questions.text
 
@@ -91,7 +72,9 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     detail = await stack.wait_status(application["id"], "in_review")
     sha = hashlib.sha256(content).hexdigest()
     cv = next(a for a in detail["answers"] if a["question_id"] == "cv")
-    assert cv["file_sha256"] == sha and cv["size"] == len(content) and cv["file_name"] == "answer-cv.pdf"
+    assert cv["file_sha256"] == sha
+    assert cv["size"] == len(content)
+    assert cv["file_name"] == "answer-cv.pdf"
     with Session(stack.engine) as session:  # stored sealed with the application's data key
         key = Vault(stack.settings).key(session, application["id"], create=False)
     assert FileStore(stack.settings.DATA_DIR).verify(sha, application["id"], key)
@@ -118,9 +101,9 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     )
     assert decision.status_code == 200, decision.text
     body = decision.json()
-    assert (
-        body["status"] == "approved" and body["decision"] == "approve" and body["decided_by"] == "ops:admin"
-    )
+    assert body["status"] == "approved"
+    assert body["decision"] == "approve"
+    assert body["decided_by"] == "ops:admin"
 
     mails = await stack.mailbox.wait_for(address, 3)
     assert mails[2].subject == "Good news about your application for Support engineer"
@@ -142,7 +125,8 @@ async def test_happy_path_invite_to_approval(stack: Stack) -> None:
     # The reviewer was told, without the candidate's name (reviews are blind).
     [assigned] = stack.mailbox.to("sam.okafor@example.org")
     assert assigned.subject.startswith("New review: Support engineer")
-    assert "Grace" not in assigned.text and address not in assigned.text
+    assert "Grace" not in assigned.text
+    assert address not in assigned.text
 
     listing = await stack.http.get(
         "/api/v1/applications", params={"job_id": job["id"], "status": "approved"}, headers=STAFF
@@ -216,10 +200,12 @@ async def test_decision_email_is_scheduled_only_after_the_decision_is_stored(sta
             == "save_decision"
         ):
             saved_at = event.event_id
-    assert saved_at is not None and email_at is not None
+    assert saved_at is not None
+    assert email_at is not None
     assert email_at > saved_at, "the decision email was scheduled before the decision was stored"
     mails = await stack.mailbox.wait_for(address, 3)
-    assert reason in mails[2].text and reason in mails[2].html
+    assert reason in mails[2].text
+    assert reason in mails[2].html
 
 
 async def test_opening_the_link_is_recorded_once(stack: Stack) -> None:
@@ -240,7 +226,8 @@ async def test_opening_the_link_is_recorded_once(stack: Stack) -> None:
         await stack.mailbox.settle(0.05)
     assert opened is not None
     state = await stack.workflow(application["id"]).query("state", result_type=ApplicationState)
-    assert state.opened_at is not None and state.status == "invited"
+    assert state.opened_at is not None
+    assert state.status == "invited"
     history = await stack.workflow(application["id"]).fetch_history()
     recorded = [
         e
@@ -275,7 +262,8 @@ async def test_staff_fetch_uploads_only_through_short_lived_signed_urls(stack: S
     assert signed["sha256"] == hashlib.sha256(content).hexdigest()
     path = signed["url"].removeprefix("http://offhours.test")
     fetched = await stack.http.get(path)
-    assert fetched.status_code == 200 and fetched.content == content
+    assert fetched.status_code == 200
+    assert fetched.content == content
     assert fetched.headers["content-type"] == "application/pdf"
     assert "no-store" in fetched.headers["cache-control"]
     answer_id = path.split("/files/")[1].split("?")[0]

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 
 from api import workflow_calls
 from offhours.links import make_candidate_token
-from tests.conftest import Stack
+from tests.support.stack import Stack
 from workers import build_worker
 
 

@@ -23,9 +23,11 @@ from api.app import create_app
 from offhours import accounts
 from offhours.models import Application, ContactMessage, IdempotentRequest, PersonalText, Scorecard
 from offhours.settings import Settings
-from tests.api.test_end_to_end import SCORECARD
-from tests.api.test_staff_sessions import HTML, make_user, sign_in
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import HTML, STAFF, make_user, unique_email
+from tests.support.actors import sign_in_status as sign_in
+from tests.support.journeys import SCORECARD
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 def key() -> dict[str, str]:
@@ -106,7 +108,8 @@ async def test_a_retried_invitation_answers_like_the_first_and_invites_once(stac
         ),
         headers={**headers, "Content-Type": "application/json"},
     )
-    assert reordered.status_code == 201 and reordered.json()["id"] == first.json()["id"]
+    assert reordered.status_code == 201
+    assert reordered.json()["id"] == first.json()["id"]
     # Without a key, the same invitation is a duplicate the API refuses.
     duplicate = await stack.http.post("/api/v1/applications", json=body, headers=STAFF)
     assert duplicate.status_code == 409
@@ -149,13 +152,15 @@ async def test_a_key_reused_with_a_different_body_is_a_422(stack: Stack) -> None
     elsewhere = await stack.http.post(
         f"/api/v1/jobs/{first.json()['id']}/members", json={"user": "nobody"}, headers=headers
     )
-    assert elsewhere.status_code == 422 and "different request" in elsewhere.json()["detail"]
+    assert elsewhere.status_code == 422
+    assert "different request" in elsewhere.json()["detail"]
     bad = await stack.http.post(
         "/api/v1/jobs",
         json={"title": "Nurse", "pipeline": "standard"},
         headers={**STAFF, "Idempotency-Key": ""},
     )
-    assert bad.status_code == 400 and "1 to 255 visible ASCII" in bad.json()["detail"]
+    assert bad.status_code == 400
+    assert "1 to 255 visible ASCII" in bad.json()["detail"]
     stranger = await stack.http.post(
         "/api/v1/jobs",
         json={"title": "Nurse"},
@@ -167,7 +172,8 @@ async def test_a_key_reused_with_a_different_body_is_a_422(stack: Stack) -> None
     theirs = await stack.http.post(
         "/api/v1/jobs", json={"title": "Pilot", "pipeline": "standard"}, headers={**headers, **someone}
     )
-    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != first.json()["id"]
 
 
 async def test_a_retried_answer_whose_update_went_through_answers_like_the_first(
@@ -183,7 +189,8 @@ async def test_a_retried_answer_whose_update_went_through_answers_like_the_first
     with answers_lost(monkeypatch) as lost:
         first = await stack.http.post(url, json=answer, headers=headers)
     assert first.status_code == 503, first.text  # the update went through; its answer did not
-    assert lost and lost[0].startswith("idem-")
+    assert lost
+    assert lost[0].startswith("idem-")
     again = await stack.http.post(url, json=answer, headers=headers)
     assert again.status_code == 200, again.text
     assert again.json()["answered"] == ["motivation"]
@@ -233,9 +240,11 @@ async def test_a_retried_decision_answers_like_the_first_after_the_workflow_clos
     assert result.status == "approved"  # the decision was taken, and the workflow has closed
     again = await stack.http.post(f"{app_url}/decision", json={"decision": "approve"}, headers=headers)
     assert again.status_code == 200, again.text
-    assert again.json()["status"] == "approved" and again.json()["decision"] == "approve"
+    assert again.json()["status"] == "approved"
+    assert again.json()["decision"] == "approve"
     replayed = await stack.http.post(f"{app_url}/decision", json={"decision": "approve"}, headers=headers)
-    assert replayed.status_code == 200 and replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.status_code == 200
+    assert replayed.headers["idempotent-replayed"] == "true"
     unkeyed = await stack.http.post(f"{app_url}/decision", json={"decision": "approve"}, headers=STAFF)
     assert unkeyed.status_code == 409  # a new decision on a closed application is refused
     await stack.mailbox.wait_for(address, 3)
@@ -277,7 +286,8 @@ async def test_what_is_kept_opens_only_with_the_key_and_goes_with_an_erasure(sta
         [row] = session.exec(select(IdempotentRequest)).all()
         assert row.application_id == created.json()["id"]
         assert row.sealed is not None
-        assert address.encode() not in row.sealed and b"Grace" not in row.sealed
+        assert address.encode() not in row.sealed
+        assert b"Grace" not in row.sealed
         assert sent["Idempotency-Key"] not in row.id
     erased = await stack.http.post(
         f"/api/v1/applications/{created.json()['id']}/erasure", json={"reason": "asked"}, headers=STAFF
@@ -368,7 +378,8 @@ async def test_a_revoked_token_is_not_given_a_kept_answer(stack: Stack) -> None:
         accounts.revoke_token(session, token_id)
         session.commit()
     again = await stack.http.post("/api/v1/jobs", json=body, headers=headers)
-    assert again.status_code == 401 and "idempotent-replayed" not in again.headers
+    assert again.status_code == 401
+    assert "idempotent-replayed" not in again.headers
 
 
 async def test_strangers_leave_nothing_behind(stack: Stack) -> None:
@@ -401,7 +412,8 @@ async def test_a_retried_release_and_erasure_answer_like_the_first(stack: Stack)
     assert first.status_code == 200, first.text
     forget_kept_answers(stack)  # the answer lost with its process
     again = await stack.http.delete(f"{url}/legal-hold", headers=release)
-    assert again.status_code == 200 and again.json() == first.json()
+    assert again.status_code == 200
+    assert again.json() == first.json()
     unkeyed = await stack.http.delete(f"{url}/legal-hold", headers=STAFF)
     assert unkeyed.status_code == 409  # a new release, with nothing on hold
     erase = {**STAFF, **key()}
@@ -411,4 +423,5 @@ async def test_a_retried_release_and_erasure_answer_like_the_first(stack: Stack)
         while (await stack.application(application["id"]))["erased_at"] is None:
             await asyncio.sleep(0.1)
     retried = await stack.http.post(f"{url}/erasure", json={"reason": "asked"}, headers=erase)
-    assert retried.status_code == 202 and retried.json() == erased.json()
+    assert retried.status_code == 202
+    assert retried.json() == erased.json()

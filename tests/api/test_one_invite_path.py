@@ -9,8 +9,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.app import create_app
 from offhours.models import Application
-from tests.api.test_bulk_invite import csv_of, recorded_but_unstarted
-from tests.conftest import STAFF, Stack, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.records import csv_of, recorded_but_unstarted
+from tests.support.stack import Stack
 
 
 async def refusing_api(stack: Stack) -> httpx.AsyncClient:
@@ -36,14 +37,16 @@ async def test_a_refused_start_leaves_nothing_behind_either_way(stack: Stack) ->
             json={"job_id": job["id"], "candidate": {"name": "A", "email": single, "timezone": "UTC"}},
             headers=STAFF,
         )
-        assert one.status_code == 503 and "nothing was saved" in one.json()["detail"]
+        assert one.status_code == 503
+        assert "nothing was saved" in one.json()["detail"]
         many = await http.post(
             f"/api/v1/jobs/{job['id']}/invitations",
             content=csv_of([("B", bulk, "UTC")]).encode(),
             headers={**STAFF, "Content-Type": "text/csv"},
         )
         assert many.status_code == 200, many.text
-        assert many.json()["invited"] == 0 and [e["line"] for e in many.json()["errors"]] == [2]
+        assert many.json()["invited"] == 0
+        assert [e["line"] for e in many.json()["errors"]] == [2]
     assert applications_for(stack, job["id"]) == []  # neither left a half-written application
     # Both go through once the engine takes them, and each is invited once.
     await stack.invite(job["id"], single)
@@ -52,7 +55,8 @@ async def test_a_refused_start_leaves_nothing_behind_either_way(stack: Stack) ->
         content=csv_of([("B", bulk, "UTC"), ("A", single, "UTC")]).encode(),
         headers={**STAFF, "Content-Type": "text/csv"},
     )
-    assert again.json()["invited"] == 1 and again.json()["already_invited"] == 1, again.text
+    assert again.json()["invited"] == 1, again.text
+    assert again.json()["already_invited"] == 1, again.text
     for address in (single, bulk):
         await stack.mailbox.wait_for(address, 1)
     await stack.mailbox.settle()
@@ -73,7 +77,8 @@ async def test_a_single_invitation_finishes_one_recorded_but_never_started(stack
         json={"job_id": job.id, "candidate": {"name": "Cut Off", "email": address, "timezone": "UTC"}},
         headers=STAFF,
     )
-    assert duplicate.status_code == 409 and duplicate.json()["application_id"] == application.id
+    assert duplicate.status_code == 409
+    assert duplicate.json()["application_id"] == application.id
     await stack.mailbox.wait_for(address, 1)
     await stack.mailbox.settle()
     assert len(stack.mailbox.to(address)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, func, select
@@ -13,11 +14,13 @@ from offhours.models import Application, Candidate
 from pipelines.base import Pipeline
 from pipelines.registry import PIPELINES
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Reminders, Review
-from tests.api.test_end_to_end import SCORECARD, answer_all
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.journeys import SCORECARD, answer_all
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
-async def invited(stack: Stack, address: str | None = None) -> tuple[dict, str, str]:
+async def invited(stack: Stack, address: str | None = None) -> tuple[dict[str, Any], str, str]:
     job = await stack.create_job()
     address = address or unique_email()
     application = await stack.invite(job["id"], address)
@@ -25,7 +28,7 @@ async def invited(stack: Stack, address: str | None = None) -> tuple[dict, str, 
     return application, token_from(invite.link()), address
 
 
-async def in_review(stack: Stack) -> tuple[dict, str, str]:
+async def in_review(stack: Stack) -> tuple[dict[str, Any], str, str]:
     application, token, address = await invited(stack)
     await answer_all(stack, token)
     assert (await stack.http.post(f"/api/v1/candidate/{token}/submit")).status_code == 200
@@ -72,7 +75,8 @@ async def test_unknown_pipeline_names_the_known_ones(stack: Stack) -> None:
     response = await stack.http.post("/api/v1/jobs", json={"title": "X", "pipeline": "nope"}, headers=STAFF)
     assert response.status_code == 422
     body = response.json()
-    assert "unknown pipeline 'nope'" in body["detail"] and "standard" in body["detail"]
+    assert "unknown pipeline 'nope'" in body["detail"]
+    assert "standard" in body["detail"]
     assert body["known_pipelines"] == sorted(PIPELINES)
 
 
@@ -85,7 +89,7 @@ async def test_unknown_pipeline_names_the_known_ones(stack: Stack) -> None:
         ({"title": "X", "pipeline": "standard", "salary": 1}, "salary"),
     ],
 )
-async def test_invalid_job_bodies_name_the_field(stack: Stack, body: dict, field: str) -> None:
+async def test_invalid_job_bodies_name_the_field(stack: Stack, body: dict[str, Any], field: str) -> None:
     response = await stack.http.post("/api/v1/jobs", json=body, headers=STAFF)
     assert response.status_code == 422
     assert field in response.json()["detail"]
@@ -102,7 +106,7 @@ async def test_invalid_job_bodies_name_the_field(stack: Stack, body: dict, field
     ],
 )
 async def test_invalid_candidates_name_the_field_and_save_nothing(
-    stack: Stack, candidate: dict, field: str
+    stack: Stack, candidate: dict[str, Any], field: str
 ) -> None:
     job = await stack.create_job()
     response = await stack.http.post(
@@ -228,7 +232,9 @@ async def test_scorecard_before_submission_is_a_409(stack: Stack) -> None:
         ({"communication": 5, "relevant_experience": 4, "motivation": 5, "charisma": 5}, "unknown: charisma"),
     ],
 )
-async def test_scorecard_must_rate_the_pipeline_criteria(stack: Stack, ratings: dict, needle: str) -> None:
+async def test_scorecard_must_rate_the_pipeline_criteria(
+    stack: Stack, ratings: dict[str, Any], needle: str
+) -> None:
     application, _, _ = await in_review(stack)
     response = await stack.http.post(
         f"/api/v1/applications/{application['id']}/scorecards",
@@ -250,7 +256,7 @@ async def test_scorecard_must_rate_the_pipeline_criteria(stack: Stack, ratings: 
         ({"overall_recommendation": "maybe"}, "overall_recommendation"),
     ],
 )
-async def test_scorecard_body_errors_name_the_field(stack: Stack, patch: dict, field: str) -> None:
+async def test_scorecard_body_errors_name_the_field(stack: Stack, patch: dict[str, Any], field: str) -> None:
     application, _, _ = await in_review(stack)
     response = await stack.http.post(
         f"/api/v1/applications/{application['id']}/scorecards",
@@ -271,7 +277,8 @@ async def test_second_scorecard_and_second_decision_are_409s(stack: Stack) -> No
     assert second_card.json()["status"] == "awaiting_decision"
 
     bad = await stack.http.post(f"{url}/decision", json={"decision": "maybe"}, headers=STAFF)
-    assert bad.status_code == 422 and "decision" in bad.json()["detail"]
+    assert bad.status_code == 422
+    assert "decision" in bad.json()["detail"]
 
     assert (
         await stack.http.post(f"{url}/decision", json={"decision": "approve"}, headers=STAFF)
@@ -285,7 +292,8 @@ async def test_second_scorecard_and_second_decision_are_409s(stack: Stack) -> No
     assert closed.status_code == 409
     assert closed.json()["status"] == "approved"
     final = await stack.application(application["id"])
-    assert final["decision"] == "approve" and final["status"] == "approved"
+    assert final["decision"] == "approve"
+    assert final["status"] == "approved"
     await stack.mailbox.settle()
     assert [m.subject.startswith("Good news") for m in stack.mailbox.to(address)].count(True) == 1
     assert not any("not to move forward" in m.text for m in stack.mailbox.to(address))
@@ -331,7 +339,8 @@ async def test_answers_that_do_not_fit_the_interview_are_422(stack: Stack) -> No
     assert unknown.status_code == 422
     assert "motivation, experience, cv" in unknown.json()["detail"]
     text_for_file = await stack.http.post(url, json={"question_id": "cv", "text": "see attached"})
-    assert text_for_file.status_code == 422 and "file" in text_for_file.json()["detail"]
+    assert text_for_file.status_code == 422
+    assert "file" in text_for_file.json()["detail"]
     file_for_text = await stack.http.post(
         url, data={"question_id": "motivation"}, files={"file": ("a.txt", b"hello", "text/plain")}
     )
@@ -339,11 +348,13 @@ async def test_answers_that_do_not_fit_the_interview_are_422(stack: Stack) -> No
     blank = await stack.http.post(url, json={"question_id": "motivation", "text": "   "})
     assert blank.status_code == 422
     missing = await stack.http.post(url, json={"text": "no question"})
-    assert missing.status_code == 422 and "question_id" in missing.json()["detail"]
+    assert missing.status_code == 422
+    assert "question_id" in missing.json()["detail"]
     no_file = await stack.http.post(
         url, data={"question_id": "cv"}, files={"other": ("a.txt", b"x", "text/plain")}
     )
-    assert no_file.status_code == 422 and "file" in no_file.json()["detail"]
+    assert no_file.status_code == 422
+    assert "file" in no_file.json()["detail"]
     view = (await stack.http.get(f"/api/v1/candidate/{token}")).json()
     assert view["progress"]["answered"] == 0
 
@@ -368,20 +379,23 @@ async def test_bad_and_expired_links_reveal_nothing(stack: Stack) -> None:
     assert garbage.status_code == 401
     tampered = await stack.http.get(f"/api/v1/candidate/{token[:-2]}xx")
     assert tampered.status_code == 401
-    assert "Ada" not in tampered.text and application["id"] not in tampered.text
+    assert "Ada" not in tampered.text
+    assert application["id"] not in tampered.text
     expired = make_candidate_token(
         application["id"], datetime.now(UTC) - timedelta(seconds=1), stack.settings.secret_key
     )
     gone = await stack.http.get(f"/api/v1/candidate/{expired}")
     assert gone.status_code == 410
-    assert "expired" in gone.json()["detail"] and "Ada" not in gone.text
+    assert "expired" in gone.json()["detail"]
+    assert "Ada" not in gone.text
     assert (await stack.http.post(f"/api/v1/candidate/{expired}/submit")).status_code == 410
     other_key = make_candidate_token(
         application["id"], datetime.now(UTC) + timedelta(days=1), "another-secret-key"
     )
     assert (await stack.http.get(f"/api/v1/candidate/{other_key}")).status_code == 401
     page = await stack.http.get(f"/c/{token[:-2]}xx")
-    assert page.status_code == 401 and "could not open this link" in page.text
+    assert page.status_code == 401
+    assert "could not open this link" in page.text
 
 
 QUICK = Pipeline(
@@ -416,4 +430,5 @@ async def test_answer_after_the_deadline_is_409_and_the_candidate_is_told(
     assert [m.message_id.split(".")[0] for m in mails] == ["<invite", "<reminder-2", "<expired"]
     assert mails[2].subject == "Your interview for Quick role has closed"
     view = (await stack.http.get(f"/api/v1/candidate/{token}")).json()
-    assert view["accepting_answers"] is False and view["progress"]["answered"] == 0
+    assert view["accepting_answers"] is False
+    assert view["progress"]["answered"] == 0

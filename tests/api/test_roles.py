@@ -5,7 +5,6 @@ reviews, auditors read and change nothing; disabled users and revoked tokens are
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,21 +16,8 @@ from api import policy
 from api.app import create_app
 from offhours import accounts
 from offhours.settings import Settings
-from tests.conftest import STAFF, Stack, unique_email
-
-
-@dataclass
-class Staff:
-    user_id: str
-    headers: dict[str, str]
-
-
-def make_staff(stack: Stack, role: str, person_id: str | None = None) -> Staff:
-    with Session(stack.engine) as session:
-        user = accounts.create_user(session, unique_email(), f"A {role}", role, person_id)
-        _, token = accounts.create_token(session, user.id, "test")
-        session.commit()
-        return Staff(user.id, {"Authorization": f"Bearer {token}"})
+from tests.support.actors import STAFF, Staff, make_staff, unique_email
+from tests.support.stack import Stack
 
 
 @pytest.fixture
@@ -56,7 +42,8 @@ def every_route(app: Any) -> list[tuple[str, str]]:
 def test_every_route_has_a_policy(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"ENVIRONMENT": "development"}))
     routes = every_route(app)
-    assert len(routes) > 60 and ("POST", "/api/v1/applications/{application_id}/decision") in routes
+    assert len(routes) > 60
+    assert ("POST", "/api/v1/applications/{application_id}/decision") in routes
     missing = [f"{method} {path}" for method, path in routes if policy.rule_for(method, path) is None]
     assert missing == [], f"routes without an authorization policy: {missing}"
     assert policy.rule_for("POST", "/api/v1/a-route-nobody-wrote-a-rule-for") is None
@@ -97,7 +84,8 @@ async def test_recruiters_see_only_the_jobs_they_are_on(stack: Stack, team: dict
     invited = await stack.invite(other["id"])
     recruiter = team["recruiter"].headers
     listed = {j["id"] for j in (await stack.http.get("/api/v1/jobs", headers=recruiter)).json()}
-    assert mine.json()["id"] in listed and other["id"] not in listed
+    assert mine.json()["id"] in listed
+    assert other["id"] not in listed
     assert (await stack.http.get(f"/api/v1/jobs/{other['id']}", headers=recruiter)).status_code == 404
     assert (
         await stack.http.get(f"/api/v1/applications/{invited['id']}", headers=recruiter)
@@ -164,17 +152,20 @@ async def test_reviewers_score_only_as_themselves_and_cannot_decide(
     other = await stack.http.get(
         f"/api/v1/applications/{invited['id']}/review?reviewer_id=kai", headers=reviewer
     )
-    assert other.status_code == 403 and "own reviews" in other.json()["detail"]
+    assert other.status_code == 403
+    assert "own reviews" in other.json()["detail"]
     as_someone_else = await stack.http.post(
         f"/api/v1/applications/{invited['id']}/scorecards",
         json={"reviewer_id": "kai", "overall_recommendation": "yes", "ratings": {}},
         headers=reviewer,
     )
-    assert as_someone_else.status_code == 403 and "as yourself ('sam')" in as_someone_else.json()["detail"]
+    assert as_someone_else.status_code == 403
+    assert "as yourself ('sam')" in as_someone_else.json()["detail"]
     decide = await stack.http.post(
         f"/api/v1/applications/{invited['id']}/decision", json={"decision": "approve"}, headers=reviewer
     )
-    assert decide.status_code == 403 and "reviewer role may not" in decide.json()["detail"]
+    assert decide.status_code == 403
+    assert "reviewer role may not" in decide.json()["detail"]
 
 
 async def test_disabled_users_and_revoked_tokens_are_refused(stack: Stack) -> None:
@@ -190,7 +181,8 @@ async def test_disabled_users_and_revoked_tokens_are_refused(stack: Stack) -> No
         accounts.revoke_token(session, token_id)
         session.commit()
     revoked = await stack.http.get("/api/v1/jobs", headers=headers)
-    assert revoked.status_code == 401 and "not valid" in revoked.json()["detail"]
+    assert revoked.status_code == 401
+    assert "not valid" in revoked.json()["detail"]
     assert (
         await stack.http.get("/api/v1/jobs", headers={"Authorization": f"Bearer {other}"})
     ).status_code == 200
@@ -207,12 +199,11 @@ def test_tokens_are_stored_hashed_and_passwords_salted(stack: Stack) -> None:
         user = accounts.create_user(session, unique_email(), "Ops", "ops", password="a long enough password")
         token, plain = accounts.create_token(session, user.id, "x")
         session.commit()
-        assert (
-            plain.startswith("oh_")
-            and plain not in token.token_hash
-            and token.token_hash == accounts.digest(plain)
-        )
-        assert user.password_hash and "a long enough password" not in user.password_hash
+        assert plain.startswith("oh_")
+        assert plain not in token.token_hash
+        assert token.token_hash == accounts.digest(plain)
+        assert user.password_hash
+        assert "a long enough password" not in user.password_hash
         assert accounts.authenticate(session, user.email, "a long enough password") is not None
         assert accounts.authenticate(session, user.email, "a wrong password!") is None
         with pytest.raises(accounts.AccountError, match="at least 12"):
@@ -224,7 +215,8 @@ def test_tokens_are_stored_hashed_and_passwords_salted(stack: Stack) -> None:
 async def test_admin_token_keeps_working_for_bootstrap(stack: Stack) -> None:
     assert (await stack.http.get("/api/v1/jobs", headers=STAFF)).status_code == 200
     bad = await stack.http.get("/api/v1/jobs", headers={"Authorization": "Bearer oh_not-a-token"})
-    assert bad.status_code == 401 and "not valid" in bad.json()["detail"]
+    assert bad.status_code == 401
+    assert "not valid" in bad.json()["detail"]
 
 
 async def test_a_recruiter_extends_a_deadline_unasked_and_the_candidate_is_told(

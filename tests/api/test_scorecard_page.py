@@ -14,7 +14,9 @@ from offhours import accounts
 from pipelines.base import Pipeline
 from pipelines.registry import PIPELINES, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
-from tests.conftest import Stack, token_from, unique_email
+from tests.support.actors import unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 PASSWORD = "a password long enough"
 HTML = {"Accept": "text/html"}
@@ -104,7 +106,8 @@ async def test_each_review_stage_is_scored_on_its_own_criteria_from_the_page(
     assert asked == {"depth"}
     refused = await send_scorecard(stack, application["id"], token)
     assert refused.status_code == 422, refused.text
-    assert "Rate &#39;Depth&#39; from 1 to 5" in refused.text and "Clarity" not in refused.text
+    assert "Rate &#39;Depth&#39; from 1 to 5" in refused.text
+    assert "Clarity" not in refused.text
 
     # With its criterion rated, the panel's scorecard is taken; the panel's score is its own card's
     # (a score over the screen's card too would have failed on its missing 'depth' rating).

@@ -10,28 +10,9 @@ from sqlmodel import Session, select
 
 from offhours import accounts
 from offhours.models import WebSession
-from tests.conftest import Stack, unique_email
-
-PASSWORD = "a password long enough"
-HTML = {"Accept": "text/html"}
-
-
-async def sign_in(stack: Stack, email: str, password: str = PASSWORD) -> int:
-    page = await stack.http.get("/staff/login", headers=HTML)
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert token is not None
-    response = await stack.http.post(
-        "/staff/login", data={"csrf_token": token[1], "email": email, "password": password, "next": "/staff"}
-    )
-    return response.status_code
-
-
-def make_user(stack: Stack, role: str = "recruiter") -> str:
-    email = unique_email()
-    with Session(stack.engine) as session:
-        accounts.create_user(session, email, "Rita", role, "ana", PASSWORD)
-        session.commit()
-    return email
+from tests.support.actors import HTML, make_user
+from tests.support.actors import sign_in_status as sign_in
+from tests.support.stack import Stack
 
 
 async def test_sign_in_works_and_a_wrong_password_does_not(stack: Stack) -> None:
@@ -42,7 +23,8 @@ async def test_sign_in_works_and_a_wrong_password_does_not(stack: Stack) -> None
     cookie = stack.http.cookies.get("offhours_session")
     assert cookie
     jobs = await stack.http.get("/staff/jobs", headers=HTML)
-    assert jobs.status_code == 200 and "Jobs" in jobs.text
+    assert jobs.status_code == 200
+    assert "Jobs" in jobs.text
     # The session also works on the JSON API (reads need no CSRF token).
     assert (await stack.http.get("/api/v1/jobs")).status_code == 200
 
@@ -51,7 +33,8 @@ async def test_state_changes_need_the_sessions_csrf_token(stack: Stack) -> None:
     email = make_user(stack)
     assert await sign_in(stack, email) == 303
     refused = await stack.http.post("/api/v1/jobs", json={"title": "No token", "pipeline": "standard"})
-    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["detail"]
     page = await stack.http.get("/staff/jobs", headers=HTML)
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
     assert token is not None
@@ -76,9 +59,11 @@ async def test_an_expired_or_ended_session_signs_in_again(stack: Stack) -> None:
             session.add(web)
         session.commit()
     page = await stack.http.get("/staff/jobs", headers=HTML)
-    assert page.status_code == 303 and page.headers["location"].startswith("/staff/login")
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/staff/login")
     api = await stack.http.get("/api/v1/jobs")
-    assert api.status_code == 401 and "session has ended" in api.json()["detail"]
+    assert api.status_code == 401
+    assert "session has ended" in api.json()["detail"]
 
     assert await sign_in(stack, email) == 303
     jobs = await stack.http.get("/staff/jobs", headers=HTML)

@@ -12,8 +12,10 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from offhours.settings import Settings
-from tests.api.test_end_to_end import SCORECARD
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.journeys import SCORECARD
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 
 def start_worker(settings: Settings, env: WorkflowEnvironment, log: Path) -> subprocess.Popen[bytes]:
@@ -55,7 +57,8 @@ async def test_worker_killed_mid_application_loses_nothing(bare_stack: Stack, tm
     try:
         url = f"/api/v1/candidate/{token}"
         view = (await stack.http.get(url)).json()
-        assert view["status"] == "in_progress" and view["progress"]["answered"] == 1
+        assert view["status"] == "in_progress"
+        assert view["progress"]["answered"] == 1
         response = await stack.http.post(
             f"{url}/answers", json={"question_id": "experience", "text": "After the crash."}
         )

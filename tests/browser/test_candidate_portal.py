@@ -12,9 +12,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from offhours.media import inspect_upload
-from tests.browser.conftest import Live, Shots
-from tests.conftest import STAFF
-from tests.samples import PDF, webm
+from tests.support.actors import STAFF
+from tests.support.browser import Live, Shots
+from tests.support.samples import PDF, webm
 
 
 async def candidate_view(live: Live, link: str) -> dict[str, Any]:
@@ -41,8 +41,9 @@ async def new_context(browser: Browser, width: int = 1280, height: int = 800) ->
     return await browser.new_context(viewport={"width": width, "height": height}, locale="en-GB")
 
 
+@pytest.mark.usefixtures("pipelines")
 async def test_a_candidate_records_retakes_answers_leaves_resumes_and_submits(
-    live: Live, browser: Browser, shots: Shots, pipelines: None
+    live: Live, browser: Browser, shots: Shots
 ) -> None:
     application, link = await live.invite("portal-visit", "Support engineer", name="Grace Hopper")
 
@@ -86,7 +87,8 @@ async def test_a_candidate_records_retakes_answers_leaves_resumes_and_submits(
     await expect(page.locator("#rec-status")).to_contain_text("Saved", timeout=20_000)
     await expect(page.locator("#answered-count")).to_have_text("1")
     first = await candidate_view(live, link)
-    assert first["questions"][0]["answered"] is True and first["questions"][0]["takes_used"] == 1
+    assert first["questions"][0]["answered"] is True
+    assert first["questions"][0]["takes_used"] == 1
 
     await page.get_by_role("button", name="Record again").click()
     await record(page, 3)
@@ -141,9 +143,11 @@ async def test_a_candidate_records_retakes_answers_leaves_resumes_and_submits(
     detail = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()
     recorded = next(a for a in detail["answers"] if a["question_id"] == "intro")
     assert recorded["duration_seconds"] == pytest.approx(media.duration_seconds, abs=0.01)
-    assert media.has_video and media.has_audio
+    assert media.has_video
+    assert media.has_audio
     assert 1.5 < (media.duration_seconds or 0) < 20, media  # the 3 s retake, not the 2 s first take
-    assert media.duration_seconds and media.duration_seconds > 2.4
+    assert media.duration_seconds
+    assert media.duration_seconds > 2.4
 
     # ... and it plays in a browser: frames advance, the picture has a size.
     staff = await new_context(browser)
@@ -164,13 +168,16 @@ async def test_a_candidate_records_retakes_answers_leaves_resumes_and_submits(
         }""",
         url,
     )
-    assert played["time"] > 0.5 and played["width"] > 0 and played["height"] > 0, played
+    assert played["time"] > 0.5, played
+    assert played["width"] > 0, played
+    assert played["height"] > 0, played
     await phone.close()
     await staff.close()
 
 
+@pytest.mark.usefixtures("pipelines")
 async def test_the_main_flow_on_a_360px_phone_with_a_think_time_question(
-    live: Live, browser: Browser, shots: Shots, pipelines: None
+    live: Live, browser: Browser, shots: Shots
 ) -> None:
     _, link = await live.invite("portal-phone", "Field technician")
     context = await new_context(browser, 360, 740)
@@ -219,8 +226,9 @@ async def test_the_main_flow_on_a_360px_phone_with_a_think_time_question(
     await context.close()
 
 
+@pytest.mark.usefixtures("pipelines")
 async def test_a_timed_question_opened_on_one_device_keeps_its_clock_on_another(
-    live: Live, browser: Browser, pipelines: None
+    live: Live, browser: Browser
 ) -> None:
     _, link = await live.invite("portal-phone", "Field technician")
     first = await new_context(browser)
@@ -247,8 +255,9 @@ async def test_a_timed_question_opened_on_one_device_keeps_its_clock_on_another(
     await second.close()
 
 
+@pytest.mark.usefixtures("pipelines")
 async def test_a_document_upload_refused_for_its_content_then_accepted(
-    live: Live, browser: Browser, shots: Shots, pipelines: None, tmp_path: Path
+    live: Live, browser: Browser, shots: Shots, tmp_path: Path
 ) -> None:
     application, link = await live.invite("portal-document", "Analyst")
     program = tmp_path / "cv.pdf"  # named like a PDF, but a Windows program
@@ -270,14 +279,16 @@ async def test_a_document_upload_refused_for_its_content_then_accepted(
     await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
     stored = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()
     [answer] = stored["answers"]
-    assert answer["content_type"] == "application/pdf" and answer["file_name"] == "answer-cv.pdf"
+    assert answer["content_type"] == "application/pdf"
+    assert answer["file_name"] == "answer-cv.pdf"
     assert answer["duration_seconds"] is None
     assert answer["file_sha256"] == hashlib.sha256(PDF).hexdigest()
     await context.close()
 
 
+@pytest.mark.usefixtures("pipelines")
 async def test_a_recording_made_elsewhere_can_be_uploaded_when_the_browser_cannot_record(
-    live: Live, browser: Browser, pipelines: None, tmp_path: Path
+    live: Live, browser: Browser, tmp_path: Path
 ) -> None:
     application, link = await live.invite("portal-visit", "Support engineer")
     clip = tmp_path / "IMG_0042.webm"  # what a phone's camera app might hand over
@@ -298,6 +309,7 @@ async def test_a_recording_made_elsewhere_can_be_uploaded_when_the_browser_canno
     await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
     detail = (await live.http.get(f"/api/v1/applications/{application['id']}", headers=STAFF)).json()
     [answer] = detail["answers"]
-    assert answer["file_name"] == "answer-intro.webm" and answer["content_type"] == "video/webm"
+    assert answer["file_name"] == "answer-intro.webm"
+    assert answer["content_type"] == "video/webm"
     assert answer["duration_seconds"] == pytest.approx(1.0, abs=0.3)
     await context.close()

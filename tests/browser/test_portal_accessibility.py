@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import Live
+from tests.support.browser import Live
 
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
@@ -28,9 +29,8 @@ async def audit(page: Page, axe_source: str) -> list[dict[str, Any]]:
     ]
 
 
-async def test_every_portal_page_passes_wcag_aa_rules(
-    live: Live, browser: Browser, axe_source: str, pipelines: None
-) -> None:
+@pytest.mark.usefixtures("pipelines")
+async def test_every_portal_page_passes_wcag_aa_rules(live: Live, browser: Browser, axe_source: str) -> None:
     _, link = await live.invite("portal-visit", "Support engineer")
     # Scripts are injected for the audit only: the portal's own policy allows no inline script.
     context = await browser.new_context(viewport={"width": 360, "height": 740}, bypass_csp=True)
@@ -91,7 +91,8 @@ async def tab_to(page: Page, name: str, limit: int = 40) -> None:
     raise AssertionError(f"{name!r} cannot be reached with the Tab key")
 
 
-async def test_a_written_answer_with_the_keyboard_only(live: Live, browser: Browser, pipelines: None) -> None:
+@pytest.mark.usefixtures("pipelines")
+async def test_a_written_answer_with_the_keyboard_only(live: Live, browser: Browser) -> None:
     _, link = await live.invite("portal-visit", "Support engineer")
     context = await browser.new_context(viewport={"width": 1024, "height": 768})
     page = await context.new_page()

@@ -15,8 +15,8 @@ from pipelines.base import Pipeline
 from pipelines.people import PEOPLE
 from pipelines.registry import PIPELINES, validate
 from pipelines.stages import DAY, Decision, Interview, Invite, Question, Review
-from tests.browser.conftest import CLARITY, Live, Shots
-from tests.conftest import STAFF, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.browser import CLARITY, Live, Shots
 
 PASSWORD = "correct horse battery staple"
 PANEL = Pipeline(
@@ -86,8 +86,9 @@ async def sign_in(page: Page, live: Live, email: str) -> None:
     await page.get_by_role("button", name="Sign in").click()
 
 
+@pytest.mark.usefixtures("staff_pipelines")
 async def test_a_reviewer_scores_blind_then_sees_the_other_scores(
-    live: Live, browser: Browser, staff_pipelines: None, shots: Shots
+    live: Live, browser: Browser, shots: Shots
 ) -> None:
     reviewers = {person: account(live, "reviewer", person) for person in ("kai", "ruth", "lee", "noor")}
     application, link = await live.invite("staff-panel", "Platform engineer", name="Grace Hopper")
@@ -135,8 +136,9 @@ async def test_a_reviewer_scores_blind_then_sees_the_other_scores(
     }
 
 
+@pytest.mark.usefixtures("staff_pipelines")
 async def test_a_recruiter_approves_from_the_board_and_the_candidate_is_emailed(
-    live: Live, browser: Browser, staff_pipelines: None, shots: Shots
+    live: Live, browser: Browser, shots: Shots
 ) -> None:
     sam = account(live, "reviewer", "sam")
     recruiter_id, recruiter_email, _ = account(live, "recruiter", "ana")
@@ -177,6 +179,7 @@ async def test_a_recruiter_approves_from_the_board_and_the_candidate_is_emailed(
     ]["email"]
     mails = await live.mailbox.wait_for(address, 2)
     decision = [m for m in mails if m.subject.startswith("Good news")]
-    assert len(decision) == 1 and "clearest we read" in decision[0].text
+    assert len(decision) == 1
+    assert "clearest we read" in decision[0].text
     final = await wait_for(live, application["id"], lambda d: d["status"] == "approved")
     assert final["decided_by"] == f"recruiter:{recruiter_id}"

@@ -255,11 +255,13 @@ def test_cli_validates_a_file_and_names_each_problem(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert ok.returncode == 0 and "ok  internship" in ok.stdout
+    assert ok.returncode == 0
+    assert "ok  internship" in ok.stdout
     shown = subprocess.run(
         [sys.executable, "-m", "tools.cli", "pipelines", "show", "internship"],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert shown.returncode == 0 and PIPELINES["internship"].version in shown.stdout
+    assert shown.returncode == 0
+    assert PIPELINES["internship"].version in shown.stdout

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def load_fault_run() -> object:
     spec = importlib.util.spec_from_file_location("fault_run", ROOT / "reliability" / "fault_run.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["fault_run"] = module
     spec.loader.exec_module(module)

@@ -40,7 +40,9 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from api.routes.applications import MAX_OFFSET
 from offhours.settings import Settings
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 
 EXAMPLES = int(os.environ.get("OFFHOURS_FUZZ_EXAMPLES", "8"))  # per operation and generation mode
 BASE_URL = "http://offhours.test"
@@ -110,7 +112,7 @@ def _kind(failure: Failure, status: int) -> str:
     return f"{failure.title} [{status}]"
 
 
-def _wire(case: schemathesis.Case, headers: dict[str, str]) -> requests.PreparedRequest:
+def _wire(case: schemathesis.Case[Any], headers: dict[str, str]) -> requests.PreparedRequest:
     """The request as it goes on the wire (schemathesis serialises it for `requests`)."""
     kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers=headers)
     allowed = ("method", "url", "headers", "params", "data", "json", "files", "cookies", "auth")
@@ -132,7 +134,7 @@ async def _send(http: httpx.AsyncClient, prepared: requests.PreparedRequest) -> 
 
 def _strategies(
     operation: Any, real: dict[str, str], candidate: bool
-) -> st.SearchStrategy[schemathesis.Case]:
+) -> st.SearchStrategy[schemathesis.Case[Any]]:
     """Positive and negative cases, with path ids drawn at random and with real ones."""
     names = {p.name for p in operation.path_parameters}
     fixed = {name: value for name, value in real.items() if name in names}
@@ -147,7 +149,7 @@ def _strategies(
 
 def _run_operation(
     operation: Any,
-    strategy: st.SearchStrategy[schemathesis.Case],
+    strategy: st.SearchStrategy[schemathesis.Case[Any]],
     headers: dict[str, str],
     call: Callable[[requests.PreparedRequest], httpx.Response],
     found: Findings,
@@ -164,7 +166,7 @@ def _run_operation(
         verbosity=hypothesis.Verbosity.quiet,
     )
     @hypothesis.given(case=strategy)
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case[Any]) -> None:
         try:
             prepared = _wire(case, headers)
         except SerializationNotPossible:
@@ -172,7 +174,7 @@ def _run_operation(
         found.cases += 1
         try:
             response = call(prepared)
-        except Exception as error:  # raised through the ASGI transport: a 500 to a client
+        except Exception as error:  # noqa: BLE001 (raised through the ASGI transport: a 500 to a client)
             found.note(found.failures, label, f"server error: {type(error).__name__}", f"{error!r}")
             return
         found.statuses[response.status_code] = found.statuses.get(response.status_code, 0) + 1
@@ -198,12 +200,11 @@ async def _invited(stack: Stack, pipeline: str) -> tuple[str, str]:
     return application["id"], token_from(mail.link())
 
 
+@pytest.mark.usefixtures("hypothesis_as_it_was")
 @pytest.mark.timeout(600)
 # schemathesis' own strategies draw from `random` (Hypothesis warns; nothing of ours).
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-async def test_the_api_answers_fuzzed_requests_as_documented(
-    stack: Stack, hypothesis_as_it_was: None
-) -> None:
+async def test_the_api_answers_fuzzed_requests_as_documented(stack: Stack) -> None:
     started = time.monotonic()
     job = await stack.create_job("Fuzzed job")
     staff_application, _ = await _invited(stack, "standard")

@@ -22,9 +22,10 @@ from api.app import create_app
 from api.deps import SESSION_COOKIE
 from offhours import ROOT, accounts
 from offhours.contracts import EmailRequest
-from offhours.models import Application, Candidate, Job
 from offhours.settings import Settings, SettingsError, load_settings, new_key
-from tests.conftest import Mailbox, unique_email
+from tests.support.actors import unique_email
+from tests.support.mail import Mailbox
+from tests.support.records import application_for
 
 GOOD_SECRET = "hardening-test-secret-key-0123456789abcdef"
 PRODUCTION = {
@@ -71,7 +72,8 @@ def test_secret_key_is_required_in_every_environment_but_development(environment
 def test_a_short_or_low_entropy_secret_key_is_refused(environment: str, value: str, says: str) -> None:
     with pytest.raises(SettingsError) as error:
         load_settings(**{**PRODUCTION, "ENVIRONMENT": environment, "SECRET_KEY": value})
-    assert "OFFHOURS_SECRET_KEY" in str(error.value) and says in str(error.value)
+    assert "OFFHOURS_SECRET_KEY" in str(error.value)
+    assert says in str(error.value)
     assert "secrets.token_urlsafe(32)" in str(error.value)
 
 
@@ -140,7 +142,8 @@ async def sign_in(
     async with httpx.AsyncClient(transport=transport, base_url=app_settings.PUBLIC_URL) as http:
         page = await http.get("/staff/login", headers={"Accept": "text/html"})
         token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-        assert page.status_code == 200 and token is not None, page.text
+        assert page.status_code == 200, page.text
+        assert token is not None, page.text
         cookie = set_cookies(page)[csrf.COOKIE].split(";", 1)[0]
         signed_in = await http.post(
             "/staff/login",
@@ -183,7 +186,8 @@ def readme_samesite() -> tuple[str, str]:
     readme = " ".join((ROOT / "README.md").read_text().split())
     csrf_says = re.search(r"CSRF token \(HMAC of a SameSite=(\w+) cookie", readme)
     session_says = re.search(r"SameSite=(\w+) session cookie", readme)
-    assert csrf_says and session_says, "the README no longer says which SameSite the cookies use"
+    assert csrf_says, "the README no longer says which SameSite the cookies use"
+    assert session_says, "the README no longer says which SameSite the cookies use"
     return csrf_says[1], session_says[1]
 
 
@@ -196,34 +200,11 @@ async def test_set_cookie_samesite_is_what_the_readme_says(settings: Settings, e
     portal = Response()
     csrf.set_cookie(portal, settings, "v" * 43)
     header = portal.headers["set-cookie"]
-    assert attributes(header)["samesite"].lower() == csrf_says.lower() and "Path=/c/" in header
+    assert attributes(header)["samesite"].lower() == csrf_says.lower()
+    assert "Path=/c/" in header
 
 
 # ----------------------------------------------------------------------------- email, calendar
-
-
-def application_for(engine: Engine, job_title: str) -> str:
-    """An application row for a job of this title (the email renders from the product tables)."""
-    suffix = uuid.uuid4().hex[:12]
-    with Session(engine) as session:
-        job = Job(id=f"job_{suffix}", title=job_title, pipeline="standard")
-        candidate = Candidate(id=f"cnd_{suffix}", name="Ada", email=unique_email(), timezone="Europe/Lisbon")
-        application = Application(
-            id=f"app_{suffix}",
-            job_id=job.id,
-            candidate_id=candidate.id,
-            workflow_id=f"application-app_{suffix}",
-            pipeline_name="standard",
-            pipeline_version="1",
-            pipeline_snapshot={"title": "Standard", "stages": []},
-            deadline=datetime.now(UTC) + timedelta(days=7),
-        )
-        session.add(job)
-        session.add(candidate)
-        session.commit()
-        session.add(application)
-        session.commit()
-        return application.id
 
 
 def booked(application_id: str, title: str = "Interview", location: str = "Video call") -> EmailRequest:
@@ -245,11 +226,13 @@ async def test_a_job_title_cannot_break_out_of_the_email_html(
     rendered = email.render(request)
     await email.deliver(email.build(rendered, email.message_id(request)))
     [mail] = await mailbox.wait_for(rendered.recipient, 1)
-    assert "<img" not in mail.html and "</title><img" not in mail.html
+    assert "<img" not in mail.html
+    assert "</title><img" not in mail.html
     assert "&lt;/title&gt;&lt;img src=x onerror=alert(1)&gt;" in mail.html  # shown, as text
     assert mail.html.count("</title>") == 1
     # Plain text keeps the title as typed: the subject header and the text part.
-    assert XSS in mail.subject and mail.subject.startswith(f"Confirmed: Interview for {XSS}, ")
+    assert XSS in mail.subject
+    assert mail.subject.startswith(f"Confirmed: Interview for {XSS}, ")
     assert XSS in mail.text
     # The body's text is escaped once, not twice.
     assert "&amp;lt;" not in mail.html
@@ -259,7 +242,8 @@ def test_subject_header_takes_no_line_break(settings: Settings, engine: Engine) 
     email = EmailActivities(engine, settings)
     request = booked(application_for(engine, "Engineer\r\nBcc: evil@example.com"), title="Call\rX-Evil: 1")
     subject = email.render(request).subject
-    assert "\r" not in subject and "\n" not in subject
+    assert "\r" not in subject
+    assert "\n" not in subject
     assert subject.startswith("Confirmed: Call X-Evil: 1 for Engineer Bcc: evil@example.com, ")
 
 

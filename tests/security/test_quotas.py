@@ -38,9 +38,11 @@ from offhours.storage import HOLD_SECONDS, FileStore, TooManyUploads
 from pipelines.people import PEOPLE
 from pipelines.registry import PIPELINES, Pipeline, validate
 from pipelines.stages import Criterion, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Mailbox, Stack, _stack, free_port, token_from, unique_email
-from tests.postgres import fresh_schema, throwaway_postgres, unavailable_reason
-from tests.samples import PDF, webm
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import Mailbox, token_from
+from tests.support.postgres import fresh_schema, throwaway_postgres, unavailable_reason
+from tests.support.samples import PDF, webm
+from tests.support.stack import Stack, free_port, start_stack
 
 QUOTAS = Pipeline(
     name="quotas",
@@ -191,7 +193,8 @@ async def test_questions_to_the_contact_stop_at_the_quota_and_send_no_more_email
         assert refused.status_code == 429, refused.text
         body = refused.json()
         assert body["limit"] == 2
-        assert "2 messages" in body["detail"] and "wait for their answer" in body["detail"]
+        assert "2 messages" in body["detail"]
+        assert "wait for their answer" in body["detail"]
 
         # The contact's answer still goes out; the candidate's thread shows what was stored.
         answered = await stack.http.post(
@@ -235,7 +238,8 @@ async def test_uploads_stop_at_the_quota_and_store_nothing_more(stack: Stack, qu
         refused = await upload(http, who, "letter", fourth)
         assert refused.status_code == 429, refused.text
         body = refused.json()
-        assert body["limit"] == 3 and "3 uploads" in body["detail"]
+        assert body["limit"] == 3
+        assert "3 uploads" in body["detail"]
         assert "contact person" in body["detail"]
         # Refused before a byte was kept, whatever the question.
         assert (await upload(http, who, "cv", fourth)).status_code == 429
@@ -243,7 +247,8 @@ async def test_uploads_stop_at_the_quota_and_store_nothing_more(stack: Stack, qu
     assert not sealed(stack.settings, who.application_id, fourth).exists()
     assert answer_sha(stack, who, "letter") == sha(second)
     assert answer_sha(stack, who, "cv") == sha(third)
-    assert incoming_left(stack.settings) == [] and holds_left(stack.settings) == []
+    assert incoming_left(stack.settings) == []
+    assert holds_left(stack.settings) == []
     assert await downloaded(stack, who, "letter") == second
 
 
@@ -264,14 +269,16 @@ async def test_a_recording_without_retakes_stops_at_the_take_quota(stack: Stack,
         reopened = await http.post(f"{who.api}/questions/intro/open")
         assert reopened.status_code == 409, reopened.text
         body = reopened.json()
-        assert body["limit"] == 2 and "2 takes" in body["detail"]
+        assert body["limit"] == 2
+        assert "2 takes" in body["detail"]
         assert "stays as your answer" in body["detail"]
         # Sending a recording straight away (an untimed question needs no opening) is a take too.
         sent = await upload(http, who, "intro", third, "take.webm")
         assert sent.status_code == 409, sent.text
 
         intro = next(q for q in (await http.get(who.api)).json()["questions"] if q["id"] == "intro")
-        assert intro["takes_used"] == 2 and intro["takes_allowed"] is None
+        assert intro["takes_used"] == 2
+        assert intro["takes_allowed"] is None
     assert answer_sha(stack, who, "intro") == sha(second)
     assert not sealed(stack.settings, who.application_id, third).exists()
     assert await downloaded(stack, who, "intro") == second
@@ -357,7 +364,8 @@ async def test_identical_bytes_uploaded_at_once_both_stay_readable(stack: Stack,
     for _ in range(8):
         cv, letter = answer_sha(stack, who, "cv"), answer_sha(stack, who, "letter")
         swap = {sha(new): new, sha(newer): newer}
-        assert cv is not None and letter is not None
+        assert cv is not None
+        assert letter is not None
         swapped = await asyncio.gather(
             upload(stack.http, who, "cv", swap[letter]), upload(stack.http, who, "letter", swap[cv])
         )
@@ -365,7 +373,8 @@ async def test_identical_bytes_uploaded_at_once_both_stay_readable(stack: Stack,
         assert await downloaded(stack, who, "cv") == swap[letter]
         assert await downloaded(stack, who, "letter") == swap[cv]
         assert stored_of(stack.settings, who.application_id) == {sha(new), sha(newer)}
-    assert holds_left(stack.settings) == [] and incoming_left(stack.settings) == []
+    assert holds_left(stack.settings) == []
+    assert incoming_left(stack.settings) == []
 
 
 # ---------------------------------------------------------------------------------- PostgreSQL
@@ -389,7 +398,7 @@ async def pg_stack(
     engine = make_engine(fresh_schema(postgres_server))
     try:
         pg_settings = settings.model_copy(update={"DATABASE_URL": postgres_server})
-        async for stack in _stack(dev_server, pg_settings, engine, mailbox):
+        async for stack in start_stack(dev_server, pg_settings, engine, mailbox):
             yield stack
     finally:
         engine.dispose()
@@ -442,4 +451,5 @@ def test_the_store_counts_uploads_and_refuses_past_the_quota(tmp_path: Path) -> 
         store.put(io.BytesIO(b"other"), 100, APP, key, max_uploads=2)
     assert not store.sealed_path(APP, sha(b"other")).exists()
     assert not list((tmp_path / "incoming").iterdir())
-    assert store.erase(APP) == 1 and store.uploads_received(APP) == 0
+    assert store.erase(APP) == 1
+    assert store.uploads_received(APP) == 0

@@ -16,7 +16,9 @@ from pipelines.base import Pipeline
 from pipelines.custom import CUSTOM_ACTIVITIES, CUSTOM_WORKFLOWS
 from pipelines.registry import PIPELINES, PipelineError
 from pipelines.stages import Criterion, Custom, Decision, Interview, Invite, Question, Review
-from tests.conftest import STAFF, Stack, token_from, unique_email
+from tests.support.actors import STAFF, unique_email
+from tests.support.mail import token_from
+from tests.support.stack import Stack
 from workflows import WORKFLOWS
 
 ANCHORS = ("1", "2", "3", "4", "5")
@@ -60,7 +62,8 @@ async def at_references(stack: Stack, monkeypatch: pytest.MonkeyPatch, name: str
     assert scored.status_code == 201, scored.text
     [ask] = await stack.mailbox.wait_for(CONTACT, 1)
     assert ask.subject == f"Reference check: Staff engineer (application {application['id']})"
-    assert "Mary" not in ask.text and address not in ask.text
+    assert "Mary" not in ask.text
+    assert address not in ask.text
     return application["id"], address
 
 
@@ -78,7 +81,8 @@ async def test_a_recorded_outcome_continues_to_the_decision(
     assert (await outcome(stack, application_id, {"outcome": "maybe"})).status_code == 422
     response = await outcome(stack, application_id, {"outcome": "continue", "note": "Two strong references."})
     assert response.status_code == 200, response.text
-    assert response.json()["status"] == "awaiting_decision" and response.json()["stage"] == "decision"
+    assert response.json()["status"] == "awaiting_decision"
+    assert response.json()["stage"] == "decision"
     again = await outcome(stack, application_id, {"outcome": "reject"})
     assert again.status_code == 409
     decided = await stack.http.post(

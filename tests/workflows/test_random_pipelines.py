@@ -39,7 +39,7 @@ from pipelines.stages import (
     Review,
     Scheduling,
 )
-from tests.driver import EVENTS, TERMINAL, World, finish, no_workflow_task_failures, perform, start
+from tests.support.driver import EVENTS, TERMINAL, World, finish, no_workflow_task_failures, perform, start
 
 NAMES = itertools.count(1)
 RUNS = 5  # an example stalled by the test server is run again on a fresh one, up to this many times

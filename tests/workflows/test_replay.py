@@ -29,7 +29,7 @@ from temporalio.worker import Replayer
 
 from operations.audit import export
 from pipelines.registry import PIPELINES
-from tests.driver import Run, World, answer_everything, finish, start
+from tests.support.driver import Run, World, answer_everything, finish, start
 from workflows import WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -290,7 +290,8 @@ def test_record_histories() -> None:
             run = world.run(start(world, PIPELINES[pipeline_name]))
             world.run(scenario(run), timeout=300)
             state, running = world.run(run.state())
-            assert not running and state.status == expected, (name, state)
+            assert not running, (name, state)
+            assert state.status == expected, (name, state)
             world.run(_save(world, run, name))
     finally:
         world.close()

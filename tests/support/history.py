@@ -11,7 +11,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 
 from offhours.codec import codec_for
-from tests.conftest import Stack
+from tests.support.stack import Stack
 
 
 def payload_json(stack: Stack, payload: Payload) -> Any:

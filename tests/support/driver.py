@@ -9,21 +9,17 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Coroutine
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aiosmtpd.controller import Controller
-from sqlmodel import Session
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from offhours import accounts
-from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from offhours.db import make_engine
 from offhours.links import make_candidate_token
@@ -32,13 +28,13 @@ from offhours.settings import load_settings
 from pipelines import registry
 from pipelines.base import Pipeline
 from pipelines.stages import RECORDED, Assessment, Interview, Onboarding, Review
-from tests.conftest import ADMIN_TOKEN, Mailbox, _Handler, free_port
-from tests.samples import PDF, webm
+from tests.support.actors import ADMIN_TOKEN, STAFF, person_headers
+from tests.support.mail import Mailbox, smtp_port, start_smtp
+from tests.support.samples import PDF, webm
+from tests.support.stack import free_port, open_stack
 from tools.binaries import temporal_test_server
-from workers import build_worker
 
 T = TypeVar("T")
-STAFF = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TERMINAL = {"approved", "rejected", "expired", "withdrawn"}
 
 
@@ -46,7 +42,7 @@ TERMINAL = {"approved", "rejected", "expired", "withdrawn"}
 
 
 class World:
-    """The product on its own event loop in a background thread."""
+    """The product (the same stack the fixtures start) on its own event loop in a background thread."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -54,13 +50,12 @@ class World:
         self.thread.start()
         self.tmp = Path(tempfile.mkdtemp(prefix="offhours-prop-"))
         self.mailbox = Mailbox()
-        self.smtp = Controller(_Handler(self.mailbox), hostname="127.0.0.1", port=free_port())
-        self.smtp.start()
+        self.smtp = start_smtp(self.mailbox, free_port())
         self.settings = load_settings(
             ENVIRONMENT="test",
             DATABASE_URL=f"sqlite:///{self.tmp / 'db.sqlite'}",
             SMTP_HOST="127.0.0.1",
-            SMTP_PORT=self.smtp.port,
+            SMTP_PORT=smtp_port(self.smtp),
             SECRET_KEY="property-test-secret-key-0123456789abcdef",
             ADMIN_TOKEN=ADMIN_TOKEN,
             DATA_DIR=self.tmp / "data",
@@ -74,32 +69,35 @@ class World:
         self._people: dict[str, dict[str, str]] = {}
         self.run(self._start())
 
+    @property
+    def env(self) -> WorkflowEnvironment:
+        return self.stack.env
+
+    @property
+    def client(self) -> Client:
+        return self.stack.client
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.stack.http
+
     def as_person(self, person_id: str) -> dict[str, str]:
-        """Headers for an ops account linked to a person of the staff directory (created once): only
-        such accounts score and cast approvers' votes, as themselves (ADMIN_TOKEN does neither)."""
+        """Headers for an ops account linked to a person of the staff directory (created once, kept
+        across restarts): only such accounts score and cast approvers' votes, as themselves."""
         if person_id not in self._people:
-            with Session(self.engine) as session:
-                email = f"staff-{person_id}-{uuid.uuid4().hex[:8]}@example.com"
-                user = accounts.create_user(session, email, f"Staff {person_id}", "ops", person_id)
-                _, token = accounts.create_token(session, user.id, "driver")
-                session.commit()
-            self._people[person_id] = {"Authorization": f"Bearer {token}"}
+            self._people[person_id] = person_headers(self.engine, person_id, "driver")
         return self._people[person_id]
 
     async def _start(self) -> None:
-        self.env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=temporal_test_server()
+        env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server())
+        self._running = AsyncExitStack()
+        self._running.push_async_callback(env.shutdown)
+        self.stack = await self._running.enter_async_context(
+            open_stack(env, self.settings, self.engine, self.mailbox)
         )
-        self.client = with_codec(self.env.client, self.settings)
-        self.worker = build_worker(self.client, self.settings, self.engine)
-        self.worker_task = asyncio.create_task(self.worker.run())
-        app = create_app(self.settings, temporal_client=self.client, engine=self.engine)
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://offhours.test")
 
     async def _stop(self) -> None:
-        await self.http.aclose()
-        await self.worker.shutdown()
-        await self.env.shutdown()
+        await self._running.aclose()
 
     def restart(self) -> None:
         """A fresh time-skipping server and worker (same database and mailbox): one example's
@@ -189,7 +187,7 @@ EVENTS: list[tuple[str, Any]] = [
 ]
 
 
-async def perform(run: Run, event: tuple[str, Any]) -> None:
+async def perform(run: Run, event: tuple[str, Any]) -> None:  # noqa: C901 (one branch per kind of event, read as a table)
     kind, value = event
     c = f"/api/v1/candidate/{run.token}"
     a = f"/api/v1/applications/{run.application_id}"

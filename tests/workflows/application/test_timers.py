@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus
 
 from activities.email_text import format_deadline
-from offhours.contracts import ApplicationState
-from tests.conftest import STAFF, CaughtMail, Stack, token_from, unique_email
-from tests.history import payload_json
+from tests.support.actors import STAFF, unique_email
+from tests.support.history import payload_json
+from tests.support.mail import subjects, token_from
+from tests.support.stack import Stack, is_running, state
 
 DAY = timedelta(days=1)
 TOLERANCE = timedelta(seconds=5)
@@ -111,22 +111,6 @@ async def email_history(stack: Stack, application_id: str) -> tuple[datetime, li
 
 async def email_keys(stack: Stack, application_id: str) -> list[str | None]:
     return [email.key for email in (await email_history(stack, application_id))[1]]
-
-
-def subjects(mails: list[CaughtMail]) -> list[str]:
-    return [mail.subject for mail in mails]
-
-
-async def state(stack: Stack, application_id: str) -> ApplicationState:
-    state: ApplicationState = await stack.workflow(application_id).query(
-        "state", result_type=ApplicationState
-    )
-    return state
-
-
-async def is_running(stack: Stack, application_id: str) -> bool:
-    description = await stack.workflow(application_id).describe()
-    return bool(description.status == WorkflowExecutionStatus.RUNNING)
 
 
 def reminder_subject(title: str, deadline: datetime) -> str:
@@ -223,7 +207,8 @@ async def test_no_reminder_or_expiry_after_submission(skipping_stack: Stack) -> 
     assert await email_keys(stack, invited.application_id) == ["invite", "submitted"]
     assert (await stack.application(invited.application_id))["status"] == "in_review"
     current = await state(stack, invited.application_id)
-    assert current.status == "in_review" and current.reminders_sent == []
+    assert current.status == "in_review"
+    assert current.reminders_sent == []
     assert await is_running(stack, invited.application_id)
 
 
@@ -249,7 +234,8 @@ async def test_submission_between_the_reminders_stops_the_second_one(skipping_st
         f"We have received your answers for {invited.title}",
     ]
     assert await email_keys(stack, invited.application_id) == ["invite", FIRST_REMINDER, "submitted"]
-    assert current.status == "in_review" and current.reminders_sent == [FIRST_REMINDER]
+    assert current.status == "in_review"
+    assert current.reminders_sent == [FIRST_REMINDER]
     assert (await stack.application(invited.application_id))["status"] == "in_review"
 
 
@@ -275,7 +261,8 @@ async def test_review_and_approval_under_time_skipping(skipping_stack: Stack) ->
     assert decision.json()["status"] == "approved"
 
     result = await stack.workflow(invited.application_id).result()
-    assert result.status == "approved" and result.decision == "approve"
+    assert result.status == "approved"
+    assert result.decision == "approve"
     mails = await stack.mailbox.wait_for(invited.address, 3)
     await stack.mailbox.settle(0.5)
     assert subjects(stack.mailbox.to(invited.address)) == [
@@ -289,7 +276,8 @@ async def test_review_and_approval_under_time_skipping(skipping_stack: Stack) ->
     _, activities = await activity_history(stack, invited.application_id)
     [saved] = [a for a in activities if a.name == "save_decision"]
     [email] = [a for a in activities if a.key == "decision"]
-    assert saved.completed_event_id is not None and email.event_id > saved.completed_event_id
+    assert saved.completed_event_id is not None
+    assert email.event_id > saved.completed_event_id
     assert await email_keys(stack, invited.application_id) == ["invite", "submitted", "decision"]
     assert (await stack.application(invited.application_id))["status"] == "approved"
 
@@ -357,7 +345,8 @@ async def test_an_answer_after_the_deadline_is_refused_and_not_saved(skipping_st
     assert application["status"] == "expired"
     assert application["answers"] == []
     result = await stack.workflow(invited.application_id).result()
-    assert result.status == "expired" and result.answered == []
+    assert result.status == "expired"
+    assert result.answered == []
     _, activities = await activity_history(stack, invited.application_id)
     assert "save_answer" not in {a.name for a in activities}
     view = (await stack.http.get(f"/api/v1/candidate/{invited.token}")).json()
