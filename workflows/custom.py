@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from offhours.contracts import (
@@ -18,11 +18,15 @@ with workflow.unsafe.imports_passed_through():
         INVALID,
         CustomStageInput,
         EmailRequest,
-        EmailResult,
         StageOutcome,
     )
 
+from workflows.emails import send_email
+
 REFERENCE_WINDOW = timedelta(days=14)
+REFERENCE_EMAIL_RETRY = RetryPolicy(
+    maximum_interval=timedelta(minutes=10), non_retryable_error_types=["PermanentEmailFailure"]
+)
 
 
 @workflow.defn(name="ReferenceCheck")
@@ -42,19 +46,7 @@ class ReferenceCheckWorkflow:
                 "reference_check",
                 to_staff=stage.contact,
             )
-            try:
-                await workflow.execute_activity(
-                    "send_email",
-                    request,
-                    result_type=EmailResult,
-                    start_to_close_timeout=timedelta(seconds=90),
-                    retry_policy=RetryPolicy(
-                        maximum_interval=timedelta(minutes=10),
-                        non_retryable_error_types=["PermanentEmailFailure"],
-                    ),
-                )
-            except ActivityError as error:
-                workflow.logger.warning("reference check email failed: %s", error.cause)
+            await send_email(request, retry_policy=REFERENCE_EMAIL_RETRY)
         try:
             await workflow.wait_condition(lambda: self._outcome is not None, timeout=REFERENCE_WINDOW)
         except TimeoutError:

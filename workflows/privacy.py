@@ -19,12 +19,13 @@ with workflow.unsafe.imports_passed_through():
     from offhours.contracts import (
         ClosedNotice,
         EmailRequest,
-        EmailResult,
         EraseApplication,
         ErasureRequest,
         HoldChange,
         PrivacyInput,
     )
+
+from workflows.emails import send_email
 
 ERASE_TIMEOUT = timedelta(minutes=5)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -100,16 +101,8 @@ class PrivacyWorkflow:
         self._erased_at = workflow.now()
 
     async def _notify(self, application_id: str, template: str, key: str) -> None:
-        try:
-            await workflow.execute_activity(
-                "send_email",
-                EmailRequest(application_id, key, template),
-                result_type=EmailResult,
-                start_to_close_timeout=timedelta(seconds=90),
-                retry_policy=EMAIL_RETRY,
-            )
-        except Exception:  # noqa: BLE001 (an undeliverable address must not stop the erasure)
-            workflow.logger.warning("privacy notice %s could not be delivered", key)
+        # An undeliverable address must not stop the erasure.
+        await send_email(EmailRequest(application_id, key, template), retry_policy=EMAIL_RETRY)
 
     # ------------------------------------------------------------------------------ signals
 

@@ -10,19 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from offhours import ids
-    from offhours.contracts import EmailRequest, EmailResult, ReviewTaskInput
+    from offhours.contracts import EmailRequest, ReviewTaskInput
 
-EMAIL_TIMEOUT = timedelta(seconds=90)
-EMAIL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["PermanentEmailFailure"],
-)
+from workflows.emails import send_email
 
 
 @workflow.defn(name="ReviewTask")
@@ -62,13 +55,4 @@ class ReviewTaskWorkflow:
 
     async def _email(self, task: ReviewTaskInput, key: str, template: str, **extra: str) -> None:
         request = EmailRequest(task.application_id, key, template, None, dict(extra), to_staff=task.reviewer)
-        try:
-            await workflow.execute_activity(
-                "send_email",
-                request,
-                result_type=EmailResult,
-                start_to_close_timeout=EMAIL_TIMEOUT,
-                retry_policy=EMAIL_RETRY,
-            )
-        except ActivityError as error:
-            workflow.logger.warning("email %s could not be delivered: %s", key, error.cause)
+        await send_email(request)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from offhours.contracts import (
@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         ApplicationState,
         DecisionInput,
         EmailRequest,
-        EmailResult,
         SaveDecision,
         StatusChange,
         WithdrawInput,
@@ -34,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from pipelines.base import pipeline_from_snapshot
     from pipelines.stages import CANDIDATE_STAGES
     from pipelines.stages import Decision as DecisionStage
+
+from workflows.emails import send_email
 
 from .state import (
     AssessmentState,
@@ -52,13 +53,6 @@ Status = ApplicationStatus
 # Database writes: short, retried until the database is back (a lost write would lose the read model).
 DB_TIMEOUT = timedelta(seconds=30)
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-# Email: SMTP relays can be slow or down for a while; retried with backoff, never more than once sent.
-EMAIL_TIMEOUT = timedelta(seconds=90)
-EMAIL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["PermanentEmailFailure"],
-)
 
 ACCEPTS_ANSWERS = (Status.invited, Status.in_progress)
 
@@ -274,15 +268,4 @@ class ApplicationBase:
             to_staff,
             attach_ics,
         )
-        try:
-            await workflow.execute_activity(
-                "send_email",
-                request,
-                result_type=EmailResult,
-                start_to_close_timeout=EMAIL_TIMEOUT,
-                retry_policy=EMAIL_RETRY,
-            )
-        except ActivityError as error:
-            # A permanently refused address must not stop the application: the email activity has
-            # recorded the failure on the application's email log; the workflow goes on.
-            workflow.logger.warning("email %s could not be delivered: %s", key, error.cause)
+        await send_email(request)

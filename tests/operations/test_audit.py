@@ -25,7 +25,7 @@ from tests.support.stack import Stack
 from tools.cli import app as cli
 from workflows.application import ApplicationWorkflow
 
-HISTORIES = Path(__file__).resolve().parent / "histories"
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 APPLICATIONS = sorted(p for p in HISTORIES.glob("*.json") if "--" in p.stem and p.stem.count("--") == 1)
 
 

@@ -23,7 +23,7 @@ from tests.support.actors import STAFF
 from tests.support.stack import Stack, cli_environment
 from tools.cli import app as cli
 
-HISTORIES = Path(__file__).resolve().parent / "histories"
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 NAMES = ["standard--approved", "standard--withdrawn", "internship--rejected-with-feedback"]
 
 
