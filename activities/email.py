@@ -167,14 +167,20 @@ class EmailActivities:
         }
 
     def _staff_context(self, application_id: str, staff_name: str, staff_id: str) -> dict[str, Any]:
-        url = f"{self.settings.PUBLIC_URL}/api/v1/applications/{application_id}"
+        """Links to the staff pages (signed in with a browser session), never to JSON endpoints: each
+        goes to the part of the application page where the email's action is taken."""
+        del staff_id  # the reviewer is whoever signs in; the link names no one
+        page = f"{self.settings.PUBLIC_URL}/staff/applications/{application_id}"
         return {
             "staff_name": staff_name,
             "application_id": application_id,
-            "staff_link": url,
-            "messages_link": f"{url}/messages",
-            # Reviewers get the blind, independent view, never the full application.
-            "review_link": f"{url}/review?reviewer_id={staff_id}",
+            "staff_link": page,
+            "decision_link": f"{page}#decision",
+            "extension_link": f"{page}#extension",
+            "messages_link": f"{page}#messages",
+            "slots_link": f"{page}#slots",
+            # Reviewers get the blind, independent scoring page, never the full application.
+            "review_link": f"{self.settings.PUBLIC_URL}/staff/reviews/{application_id}",
         }
 
     def _candidate_context(self, request: EmailRequest, facts: _Facts) -> dict[str, Any]:
