@@ -179,6 +179,7 @@ class EmailActivities:
             "extension_link": f"{page}#extension",
             "messages_link": f"{page}#messages",
             "slots_link": f"{page}#slots",
+            "outcome_link": f"{page}#outcome",
             # Reviewers get the blind, independent scoring page, never the full application.
             "review_link": f"{self.settings.PUBLIC_URL}/staff/reviews/{application_id}",
         }
