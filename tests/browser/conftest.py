@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tarfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -65,26 +66,45 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-@pytest.fixture
-async def live(
-    dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+@asynccontextmanager
+async def serving(
+    env: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
 ) -> AsyncIterator[Live]:
+    """The product on a real port (uvicorn) with a worker, on the Temporal server of `env`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = settings.model_copy(update={"PUBLIC_URL": url})
-    app = create_app(settings, temporal_client=dev_server.client, engine=engine)
+    app = create_app(settings, temporal_client=env.client, engine=engine)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     async with asyncio.timeout(20):
         while not server.started:
             await asyncio.sleep(0.05)
     try:
-        async with build_worker(dev_server.client, settings, engine), httpx.AsyncClient(base_url=url) as http:
-            yield Live(url, settings, engine, mailbox, http, dev_server)
-            await terminate_open_workflows(dev_server.client, engine)
+        async with build_worker(env.client, settings, engine), httpx.AsyncClient(base_url=url) as http:
+            yield Live(url, settings, engine, mailbox, http, env)
+            await terminate_open_workflows(env.client, engine)
     finally:
         server.should_exit = True
         await serving
+
+
+@pytest.fixture
+async def live(
+    dev_server: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+) -> AsyncIterator[Live]:
+    async with serving(dev_server, settings, engine, mailbox) as product:
+        yield product
+
+
+@pytest.fixture
+async def skipping_live(
+    time_skipping: WorkflowEnvironment, settings: Settings, engine: Engine, mailbox: Mailbox
+) -> AsyncIterator[Live]:
+    """The same on the time-skipping server: time runs as usual until the test skips it
+    (`live.env.sleep`), for journeys that wait for a booked interview to take place."""
+    async with serving(time_skipping, settings, engine, mailbox) as product:
+        yield product
 
 
 @pytest.fixture

@@ -1,0 +1,222 @@
+"""Whole journeys of the example pipelines in Chromium, from the link in the invite email to the end,
+every step taken on a page by the person whose step it is: the candidate records, uploads, writes,
+takes the assessment and books the live interview; three reviewers score blind; the contact records
+the references; two of the three named approvers approve."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlmodel import Session
+
+from offhours import accounts
+from offhours.contracts import ApplicationState
+from pipelines.people import PEOPLE
+from tests.support.actors import STAFF, unique_email
+from tests.support.browser import Live, Shots
+from tests.support.mail import CaughtMail
+from tests.support.samples import PDF
+
+PASSWORD = "correct horse battery staple"
+
+
+def account(live: Live, role: str, person_id: str) -> str:
+    """A staff account linked to a person of the directory, signing in with a password: its email."""
+    email = unique_email()
+    with Session(live.engine) as session:
+        accounts.create_user(session, email, PEOPLE[person_id].name, role, person_id, PASSWORD)
+        session.commit()
+    return email
+
+
+async def signed_in(browser: Browser, live: Live, email: str) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = await context.new_page()
+    await page.goto(f"{live.url}/staff/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    return context, page
+
+
+async def detail(live: Live, application_id: str) -> dict[str, Any]:
+    response = await live.http.get(f"/api/v1/applications/{application_id}", headers=STAFF)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def wait_for(live: Live, application_id: str, what: Any, timeout: float = 45) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await detail(live, application_id)
+            if what(found):
+                return found
+            await asyncio.sleep(0.2)
+
+
+async def mail_about(live: Live, address: str, subject: str, timeout: float = 30) -> CaughtMail:
+    """The first email to `address` whose subject starts with `subject`, once it has arrived."""
+    async with asyncio.timeout(timeout):
+        while True:
+            for mail in live.mailbox.to(address):
+                if mail.subject.startswith(subject):
+                    return mail
+            await asyncio.sleep(0.1)
+
+
+async def interview(page: Page, link: str, tmp_path: Path) -> None:
+    """Consent, a recorded video, an uploaded design document and a written answer; then submit."""
+    await page.goto(link)
+    await page.get_by_role("link", name="Start: what we record and why").click()
+    await page.get_by_label("I have read this and agree").check()
+    await page.get_by_role("button", name="Agree and continue").click()
+    await page.goto(f"{link}/questions/incident")
+    await page.locator("#rec-start").click()  # the question shows and its clock starts
+    now = page.locator("#rec-now:visible, #rec-stop:visible")
+    await expect(now).to_be_visible(timeout=15_000)
+    if await page.locator("#rec-now").is_visible():
+        await page.locator("#rec-now").click()  # skip what is left of the time to think
+    await expect(page.locator("#rec-stop")).to_be_visible(timeout=15_000)
+    await page.wait_for_timeout(2000)
+    await page.click("#rec-stop")
+    await page.get_by_role("button", name="Save this answer").click()
+    await expect(page.locator("#rec-status")).to_contain_text("Saved", timeout=20_000)
+    document = tmp_path / "design.pdf"
+    document.write_bytes(PDF)
+    await page.goto(f"{link}/questions/design_doc")
+    await page.get_by_label("Your file").set_input_files(str(document))
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    await page.goto(f"{link}/questions/tradeoff")
+    await page.get_by_label("Your answer").fill(
+        "We chose availability for the cart and consistency for payment."
+    )
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    await page.goto(f"{link}/questions")
+    await page.get_by_role("button", name="Submit my answers").click()
+    await expect(page.get_by_text("Submitted. Your answers are with the team")).to_be_visible()
+
+
+async def assessment(page: Page, link: str, answers: dict[str, str]) -> None:
+    """Start the timed assessment, save each answer on its own, then submit."""
+    await page.goto(f"{link}/assessment")
+    await page.get_by_role("button", name="Start the assessment").click()
+    await expect(page.locator("#countdown")).to_be_visible()
+    for question_id, value in answers.items():
+        form = page.locator(f"#q-{question_id}")
+        choice = form.get_by_label(value, exact=True)
+        if await choice.count():
+            await choice.check()
+        else:
+            await form.get_by_role("textbox").fill(value)
+        await form.get_by_role("button", name="Save").click()
+        await expect(page.locator(f"#q-{question_id}")).to_contain_text("Saved")
+    await page.get_by_role("button", name="Submit the assessment").click()
+
+
+async def score_blind(browser: Browser, live: Live, email: str, application_id: str, name: str) -> None:
+    """A reviewer signs in, scores the application without learning who it is, sees the others."""
+    context, page = await signed_in(browser, live, email)
+    await page.goto(f"{live.url}/staff/reviews/{application_id}")
+    await expect(page.get_by_text("blind review: no name, email or photo")).to_be_visible()
+    assert name not in await page.content()
+    for radio in await page.locator('input[type="radio"][value="4"]').all():
+        await radio.check()
+    await page.get_by_label("Overall recommendation").select_option("yes")
+    await page.get_by_role("button", name="Submit scorecard").click()
+    await expect(page.locator("#others")).to_be_visible()
+    await context.close()
+
+
+async def approve(browser: Browser, live: Live, email: str, application_id: str, person_id: str) -> None:
+    context, page = await signed_in(browser, live, email)
+    await page.goto(f"{live.url}/staff/applications/{application_id}#decision")
+    await page.get_by_label("Decision and reason").select_option("hire")
+    await page.get_by_label("Approver").select_option(person_id)
+    await page.get_by_role("button", name="Record decision").click()
+    await expect(page.get_by_role("status")).to_contain_text("Decision recorded")
+    await context.close()
+
+
+async def test_a_senior_backend_engineer_is_hired_with_every_step_on_a_page(
+    skipping_live: Live, browser: Browser, shots: Shots, tmp_path: Path
+) -> None:
+    live = skipping_live
+    application, link = await live.invite(
+        "senior-backend-engineer", "Senior backend engineer", "Grace Hopper"
+    )
+    application_id = application["id"]
+    reviewers = {p: account(live, "reviewer", p) for p in ("kai", "ruth", "lee", "noor")}
+    approvers = {p: account(live, "ops", p) for p in ("kai", "ruth")}
+
+    candidate = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = await candidate.new_page()
+    await interview(page, link, tmp_path)
+    await shots.take(page, "interview-submitted")
+    await assessment(page, link, {"big_o": "20", "idempotent": "POST", "isolation": "read committed"})
+    await shots.take(page, "assessment-submitted")
+    graded = await wait_for(
+        live, application_id, lambda d: d["stage"] == "review" and d["review_assignments"]
+    )
+    assert graded["assessments"][0]["passed"] is True
+
+    # The blind panel: three of the pool's four reviewers, each on their own page.
+    panel = await wait_for(
+        live,
+        application_id,
+        lambda d: len([a for a in d["review_assignments"] if a["status"] == "assigned"]) == 3,
+    )
+    for assignment in panel["review_assignments"]:
+        await score_blind(browser, live, reviewers[assignment["reviewer"]], application_id, "Grace Hopper")
+    await wait_for(live, application_id, lambda d: d["stage"] == "scheduling")
+
+    # The team offers two times; the candidate books one from the page and downloads the invitation.
+    soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
+    slots = [soon, soon + timedelta(hours=3)]
+    offered = await live.http.post(
+        f"/api/v1/applications/{application_id}/slots",
+        json={"slots": [s.isoformat() for s in slots]},
+        headers=STAFF,
+    )
+    assert offered.status_code == 200, offered.text
+    await page.goto(f"{link}/slots")
+    local = slots[1].astimezone(ZoneInfo("Europe/Lisbon"))
+    await page.get_by_label(local.strftime("%H:%M"), exact=False).check()
+    await page.get_by_role("button", name="Book this time").click()
+    await expect(page.get_by_text("booked", exact=False).first).to_be_visible()
+    await shots.take(page, "slot-booked")
+    ics = await live.http.get(f"{link.removeprefix(live.url)}/slot.ics")
+    assert ics.status_code == 200
+    assert f"DTSTART:{slots[1].strftime('%Y%m%dT%H%M%SZ')}" in ics.text
+    await candidate.close()
+
+    # The interview takes place (a day passes); the contact records the references from their email.
+    await live.env.sleep(timedelta(days=1, hours=5))
+    reference = await mail_about(live, PEOPLE["ruth"].email, "Reference check")
+    context, staff = await signed_in(browser, live, approvers["ruth"])
+    await staff.goto(reference.text.split("Record the outcome here: ", 1)[1].split()[0])
+    await staff.locator("#outcome").get_by_role("button", name="Continue").click()
+    await expect(staff.get_by_role("status")).to_be_visible()
+    await context.close()
+
+    # Two of the three named approvers approve, each as themselves.
+    await wait_for(live, application_id, lambda d: d["status"] == "awaiting_decision")
+    await approve(browser, live, approvers["kai"], application_id, "kai")
+    await approve(browser, live, approvers["ruth"], application_id, "ruth")
+    final = await wait_for(live, application_id, lambda d: d["status"] == "approved")
+    handle = live.env.client.get_workflow_handle(f"application-{application_id}")
+    state = await handle.query("state", result_type=ApplicationState)
+    assert state.votes == {"kai": "approve", "ruth": "approve"}
+    await mail_about(live, final["candidate"]["email"], "Good news")
+    await live.mailbox.settle()
+    assert (
+        len([m for m in live.mailbox.to(final["candidate"]["email"]) if m.subject.startswith("Good news")])
+        == 1
+    )
