@@ -49,6 +49,15 @@ from pipelines.stages import Decision as DecisionStage
 
 log = logging.getLogger("offhours.api")
 ACCEPTING = (ApplicationStatus.invited, ApplicationStatus.in_progress)
+# The page on the candidate's link where each kind of stage is done, linked while it is the current one.
+STAGE_PAGES = {
+    "interview": "/questions",
+    "assessment": "/assessment",
+    "scheduling": "/slots",
+    "onboarding": "/onboarding",
+    "feedback": "/feedback",
+}
+AFTER_OUTCOME = ("feedback", "onboarding")  # stages that run once the decision is made
 
 
 def accepting(application: Application) -> bool:
@@ -122,7 +131,8 @@ def process_steps(pipeline: Pipeline, application: Application, zone: str) -> li
     deadline = format_deadline(application.deadline, zone)
     ids = [s.id for s in pipeline.stages]
     current = ids.index(application.stage) if application.stage in ids else len(ids)
-    if ApplicationStatus(application.status).is_final:
+    after_outcome = pipeline.stages[current].kind in AFTER_OUTCOME if current < len(ids) else False
+    if ApplicationStatus(application.status).is_final and not after_outcome:
         current = len(ids)
     promised = promised_response(pipeline)
     steps = []
@@ -153,7 +163,10 @@ def process_steps(pipeline: Pipeline, application: Application, zone: str) -> li
         else:
             title, detail = stage.id.replace("_", " ").replace("-", " ").capitalize(), "Handled by the team"
         state = "done" if index < current else "current" if index == current else "upcoming"
-        steps.append(ProcessStep(id=stage.id, kind=stage.kind, title=title, detail=detail, state=state))
+        page = STAGE_PAGES.get(stage.kind) if state == "current" else None
+        steps.append(
+            ProcessStep(id=stage.id, kind=stage.kind, title=title, detail=detail, state=state, page=page)
+        )
     return steps
 
 
@@ -205,6 +218,15 @@ def _assessment(stage: object, state: ApplicationState | None) -> list[GradedQue
         GradedQuestionPublic(id=q.id, prompt=q.prompt, type=q.type, choices=list(q.choices))
         for q in stage.questions
     ]
+
+
+def _closed_by_assessment(
+    pipeline: Pipeline, application: Application, state: ApplicationState | None
+) -> bool:
+    """An assessment whose fail rejects was failed, and the application closed because of it."""
+    rejects = any(isinstance(s, Assessment) and s.on_fail == "reject" for s in pipeline.stages)
+    failed = state is not None and state.assessment_passed is False
+    return rejects and failed and application.status == ApplicationStatus.rejected
 
 
 def _modules(session: Session, application: Application, pipeline: Pipeline) -> list[ModulePublic] | None:
@@ -284,6 +306,7 @@ def candidate_view(
         consent_version=consent_text(pipeline, job.title, settings.RETENTION_DAYS).version,
         pending_extension_hours=pending / 3600 if pending else None,
         assessment=_assessment(stage, state),
+        closed_by_assessment=_closed_by_assessment(pipeline, application, state),
         slots=list(state.slots) if state and not state.booked_slot else [],
         booked_slot=state.booked_slot if state else None,
         modules=_modules(session, application, pipeline),
