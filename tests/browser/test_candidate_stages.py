@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from api.pages.stages import OTHER_TIMES
 from pipelines.registry import PIPELINES, validate
 from pipelines.stages import Onboarding
 from tests.support.actors import STAFF
@@ -208,10 +209,7 @@ async def test_a_slot_booked_from_the_page_with_its_calendar_file(
     stale = await context.new_page()
     await stale.goto(applicant.link + "/slots")
     await stale.get_by_role("link", name="None of these times suit me").click()
-    await expect(stale.get_by_label("Your question")).to_have_value(
-        "None of the times offered for the interview suit me. Could you offer others? "
-        "Times that would work for me:"
-    )
+    await expect(stale.get_by_label("Your question")).to_have_value(OTHER_TIMES)
     await stale.go_back()
 
     await page.get_by_label(label).check()
@@ -227,8 +225,8 @@ async def test_a_slot_booked_from_the_page_with_its_calendar_file(
     assert f"DTSTART:{offered[1].strftime('%Y%m%dT%H%M%SZ')}" in ics
 
     # The confirmation email: once, carrying the same event.
-    await until(lambda: _has_mail(live, applicant, "slot-confirmed"), "the slot_confirmed email")
-    [confirmation] = mails_with_key(live, applicant, "slot-confirmed")
+    await until(lambda: _has_mail(live, applicant, "slot-confirmed-scheduling"), "the slot_confirmed email")
+    [confirmation] = mails_with_key(live, applicant, "slot-confirmed-scheduling")
     [attached] = [
         p for p in confirmation.message.iter_attachments() if p.get_content_type() == "text/calendar"
     ]
@@ -248,7 +246,7 @@ async def test_a_slot_booked_from_the_page_with_its_calendar_file(
     await expect(stale.locator("#slot-error")).to_contain_text("a slot is already booked")
     await shots.take(stale, "stale-pick")
     await live.mailbox.settle(0.5)
-    assert len(mails_with_key(live, applicant, "slot-confirmed")) == 1
+    assert len(mails_with_key(live, applicant, "slot-confirmed-scheduling")) == 1
     await context.close()
 
 

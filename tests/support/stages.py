@@ -228,7 +228,7 @@ async def _status_is(live: Live, applicant: Applicant, status: str) -> bool:
 
 def mails_with_key(live: Live, applicant: Applicant, key: str) -> list[CaughtMail]:
     """The candidate's messages of one kind, by the message key their Message-ID starts with."""
-    return [m for m in live.mailbox.to(applicant.address) if m.message_id.startswith(f"<{key}.")]
+    return [m for m in live.mailbox.to(applicant.address) if m.message_id.strip().startswith(f"<{key}.")]
 
 
 def csrf_of(html: str) -> str:
