@@ -12,13 +12,12 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from api.pages.stages import OTHER_TIMES
-from pipelines.registry import PIPELINES, validate
+from pipelines.registry import PIPELINES
 from pipelines.stages import Onboarding
 from tests.support.actors import STAFF
 from tests.support.browser import Live, Shots
 from tests.support.stages import (
     JOINING,
-    STAGE_PIPELINES,
     Applicant,
     at_stage,
     csrf_of,
@@ -36,12 +35,6 @@ PHONE_WIDTH = 360
 SUPPORT = PIPELINES["support-agent"]
 RIGHT = {"refund_window": "Yes", "tickets_per_hour": "7", "escalation_team": "Billing", "first_reply": "2"}
 WRONG = {"refund_window": "No", "tickets_per_hour": "6", "escalation_team": "sales", "first_reply": "9"}
-
-
-@pytest.fixture
-def stage_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
-    for pipeline in STAGE_PIPELINES:
-        monkeypatch.setitem(PIPELINES, pipeline.name, validate(pipeline))
 
 
 async def phone(browser: Browser) -> BrowserContext:
