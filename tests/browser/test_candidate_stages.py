@@ -282,6 +282,10 @@ async def test_refusals_are_pages_with_their_status(live: Live) -> None:
         assert (await http.post(f"{base}/assessment/start", data={})).status_code == 403
         started = await http.post(f"{base}/assessment/start", data={"csrf_token": token})
         assert started.status_code == 303, started.text
+        # Without JavaScript, the end time shows in the candidate's time zone.
+        running = await http.get(f"{base}/assessment")
+        assert 'id="assessment-ends"' in running.text
+        assert "(Europe/Lisbon)" in running.text
         again = await http.post(f"{base}/assessment/start", data={"csrf_token": token})
         assert again.status_code == 409
         assert "already been started" in again.text

@@ -177,3 +177,27 @@ async def test_a_written_answer_with_the_keyboard_only(live: Live, browser: Brow
     view = (await live.http.get(f"/api/v1/candidate/{token}")).json()
     assert view["questions"][1]["answer_text"] == "Because I like to make things work for people."
     await context.close()
+
+
+@pytest.mark.usefixtures("stage_pipelines")
+async def test_an_assessment_with_the_keyboard_only(live: Live, browser: Browser) -> None:
+    applicant = await invite(live, LONG.name, "Assessed role")
+    context = await browser.new_context(viewport={"width": 1024, "height": 768})
+    page = await context.new_page()
+    await page.goto(applicant.link + "/assessment")
+    await tab_to(page, "Start the assessment")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#assessment-clock")).to_contain_text("Time left")
+    await tab_to(page, "Lisbon")
+    await page.keyboard.press("Space")
+    await tab_to(page, "Save answer")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#q-capital-saved")).to_have_text("Saved: Lisbon")
+    await tab_to(page, "What is 6 times 7?")
+    await page.keyboard.type("42")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#q-sum-saved")).to_have_text("Saved: 42")
+    await tab_to(page, "Submit the assessment")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Assessment submitted")).to_be_visible()
+    await context.close()
