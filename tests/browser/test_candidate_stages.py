@@ -172,6 +172,23 @@ async def test_the_workflow_ends_an_assessment_when_its_time_is_up(
     await context.close()
 
 
+async def confirmed_once_with(live: Live, applicant: Applicant, ics: str) -> None:
+    """The confirmation email arrived once, and its calendar attachment is the downloaded event
+    (but for DTSTAMP, the moment each was made)."""
+    await until(lambda: _has_mail(live, applicant, "slot-confirmed-scheduling"), "the slot_confirmed email")
+    [confirmation] = mails_with_key(live, applicant, "slot-confirmed-scheduling")
+    [attached] = [
+        p for p in confirmation.message.iter_attachments() if p.get_content_type() == "text/calendar"
+    ]
+    sent = attached.get_content()
+    sent_text = sent.decode() if isinstance(sent, bytes) else str(sent)
+
+    def same(event: str) -> list[str]:
+        return [line for line in event.replace("\r\n ", "").splitlines() if not line.startswith("DTSTAMP")]
+
+    assert same(ics) == same(sent_text)
+
+
 @pytest.mark.usefixtures("stage_pipelines")
 async def test_a_slot_booked_from_the_page_with_its_calendar_file(
     live: Live, browser: Browser, shots: Shots
@@ -217,19 +234,7 @@ async def test_a_slot_booked_from_the_page_with_its_calendar_file(
     ics = (await (await download.value).path()).read_text()
     assert f"DTSTART:{offered[1].strftime('%Y%m%dT%H%M%SZ')}" in ics
 
-    # The confirmation email: once, carrying the same event.
-    await until(lambda: _has_mail(live, applicant, "slot-confirmed-scheduling"), "the slot_confirmed email")
-    [confirmation] = mails_with_key(live, applicant, "slot-confirmed-scheduling")
-    [attached] = [
-        p for p in confirmation.message.iter_attachments() if p.get_content_type() == "text/calendar"
-    ]
-    sent = attached.get_content()
-    sent_text = sent.decode() if isinstance(sent, bytes) else str(sent)
-
-    def same(event: str) -> list[str]:
-        return [line for line in event.replace("\r\n ", "").splitlines() if not line.startswith("DTSTAMP")]
-
-    assert same(ics) == same(sent_text)
+    await confirmed_once_with(live, applicant, ics)
 
     # The stale tab's pick is refused by the workflow: a clear 409 page, not a 500.
     await stale.get_by_label(day.astimezone(lisbon).strftime("%A %d %B %Y, %H:%M (Europe/Lisbon)")).check()
