@@ -75,7 +75,7 @@ class ProcessStep(BaseModel):
     kind: str
     title: str
     detail: str
-    state: str  # done, current or upcoming
+    state: str  # done, current, upcoming or skipped (never reached: the application closed before)
     page: str | None = None  # the current step's page on the candidate's link (/c/{token}<page>)
 
 

@@ -136,6 +136,9 @@ async def test_a_failed_assessment_closes_the_application_and_says_so(
     await page.goto(applicant.link)
     await expect(page.locator("#closed-reason")).to_contain_text("below the pass mark")
     await expect(page.get_by_text("closed: not successful this time")).to_be_visible()
+    # The review and the decision never happened: the process says so rather than "done".
+    await expect(page.locator("ol.process li.skipped")).to_have_count(2)
+    await expect(page.locator("ol.process li.skipped").first).to_contain_text("not reached")
     await fits(page)
     await shots.take(page, "overview-closed")
     await until(lambda: _has_mail(live, applicant, "assessment-failed"), "the assessment_failed email")

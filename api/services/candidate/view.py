@@ -127,7 +127,11 @@ def promised_response(pipeline: Pipeline) -> int | None:
     return total or None
 
 
-def process_steps(pipeline: Pipeline, application: Application, zone: str) -> list[ProcessStep]:
+def process_steps(
+    pipeline: Pipeline, application: Application, zone: str, ended_at: str | None = None
+) -> list[ProcessStep]:
+    """Each stage done, current or upcoming; with `ended_at` (the stage that closed the application
+    early), the stages after it were never reached."""
     deadline = format_deadline(application.deadline, zone)
     ids = [s.id for s in pipeline.stages]
     current = ids.index(application.stage) if application.stage in ids else len(ids)
@@ -163,6 +167,8 @@ def process_steps(pipeline: Pipeline, application: Application, zone: str) -> li
         else:
             title, detail = stage.id.replace("_", " ").replace("-", " ").capitalize(), "Handled by the team"
         state = "done" if index < current else "current" if index == current else "upcoming"
+        if ended_at in ids and index > ids.index(ended_at):
+            state = "skipped"
         page = STAGE_PAGES.get(stage.kind) if state == "current" else None
         steps.append(
             ProcessStep(id=stage.id, kind=stage.kind, title=title, detail=detail, state=state, page=page)
@@ -222,11 +228,13 @@ def _assessment(stage: object, state: ApplicationState | None) -> list[GradedQue
 
 def _closed_by_assessment(
     pipeline: Pipeline, application: Application, state: ApplicationState | None
-) -> bool:
-    """An assessment whose fail rejects was failed, and the application closed because of it."""
-    rejects = any(isinstance(s, Assessment) and s.on_fail == "reject" for s in pipeline.stages)
-    failed = state is not None and state.assessment_passed is False
-    return rejects and failed and application.status == ApplicationStatus.rejected
+) -> str | None:
+    """The assessment that closed the application (its pass mark missed, and a fail rejects)."""
+    if state is None or state.assessment_passed is not False:
+        return None
+    if application.status != ApplicationStatus.rejected:
+        return None
+    return next((s.id for s in pipeline.stages if isinstance(s, Assessment) and s.on_fail == "reject"), None)
 
 
 def _modules(session: Session, application: Application, pipeline: Pipeline) -> list[ModulePublic] | None:
@@ -280,6 +288,7 @@ def candidate_view(
     ).first()
     promised = promised_response(pipeline)
     pending = state.pending_extension_seconds if state else None
+    ended = _closed_by_assessment(pipeline, application, state)
     return CandidateView(
         job_title=job.title,
         candidate_name=candidate.name,
@@ -299,14 +308,14 @@ def candidate_view(
             total=len(questions),
             required_remaining=[q.id for q in questions if q.required and not q.answered],
         ),
-        process=process_steps(pipeline, application, candidate.timezone),
+        process=process_steps(pipeline, application, candidate.timezone, ended),
         promised_response=in_words(promised) if promised else None,
         consent_required=any(q.type in RECORDED for q in pipeline.interview_questions()),
         consent_at=application.consent_at,
         consent_version=consent_text(pipeline, job.title, settings.RETENTION_DAYS).version,
         pending_extension_hours=pending / 3600 if pending else None,
         assessment=_assessment(stage, state),
-        closed_by_assessment=_closed_by_assessment(pipeline, application, state),
+        closed_by_assessment=ended is not None,
         slots=list(state.slots) if state and not state.booked_slot else [],
         booked_slot=state.booked_slot if state else None,
         modules=_modules(session, application, pipeline),
