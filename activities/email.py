@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate
 from typing import Any
 
 import aiosmtplib
@@ -24,11 +24,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email_text import (
+    calendar_event,
     format_deadline,
     header_text,
-    ics_fold,
-    ics_line_safe,
-    ics_text,
+    mail_domain,
+    slot_event_uid,
     template_environment,
 )
 from offhours.contracts import EmailRequest, EmailResult
@@ -76,7 +76,7 @@ class EmailActivities:
         self.settings = settings
         self.html_templates = template_environment(html=True)
         self.text_templates = template_environment(html=False)
-        self.domain = parseaddr(settings.MAIL_FROM)[1].rpartition("@")[2] or "offhours.localhost"
+        self.domain = mail_domain(settings.MAIL_FROM)
         # Recording a message as sent, once the relay has it, waits behind nothing else this worker
         # does in threads (rendering, other activities' reads): the shorter that moment, the less
         # likely a worker lost in it sends the message again.
@@ -210,33 +210,18 @@ class EmailActivities:
         }
 
     def calendar_invite(self, request: EmailRequest, job_title: str, attendee: str) -> str:
-        """An iCalendar event (RFC 5545) for a booked slot."""
-        start = datetime.fromisoformat(request.extra["slot"]).astimezone(UTC)
-        end = start + timedelta(minutes=int(request.extra["duration_minutes"]))
-
-        def stamp(moment: datetime) -> str:
-            return moment.strftime("%Y%m%dT%H%M%SZ")
-
-        organizer = ics_line_safe(parseaddr(self.settings.MAIL_FROM)[1])
-        uid = ics_line_safe(f"{request.application_id}.{request.message_key}@{self.domain}")
-        lines = [
-            "BEGIN:VCALENDAR",
-            "VERSION:2.0",
-            "PRODID:-//offhours//scheduling//EN",
-            "METHOD:REQUEST",
-            "BEGIN:VEVENT",
-            f"UID:{uid}",
-            f"DTSTAMP:{stamp(utcnow())}",
-            f"DTSTART:{stamp(start)}",
-            f"DTEND:{stamp(end)}",
-            f"SUMMARY:{ics_text(request.extra.get('title', 'Interview'))} - {ics_text(job_title)}",
-            f"LOCATION:{ics_text(request.extra.get('location', ''))}",
-            f"ORGANIZER:mailto:{organizer}",
-            f"ATTENDEE;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:{ics_line_safe(attendee)}",
-            "END:VEVENT",
-            "END:VCALENDAR",
-        ]
-        return "\r\n".join(ics_fold(line) for line in lines) + "\r\n"
+        """An iCalendar event (RFC 5545) for a booked slot (activities/email_text.calendar_event)."""
+        return calendar_event(
+            uid=slot_event_uid(request.application_id, request.message_key, self.settings.MAIL_FROM),
+            start=datetime.fromisoformat(request.extra["slot"]),
+            duration_minutes=int(request.extra["duration_minutes"]),
+            title=request.extra.get("title", "Interview"),
+            job_title=job_title,
+            location=request.extra.get("location", ""),
+            mail_from=self.settings.MAIL_FROM,
+            attendee=attendee,
+            stamp=utcnow(),
+        )
 
     def _claim(self, request: EmailRequest, rendered: RenderedEmail) -> tuple[EmailMessage, bool]:
         """Get or create the outbox row; True when it was already sent."""

@@ -4,7 +4,8 @@ time zone, and the text escaping and line folding of iCalendar (RFC 5545)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -78,6 +79,57 @@ def ics_fold(line: str) -> str:
         size += octets
     parts.append(current)
     return "\r\n ".join(parts)
+
+
+def mail_domain(mail_from: str) -> str:
+    """The domain of the sender's address: Message-IDs and calendar UIDs are made unique under it."""
+    return parseaddr(mail_from)[1].rpartition("@")[2] or "offhours.localhost"
+
+
+def calendar_event(
+    *,
+    uid: str,
+    start: datetime,
+    duration_minutes: int,
+    title: str,
+    job_title: str,
+    location: str,
+    mail_from: str,
+    attendee: str,
+    stamp: datetime,
+) -> str:
+    """An iCalendar event (RFC 5545) for a booked slot: the confirmation email's attachment and the
+    portal's download are this one function's output, so they cannot differ."""
+    start = start.astimezone(UTC)
+    end = start + timedelta(minutes=duration_minutes)
+
+    def utc(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    organizer = ics_line_safe(parseaddr(mail_from)[1])
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//offhours//scheduling//EN",
+        "METHOD:REQUEST",
+        "BEGIN:VEVENT",
+        f"UID:{ics_line_safe(uid)}",
+        f"DTSTAMP:{utc(stamp)}",
+        f"DTSTART:{utc(start)}",
+        f"DTEND:{utc(end)}",
+        f"SUMMARY:{ics_text(title)} - {ics_text(job_title)}",
+        f"LOCATION:{ics_text(location)}",
+        f"ORGANIZER:mailto:{organizer}",
+        f"ATTENDEE;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:{ics_line_safe(attendee)}",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "\r\n".join(ics_fold(line) for line in lines) + "\r\n"
+
+
+def slot_event_uid(application_id: str, message_key: str, mail_from: str) -> str:
+    """The booked slot's event UID: the same in the confirmation email and the portal's download."""
+    return f"{application_id}.{message_key}@{mail_domain(mail_from)}"
 
 
 def format_deadline(deadline: datetime | None, timezone: str) -> str:

@@ -21,7 +21,7 @@ from api.bodies import BodyLimit
 from api.errors import ApiError, invalid_request
 from api.idempotency.middleware import Idempotency
 from api.idempotency.openapi import document_idempotency
-from api.pages import console, portal, questions, reviews, signin
+from api.pages import console, portal, questions, reviews, signin, stages
 from api.pages.render import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
@@ -254,6 +254,7 @@ def create_app(
         candidate,
         portal,
         questions,
+        stages,
         signin,
         reviews,
         console,

@@ -185,6 +185,11 @@ class PortalState:
     consent_at: datetime | None = None
     takes: dict[str, int] = field(default_factory=dict)  # takes used per question
     open_takes: dict[str, QuestionTake] = field(default_factory=dict)  # opened, still in time
+    # The assessments started: the answers saved so far (by stage id, then question id), and which
+    # ones their time limit ended.
+    assessment_answers: dict[str, dict[str, str]] = field(default_factory=dict)
+    assessment_timed_out: list[str] = field(default_factory=list)
+    onboarding_started_at: datetime | None = None
 
 
 # ------------------------------------------------------------------------------------ activities

@@ -118,6 +118,7 @@ SUPPORT_AGENT = Pipeline(
             pass_mark=0.75,
             time_limit=20 * MINUTE,
             on_fail="reject",
+            show_result=True,
         ),
         Review(
             pool="support",
@@ -262,6 +263,38 @@ LEARNING = Criterion(
     ),
 )
 
+WELCOME = """Welcome to the team. For the length of the internship you have a buddy: a colleague who \
+is not your manager and whom you can ask anything, however small. You meet them in your first week.
+
+We work asynchronously: most questions go into the team's shared channel rather than into private \
+messages, so that the answer helps the next person too. Write as if the reader has no context, and \
+say what you need and by when.
+
+Core hours are 10:00 to 15:00 in your time zone; outside them, nobody expects an answer from you. \
+Put your days off in the team calendar as soon as you know them."""
+SECURITY = """Your laptop is encrypted and locks after five minutes; keep it that way, and lock it \
+yourself (Windows key + L, or Ctrl + Cmd + Q on a Mac) whenever you step away.
+
+Use the password manager for every work account, with a different password each time, and turn \
+on two-step sign-in wherever it is offered.
+
+Customer data stays in the systems it lives in: never copy it to your own notes, a spreadsheet or \
+a chat. If you are unsure whether something is sensitive, treat it as if it were and ask.
+
+If you click a link you should not have, or lose a device, tell security@ at once. Reporting early \
+is always right; nobody is blamed for it."""
+FIRST_TASK = """Your first task is small on purpose: fix one of the issues labelled "good first \
+issue" in the team's tracker. Your buddy helps you pick one on your first day.
+
+1. Read the issue and write down, in a comment, what you think the change is. Ask if unsure.
+2. Set up the project with the README's steps; note anything that was unclear, and fix the README \
+as part of your change.
+3. Make the change on a branch, with a test that fails before it and passes after.
+4. Open a pull request and ask your buddy for a review. Expect questions: they are how we learn \
+the code together, not a judgement of you.
+
+When it is merged, tell the team in the shared channel what you changed and what you learned."""
+
 # An internship: interview, a two-reviewer panel, a decision, written feedback that a recruiter
 # edits before it goes out, and self-paced onboarding modules after the hire.
 INTERNSHIP = Pipeline(
@@ -298,9 +331,9 @@ INTERNSHIP = Pipeline(
         ),
         Onboarding(
             modules=(
-                Module("welcome", "Welcome and how we work", due=3 * DAY),
-                Module("security", "Security basics", due=7 * DAY),
-                Module("first-task", "Your first task, step by step", due=14 * DAY),
+                Module("welcome", "Welcome and how we work", due=3 * DAY, content=WELCOME),
+                Module("security", "Security basics", due=7 * DAY, content=SECURITY),
+                Module("first-task", "Your first task, step by step", due=14 * DAY, content=FIRST_TASK),
             ),
         ),
     ),

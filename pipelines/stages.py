@@ -109,6 +109,7 @@ class Assessment:
     pass_mark: float = 0.6  # share of the points, 0..1
     time_limit: int = 30 * MINUTE  # from the moment the candidate starts it
     on_fail: Literal["reject", "inform"] = "inform"
+    show_result: bool = False  # the candidate's page shows their score and whether they passed
 
 
 # ------------------------------------------------------------------------------------------ review
@@ -203,6 +204,7 @@ class Module:
     id: str
     title: str
     due: int  # seconds after onboarding starts
+    content: str = ""  # what the module's page says: plain text, blank lines between paragraphs
 
 
 @dataclass(frozen=True)

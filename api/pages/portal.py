@@ -25,6 +25,7 @@ router = APIRouter(prefix="/c/{token}", tags=["candidate portal"], include_in_sc
 PRACTICE_THINK_SECONDS = 10
 PRACTICE_LIMIT_SECONDS = 30
 HOURS = {"hours": "Enter a whole number of hours."}
+DRAFT_LIMIT = 2000  # characters of a draft a link may pre-fill
 
 
 @router.get("", response_class=HTMLResponse)
@@ -121,7 +122,10 @@ async def faq(
 async def messages(
     token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
-    return await portal(token, request, application, session, settings).page("messages.html", "messages")
+    """A link may bring a draft to start from (the slots page's "none of these times suit me")."""
+    draft = request.query_params.get("draft", "")[:DRAFT_LIMIT] or None
+    p = portal(token, request, application, session, settings)
+    return await p.page("messages.html", "messages", draft=draft)
 
 
 @router.post("/messages", response_model=None)

@@ -17,7 +17,7 @@ from activities.email_text import paragraphs
 from api import csrf
 from api.deps import SESSION_COOKIE, Principal, staff_csrf_token
 from api.schemas import CandidateView
-from api.services.candidate.view import candidate_view, pipeline_of, workflow_state
+from api.services.candidate.view import WorkflowView, candidate_view, pipeline_of, workflow_state
 from offhours import TEMPLATES_DIR
 from offhours.models import Application, Job
 from offhours.settings import Settings
@@ -86,10 +86,21 @@ class Portal:
         self.settings = settings
         self.base = f"/c/{token}"
         self.csrf_cookie, self.new_cookie = csrf.csrf_value(request)
+        self._workflow: WorkflowView | None = None
+        self._asked = False
+
+    def refresh(self) -> None:
+        """After a change: the next view asks the workflow again."""
+        self._asked = False
+
+    async def workflow(self) -> WorkflowView | None:
+        """The workflow's own state and portal queries, asked once per request (None: unreachable)."""
+        if not self._asked:
+            self._workflow, self._asked = await workflow_state(self.request, self.application), True
+        return self._workflow
 
     async def view(self) -> CandidateView:
-        state = await workflow_state(self.request, self.application)
-        return candidate_view(self.session, self.application, state, self.settings)
+        return candidate_view(self.session, self.application, await self.workflow(), self.settings)
 
     def when(self, moment: datetime, zone: str) -> str:
         return moment.astimezone(ZoneInfo(zone)).strftime("%d %B %Y, %H:%M")
@@ -125,8 +136,8 @@ class Portal:
             csrf.set_cookie(response, self.settings, self.csrf_cookie)
         return response
 
-    def redirect(self, path: str = "", done: str | None = None) -> RedirectResponse:
-        url = self.base + path + (f"?done={done}" if done else "")
+    def redirect(self, path: str = "", done: str | None = None, anchor: str = "") -> RedirectResponse:
+        url = self.base + path + (f"?done={done}" if done else "") + (f"#{anchor}" if anchor else "")
         return RedirectResponse(url, status_code=303)
 
     async def form(self) -> FormData:
@@ -148,6 +159,11 @@ NOTICES = {
     "asked": "Sent. You will get the answer by email, and it will show here.",
     "extension": "Your request is recorded; the answer comes by email and shows on the overview.",
     "deletion": "Your request is recorded. We confirm by email.",
+    "started": "The assessment has started: answer each question and save it, then submit.",
+    "answer": "Your answer is saved.",
+    "assessed": "Submitted: your assessment is done.",
+    "booked": "Booked. The confirmation is on its way by email, with a calendar invitation.",
+    "module": "Marked as done.",
 }
 
 

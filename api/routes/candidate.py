@@ -34,13 +34,7 @@ from api.services import messages as thread
 from api.services.candidate import actions
 from api.services.candidate.view import candidate_view, notify_link_opened, workflow_state
 from api.uploads import check_declared_length, chunks_of, refuse_over_upload_quota
-from api.workflow_calls import update_application
-from offhours.contracts import (
-    ApplicationState,
-    AssessmentAnswerInput,
-    ModuleCompletion,
-    SlotPick,
-)
+from offhours.contracts import ApplicationState
 from offhours.models import Application
 from offhours.settings import Settings
 
@@ -278,7 +272,7 @@ async def request_extension(
 async def start_assessment(
     application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    return CandidateStatePublic.of(await update_application(client, session, application, "start_assessment"))
+    return CandidateStatePublic.of(await actions.start_assessment(client, session, application))
 
 
 @router.post("/{token}/assessment/answers", response_model=CandidateStatePublic, responses=BODY_ERRORS)
@@ -288,9 +282,8 @@ async def save_assessment_answer(
     session: SessionDep,
     client: TemporalClientDep,
 ) -> CandidateStatePublic:
-    answer = AssessmentAnswerInput(body.question_id, body.value)
     return CandidateStatePublic.of(
-        await update_application(client, session, application, "save_assessment_answer", answer)
+        await actions.save_assessment_answer(client, session, application, body.question_id, body.value)
     )
 
 
@@ -298,9 +291,7 @@ async def save_assessment_answer(
 async def submit_assessment(
     application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    return CandidateStatePublic.of(
-        await update_application(client, session, application, "submit_assessment")
-    )
+    return CandidateStatePublic.of(await actions.submit_assessment(client, session, application))
 
 
 @router.post(
@@ -312,9 +303,7 @@ async def submit_assessment(
 async def pick_slot(
     body: SlotPickCreate, application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    return CandidateStatePublic.of(
-        await update_application(client, session, application, "pick_slot", SlotPick(body.slot))
-    )
+    return CandidateStatePublic.of(await actions.pick_slot(client, session, application, body.slot))
 
 
 @router.post(
@@ -323,7 +312,4 @@ async def pick_slot(
 async def complete_module(
     module_id: str, application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
-    completion = ModuleCompletion(module_id)
-    return CandidateStatePublic.of(
-        await update_application(client, session, application, "complete_module", completion)
-    )
+    return CandidateStatePublic.of(await actions.complete_module(client, session, application, module_id))

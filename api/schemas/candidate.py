@@ -75,7 +75,8 @@ class ProcessStep(BaseModel):
     kind: str
     title: str
     detail: str
-    state: str  # done, current or upcoming
+    state: str  # done, current, upcoming or skipped (never reached: the application closed before)
+    page: str | None = None  # the current step's page on the candidate's link (/c/{token}<page>)
 
 
 class MessagePublic(BaseModel):
@@ -125,6 +126,7 @@ class CandidateView(BaseModel):
     contact_name: str | None
     faq: list[dict[str, str]]
     assessment: list[GradedQuestionPublic] | None
+    closed_by_assessment: bool = False  # the assessment's pass mark was missed and that ended it
     slots: list[datetime]
     booked_slot: datetime | None
     modules: list[ModulePublic] | None

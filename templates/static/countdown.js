@@ -1,9 +1,10 @@
-/* Counts down a timed written answer. The server refuses answers that arrive after the limit
-   (plus a short grace for the network); this only shows the time left. Screen readers hear it at
+/* Counts down a timed written answer or the assessment to the end time the server gives (in
+   data-ends, with the server's clock in data-server-now). The server refuses answers that arrive
+   after the limit; this only shows the time left. Screen readers hear it at
    a few moments (one minute, thirty and ten seconds, and the end), not at every tick. */
 (function () {
   "use strict";
-  var el = document.getElementById("answer-clock");
+  var el = document.querySelector(".clock[data-ends]");
   if (!el) { return; }
   var announcer = document.createElement("p");
   announcer.className = "visually-hidden";
@@ -24,7 +25,7 @@
       }
     });
     if (left === 0) {
-      el.textContent = "Time is up: save now; late answers are refused.";
+      el.textContent = el.dataset.upText || "Time is up: save now; late answers are refused.";
       announcer.textContent = "Time is up.";
       clearInterval(timer);
     }

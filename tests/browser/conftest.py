@@ -37,12 +37,20 @@ from tests.support.browser import (
 )
 from tests.support.mail import Mailbox
 from tests.support.stack import free_port, terminate_open_workflows
+from tests.support.stages import STAGE_PIPELINES
 from workers import build_worker
 
 
 @pytest.fixture
 def pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
     for pipeline in (VISIT, PHONE, DOCUMENT):
+        monkeypatch.setitem(PIPELINES, pipeline.name, validate(pipeline))
+
+
+@pytest.fixture
+def stage_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipelines of the later stages' pages (tests/support/stages.py)."""
+    for pipeline in STAGE_PIPELINES:
         monkeypatch.setitem(PIPELINES, pipeline.name, validate(pipeline))
 
 

@@ -55,6 +55,7 @@ class AssessmentState:
     done: set[str] = field(default_factory=set)
     score: float | None = None
     passed: bool | None = None
+    timed_out: set[str] = field(default_factory=set)  # assessments ended by their time limit
 
 
 @dataclass
@@ -98,3 +99,4 @@ class FeedbackState:
 @dataclass
 class OnboardingState:
     modules_done: set[str] = field(default_factory=set)
+    started_at: datetime | None = None  # when onboarding began: each module is due this long after

@@ -146,6 +146,9 @@ class ApplicationWorkflow(
             consent_at=interview.consent_at,
             takes={q: self._takes_used(q) for q in sorted({*interview.opened, *interview.takes})},
             open_takes=self._open_takes(),
+            assessment_answers={k: dict(v) for k, v in sorted(self._assessment.answers.items())},
+            assessment_timed_out=sorted(self._assessment.timed_out),
+            onboarding_started_at=self._onboarding.started_at,
         )
 
     # =================================================================================== withdrawal

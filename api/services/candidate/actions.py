@@ -27,13 +27,16 @@ from offhours import ids
 from offhours.contracts import (
     AnswerInput,
     ApplicationState,
+    AssessmentAnswerInput,
     ConsentInput,
     EmailRequest,
     ErasureRequest,
     ExtensionRequest,
+    ModuleCompletion,
     OpenQuestion,
     PortalState,
     QuestionTake,
+    SlotPick,
     WithdrawInput,
 )
 from offhours.models import Answer, Application, DeletionRequest, Job
@@ -220,6 +223,49 @@ async def request_extension(
 ) -> ApplicationState:
     state: ApplicationState = await update_application(
         client, session, application, "request_extension", ExtensionRequest(body.hours * 3600, body.reason)
+    )
+    return state
+
+
+# The later stages: the workflow's update validators enforce every rule (the assessment's clock,
+# the slots on offer, the modules of the onboarding); these name the update and its input once, for
+# the portal's pages and the candidate API alike.
+
+
+async def start_assessment(client: Client, session: Session, application: Application) -> ApplicationState:
+    state: ApplicationState = await update_application(client, session, application, "start_assessment")
+    return state
+
+
+async def save_assessment_answer(
+    client: Client, session: Session, application: Application, question_id: str, value: str
+) -> ApplicationState:
+    answer = AssessmentAnswerInput(question_id, value)
+    state: ApplicationState = await update_application(
+        client, session, application, "save_assessment_answer", answer
+    )
+    return state
+
+
+async def submit_assessment(client: Client, session: Session, application: Application) -> ApplicationState:
+    state: ApplicationState = await update_application(client, session, application, "submit_assessment")
+    return state
+
+
+async def pick_slot(
+    client: Client, session: Session, application: Application, slot: datetime
+) -> ApplicationState:
+    state: ApplicationState = await update_application(
+        client, session, application, "pick_slot", SlotPick(slot)
+    )
+    return state
+
+
+async def complete_module(
+    client: Client, session: Session, application: Application, module_id: str
+) -> ApplicationState:
+    state: ApplicationState = await update_application(
+        client, session, application, "complete_module", ModuleCompletion(module_id)
     )
     return state
 

@@ -49,6 +49,15 @@ from pipelines.stages import Decision as DecisionStage
 
 log = logging.getLogger("offhours.api")
 ACCEPTING = (ApplicationStatus.invited, ApplicationStatus.in_progress)
+# The page on the candidate's link where each kind of stage is done, linked while it is the current one.
+STAGE_PAGES = {
+    "interview": "/questions",
+    "assessment": "/assessment",
+    "scheduling": "/slots",
+    "onboarding": "/onboarding",
+    "feedback": "/feedback",
+}
+AFTER_OUTCOME = ("feedback", "onboarding")  # stages that run once the decision is made
 
 
 def accepting(application: Application) -> bool:
@@ -118,11 +127,16 @@ def promised_response(pipeline: Pipeline) -> int | None:
     return total or None
 
 
-def process_steps(pipeline: Pipeline, application: Application, zone: str) -> list[ProcessStep]:
+def process_steps(
+    pipeline: Pipeline, application: Application, zone: str, ended_at: str | None = None
+) -> list[ProcessStep]:
+    """Each stage done, current or upcoming; with `ended_at` (the stage that closed the application
+    early), the stages after it were never reached."""
     deadline = format_deadline(application.deadline, zone)
     ids = [s.id for s in pipeline.stages]
     current = ids.index(application.stage) if application.stage in ids else len(ids)
-    if ApplicationStatus(application.status).is_final:
+    after_outcome = pipeline.stages[current].kind in AFTER_OUTCOME if current < len(ids) else False
+    if ApplicationStatus(application.status).is_final and not after_outcome:
         current = len(ids)
     promised = promised_response(pipeline)
     steps = []
@@ -153,7 +167,12 @@ def process_steps(pipeline: Pipeline, application: Application, zone: str) -> li
         else:
             title, detail = stage.id.replace("_", " ").replace("-", " ").capitalize(), "Handled by the team"
         state = "done" if index < current else "current" if index == current else "upcoming"
-        steps.append(ProcessStep(id=stage.id, kind=stage.kind, title=title, detail=detail, state=state))
+        if ended_at in ids and index > ids.index(ended_at):
+            state = "skipped"
+        page = STAGE_PAGES.get(stage.kind) if state == "current" else None
+        steps.append(
+            ProcessStep(id=stage.id, kind=stage.kind, title=title, detail=detail, state=state, page=page)
+        )
     return steps
 
 
@@ -207,6 +226,17 @@ def _assessment(stage: object, state: ApplicationState | None) -> list[GradedQue
     ]
 
 
+def _closed_by_assessment(
+    pipeline: Pipeline, application: Application, state: ApplicationState | None
+) -> str | None:
+    """The assessment that closed the application (its pass mark missed, and a fail rejects)."""
+    if state is None or state.assessment_passed is not False:
+        return None
+    if application.status != ApplicationStatus.rejected:
+        return None
+    return next((s.id for s in pipeline.stages if isinstance(s, Assessment) and s.on_fail == "reject"), None)
+
+
 def _modules(session: Session, application: Application, pipeline: Pipeline) -> list[ModulePublic] | None:
     """Onboarding's modules, once the application is approved, each done or not."""
     onboarding = pipeline.first(Onboarding)
@@ -258,6 +288,7 @@ def candidate_view(
     ).first()
     promised = promised_response(pipeline)
     pending = state.pending_extension_seconds if state else None
+    ended = _closed_by_assessment(pipeline, application, state)
     return CandidateView(
         job_title=job.title,
         candidate_name=candidate.name,
@@ -277,13 +308,14 @@ def candidate_view(
             total=len(questions),
             required_remaining=[q.id for q in questions if q.required and not q.answered],
         ),
-        process=process_steps(pipeline, application, candidate.timezone),
+        process=process_steps(pipeline, application, candidate.timezone, ended),
         promised_response=in_words(promised) if promised else None,
         consent_required=any(q.type in RECORDED for q in pipeline.interview_questions()),
         consent_at=application.consent_at,
         consent_version=consent_text(pipeline, job.title, settings.RETENTION_DAYS).version,
         pending_extension_hours=pending / 3600 if pending else None,
         assessment=_assessment(stage, state),
+        closed_by_assessment=ended is not None,
         slots=list(state.slots) if state and not state.booked_slot else [],
         booked_slot=state.booked_slot if state else None,
         modules=_modules(session, application, pipeline),

@@ -26,6 +26,7 @@ class AssessmentStage(ApplicationBase):
         ends_at = state.started[stage.id] + timedelta(seconds=stage.time_limit)
         if not await self._wait(lambda: stage.id in state.done, ends_at):
             state.done.add(stage.id)  # time is up: what was answered counts
+            state.timed_out.add(stage.id)
         answers = dict(state.answers.get(stage.id, {}))
         result = grade(stage, answers)
         state.score = round(result.share, 4)

@@ -19,6 +19,7 @@ class OnboardingStage(ApplicationBase):
     async def _run_onboarding(self, stage: Onboarding) -> None:
         done = self._onboarding.modules_done
         started = workflow.now()
+        self._onboarding.started_at = started
         await self._record_status(self._status, stage_id=stage.id)
         modules = [
             {"id": m.id, "title": m.title, "due": (started + timedelta(seconds=m.due)).isoformat()}
