@@ -146,7 +146,9 @@ async def approve(browser: Browser, live: Live, email: str, application_id: str,
     await context.close()
 
 
-@pytest.mark.skip(reason="waits for the staff console anchors (#messages, #extension, #outcome) of branch step9-staff2, not yet merged")
+@pytest.mark.skip(
+    reason="waits for the staff console anchors (#messages, #extension, #outcome) of branch step9-staff2, not yet merged"
+)
 async def test_a_senior_backend_engineer_is_hired_with_every_step_on_a_page(
     skipping_live: Live, browser: Browser, shots: Shots, tmp_path: Path
 ) -> None:
