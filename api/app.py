@@ -21,7 +21,7 @@ from api.bodies import BodyLimit
 from api.errors import ApiError, invalid_request
 from api.idempotency.middleware import Idempotency
 from api.idempotency.openapi import document_idempotency
-from api.pages import console, portal, questions, reviews, signin
+from api.pages import application_pages, console, job_pages, portal, questions, reviews, signin, user_pages
 from api.pages.render import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
@@ -256,6 +256,9 @@ def create_app(
         questions,
         signin,
         reviews,
+        job_pages,  # before console: /staff/jobs/new is not a job's board
+        user_pages,
+        application_pages,
         console,
     )
     for module in (*routers, codec):

@@ -282,3 +282,30 @@ def user_for_session(session: Session, plain: str) -> tuple[User, WebSession] | 
 def end_session(session: Session, web: WebSession) -> None:
     web.revoked_at = web.revoked_at or utcnow()
     session.add(web)
+
+
+def _active_ops(session: Session) -> int:
+    return len(session.exec(select(User.id).where(User.role == "ops", col(User.disabled_at).is_(None))).all())
+
+
+def set_role(session: Session, who: str, role: str) -> User:
+    """Give a user another role; never the last active ops user's (someone must manage staff)."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, not '{role}'")
+    user = find_user(session, who)
+    if user.role == "ops" and role != "ops" and user.disabled_at is None and _active_ops(session) <= 1:
+        raise AccountError(f"{user.email} is the only active ops user; make another user ops first")
+    user.role = role
+    session.add(user)
+    session.flush()
+    return user
+
+
+def disable_user_by(session: Session, who: str, by_user_id: str | None) -> User:
+    """`disable_user` asked by a member of staff: never themselves, never the last active ops user."""
+    user = find_user(session, who)
+    if by_user_id is not None and user.id == by_user_id:
+        raise AccountError("you cannot disable your own account; ask another ops user to")
+    if user.role == "ops" and user.disabled_at is None and _active_ops(session) <= 1:
+        raise AccountError(f"{user.email} is the only active ops user; make another user ops first")
+    return disable_user(session, user.id)
