@@ -28,14 +28,42 @@ router = APIRouter(prefix="/staff", tags=["staff pages"], include_in_schema=Fals
 INVITE_FIELDS = {"candidate.name": "name", "candidate.email": "email", "candidate.timezone": "timezone"}
 
 
+KINDS = {
+    "invite": "Invitation",
+    "interview": "One-way interview",
+    "assessment": "Graded assessment",
+    "review": "Review",
+    "feedback": "Written feedback",
+    "decision": "Decision",
+    "scheduling": "Live interview",
+    "onboarding": "Onboarding",
+    "custom": "Custom stage",
+}
+
+
+def describe(stage: Any) -> str:
+    """A stage in a few words, as the form lists it."""
+    kind: str = KINDS.get(stage.kind, str(stage.kind))
+    if stage.kind == "interview":
+        return f"{kind}: {len(stage.questions)} question{'s' if len(stage.questions) != 1 else ''}"
+    if stage.kind == "review":
+        blind = ", blind" if stage.blind else ""
+        return f"{kind} by {stage.reviewers} of the {stage.pool} pool{blind}"
+    if stage.kind == "feedback":
+        return str(kind) + (" (held for a recruiter to edit)" if stage.hold_for_edit else "")
+    if stage.kind == "scheduling":
+        return f"{kind}: {stage.title}"
+    if stage.kind == "custom":
+        return f"{kind}: {stage.id}"
+    return str(kind)
+
+
 def _pipelines() -> list[tuple[str, str, list[str]]]:
-    """Each pipeline of the registry: its name, title and the titles of its stages, in order."""
-    listed = []
-    for name in sorted(PIPELINES):
-        pipeline = PIPELINES[name]
-        stages = [f"{stage.kind}: {getattr(stage, 'title', '') or stage.id}" for stage in pipeline.stages]
-        listed.append((name, pipeline.title, stages))
-    return listed
+    """Each pipeline of the registry: its name, title and its stages in a few words, in order."""
+    return [
+        (name, PIPELINES[name].title, [describe(stage) for stage in PIPELINES[name].stages])
+        for name in sorted(PIPELINES)
+    ]
 
 
 def _new_job(

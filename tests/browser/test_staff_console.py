@@ -138,8 +138,8 @@ async def test_ops_open_a_job_invite_one_candidate_and_a_csv_file(
     await no_violations(page, axe_source)
     choice = page.locator("li", has=page.get_by_label(re.compile(SIMPLE.title)))
     await choice.locator("summary").click()
-    await expect(choice.get_by_text("review: review")).to_be_visible()
-    await expect(choice.get_by_text("decision: decision")).to_be_visible()
+    await expect(choice.get_by_text("One-way interview: 1 question")).to_be_visible()
+    await expect(choice.get_by_text("Review by 1 of the default pool")).to_be_visible()
     await shots.take(page, "open-a-job")
     await page.get_by_label(re.compile(SIMPLE.title)).check()
     await page.get_by_role("button", name="Open the job").click()
@@ -214,6 +214,10 @@ async def test_ops_manage_staff_and_wrong_roles_are_refused(
         assert (await http.post("/staff/jobs/new", data={"title": "x"}, headers=reviewer)).status_code == 403
         assert (await sign_in_http(http, recruiter_email, PASSWORD)).status_code == 303
         assert (await http.get("/staff/users", headers={"Accept": "text/html"})).status_code == 403
+        # Signed in, a form without the session's CSRF token is refused before anything is done.
+        forged = await http.post("/staff/jobs/new", data={"title": "Forged", "pipeline": SIMPLE.name})
+        assert forged.status_code == 403
+        assert "CSRF" in forged.text
 
     page = await signed_in(browser, live, ops_email)
     await page.get_by_role("link", name="Users").click()
