@@ -21,7 +21,17 @@ from api.bodies import BodyLimit
 from api.errors import ApiError, invalid_request
 from api.idempotency.middleware import Idempotency
 from api.idempotency.openapi import document_idempotency
-from api.pages import console, portal, questions, reviews, signin, stages
+from api.pages import (
+    application_pages,
+    console,
+    job_pages,
+    portal,
+    questions,
+    reviews,
+    signin,
+    stages,
+    user_pages,
+)
 from api.pages.render import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
@@ -257,6 +267,9 @@ def create_app(
         stages,
         signin,
         reviews,
+        job_pages,  # before console: /staff/jobs/new is not a job's board
+        user_pages,
+        application_pages,
         console,
     )
     for module in (*routers, codec):

@@ -26,6 +26,7 @@ FILE_ROUTES: tuple[tuple[re.Pattern[str], int | None, bool], ...] = (
     (re.compile(r"^/api/v1/candidate/[^/]+/answers/?$"), None, False),
     (re.compile(r"^/c/[^/]+/questions/[^/]+(/recording)?/?$"), None, False),
     (re.compile(r"^/api/v1/jobs/[^/]+/invitations/?$"), CSV_LIMIT, False),
+    (re.compile(r"^/staff/jobs/[^/]+/invitations/?$"), CSV_LIMIT, False),
     # The Temporal UI sends a history's payloads to decode in batches.
     (re.compile(r"^/codec/(en|de)code/?$"), 16 * 1024 * 1024, True),
 )

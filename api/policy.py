@@ -75,6 +75,16 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("GET", "/staff/reviews/{application_id}"): REVIEW,
     ("POST", "/staff/reviews/{application_id}"): REVIEW,
     ("GET", "/staff/jobs"): READ_ALL,
+    ("GET", "/staff/jobs/new"): MANAGE,
+    ("POST", "/staff/jobs/new"): MANAGE,
+    ("POST", "/staff/jobs/{job_id}/invite"): MANAGE,
+    ("POST", "/staff/jobs/{job_id}/invitations"): MANAGE,
+    ("POST", "/staff/jobs/{job_id}/members"): MANAGE,
+    ("GET", "/staff/users"): OPS_ONLY,
+    ("POST", "/staff/users"): OPS_ONLY,
+    ("POST", "/staff/users/{user_id}/role"): OPS_ONLY,
+    ("POST", "/staff/users/{user_id}/disable"): OPS_ONLY,
+    ("POST", "/staff/users/{user_id}/tokens"): OPS_ONLY,
     ("GET", "/staff/jobs/{job_id}"): READ_ALL,
     ("GET", "/staff/applications/{application_id}"): READ_ALL,
     ("GET", "/staff/applications/{application_id}/audit"): AUDIT,
@@ -83,6 +93,10 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("POST", "/staff/applications/{application_id}/extension"): MANAGE,
     ("POST", "/staff/applications/{application_id}/deadline"): MANAGE,
     ("POST", "/staff/applications/{application_id}/resend-invite"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/slots"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/stages/{stage_id}/outcome"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/feedback/release"): MANAGE,
+    ("POST", "/staff/applications/{application_id}/messages"): MANAGE,
 }
 
 

@@ -99,8 +99,10 @@ def create_user(
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}, not '{role}'")
     email = email.strip().lower()
-    if "@" not in email:
-        raise AccountError(f"'{email}' is not an email address")
+    if "@" not in email or len(email) > 320:
+        raise AccountError(f"'{email[:100]}' is not an email address")
+    if len(name.strip()) > 200 or (person_id is not None and len(person_id) > 64):
+        raise AccountError("the name must be at most 200 characters, the directory id at most 64")
     if session.exec(select(User).where(User.email == email)).first() is not None:
         raise AccountError(f"a user with email {email} already exists")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:

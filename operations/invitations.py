@@ -52,6 +52,7 @@ class BulkResult:
     invited: int = 0
     already_invited: int = 0
     errors: list[BadRow] = field(default_factory=list)
+    outcomes: dict[int, str] = field(default_factory=dict)  # by line: invited, already invited
 
     @property
     def total(self) -> int:
@@ -293,6 +294,7 @@ async def invite_rows(
                     result.invited += 1
                 else:
                     result.already_invited += 1
+                result.outcomes[row.line] = "invited" if invitation.started else "already invited"
             except Exception as error:  # noqa: BLE001 (reported with its line; the other rows go on)
                 result.errors.append(BadRow(row.line, f"not invited, run the file again: {error}"))
             finally:

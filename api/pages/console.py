@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import ApiError, Conflict
+from api.pages import actions
 from api.pages.forms import parsed, text
 from api.pages.render import staff_page
 from api.schemas import DeadlineExtensionCreate, DecisionCreate, ExtensionDecisionCreate, WithdrawCreate
@@ -35,6 +36,13 @@ DONE = {
     "extend_deadline": "The deadline moved; the candidate is told by email.",
     "decide_extension": "Answered; the candidate is told by email.",
     "withdraw": "The application is withdrawn; the candidate is told by email.",
+    "opened": "The job is open. Invite candidates one by one or from a CSV file.",
+    "invited": "Invited: the candidate's email with their link is on its way.",
+    "offer_slots": "The slots are offered; the candidate is emailed to pick one.",
+    "record_outcome": "The outcome is recorded; the application moves on.",
+    "release_feedback": "The feedback is released; the candidate is emailed.",
+    "member": "They are on the job now: it shows in their jobs.",
+    "answered": "Your answer is sent to the candidate by email and shows on their page.",
 }
 HOURS = {"hours": "Enter a whole number of hours."}
 
@@ -59,6 +67,21 @@ def board(
     status: str = "",
     q: str = "",
 ) -> HTMLResponse:
+    return board_page(request, session, settings, staff, job_id, status=status, q=q)
+
+
+def board_page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    staff: Principal,
+    job_id: str,
+    status: str = "",
+    q: str = "",
+    status_code: int = 200,
+    **forms: Any,
+) -> HTMLResponse:
+    """A job's board; with `forms`, the invite forms again as sent, with what was refused."""
     job = load_job(session, job_id, staff)
     query = (
         select(Application, Candidate)
@@ -74,8 +97,27 @@ def board(
     columns: dict[str, list[tuple[Application, Candidate]]] = {s: [] for s in BOARD}
     for application, candidate in session.exec(query):
         columns[str(application.status)].append((application, candidate))
+    context: dict[str, Any] = {
+        "invite_errors": {},
+        "invite": {},
+        "csv_error": None,
+        "member_error": None,
+        **forms,
+    }
     return staff_page(
-        request, settings, staff, "board.html", job=job, columns=columns, status=status, q=q, statuses=BOARD
+        request,
+        settings,
+        staff,
+        "board.html",
+        status_code=status_code,
+        job=job,
+        columns=columns,
+        status=status,
+        q=q,
+        statuses=BOARD,
+        can_manage=staff.role in ("ops", "recruiter"),
+        notice=DONE.get(request.query_params.get("done", "")),
+        **context,
     )
 
 
@@ -102,10 +144,10 @@ def _timeline(session: Session, application: Application) -> list[tuple[Any, str
 def application_page(
     application_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffDep
 ) -> HTMLResponse:
-    return _application(request, session, settings, staff, application_id)
+    return application_view(request, session, settings, staff, application_id)
 
 
-def _application(
+def application_view(
     request: Request,
     session: Session,
     settings: Settings,
@@ -114,10 +156,13 @@ def _application(
     status_code: int = 200,
     error: str | None = None,
     notice: str | None = None,
+    **forms: Any,
 ) -> HTMLResponse:
+    """The application page; with `forms`, a form as sent again, with what was refused."""
     application = load_application(session, application_id, staff)
     pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
     decision = pipeline.first(Decision)
+    detail = applications.application_detail(session, application)
     return staff_page(
         request,
         settings,
@@ -125,7 +170,7 @@ def _application(
         "application.html",
         status_code=status_code,
         application=application,
-        detail=applications.application_detail(session, application),
+        detail=detail,
         job=session.get(Job, application.job_id),
         prompts={q.id: q for q in pipeline.interview_questions()},
         media=media_urls(session, settings, staff, application.id),
@@ -135,10 +180,11 @@ def _application(
         can_manage=staff.role in ("ops", "recruiter"),
         error=error,
         notice=notice or DONE.get(request.query_params.get("done", "")),
+        **actions.context(session, application, pipeline, detail.candidate.timezone, forms),
     )
 
 
-async def _act(
+async def act(
     request: Request,
     session: Session,
     settings: Settings,
@@ -152,7 +198,7 @@ async def _act(
     try:
         await update_application(client, session, application, update, arg)
     except ApiError as error:
-        return _application(
+        return application_view(
             request, session, settings, staff, application_id, error.status_code, error.detail
         )
     return RedirectResponse(f"/staff/applications/{application_id}?done={update}", status_code=303)
@@ -195,7 +241,7 @@ async def decide(
     code = text(form, "reason_code")
     reason = next((r for r in (stage.reason_codes if stage else ()) if r.code == code), None)
     if reason is None:
-        return _application(
+        return application_view(
             request, session, settings, staff, application_id, 422, "Choose a reason for the decision."
         )
     values = {
@@ -207,11 +253,11 @@ async def decide(
     try:
         body = parsed(DecisionCreate, values)
     except ApiError as error:
-        return _application(
+        return application_view(
             request, session, settings, staff, application_id, error.status_code, error.detail
         )
     decision = applications.decision_input(staff, body)
-    return await _act(request, session, settings, client, staff, application_id, "decide", decision)
+    return await act(request, session, settings, client, staff, application_id, "decide", decision)
 
 
 @router.post("/applications/{application_id}/withdraw", response_model=None)
@@ -227,11 +273,11 @@ async def withdraw(
     try:
         body = parsed(WithdrawCreate, {"reason": text(form, "reason") or None})
     except ApiError as error:
-        return _application(
+        return application_view(
             request, session, settings, staff, application_id, error.status_code, error.detail
         )
     withdrawal = applications.withdrawal(staff, body)
-    return await _act(request, session, settings, client, staff, application_id, "withdraw", withdrawal)
+    return await act(request, session, settings, client, staff, application_id, "withdraw", withdrawal)
 
 
 @router.post("/applications/{application_id}/extension", response_model=None)
@@ -247,7 +293,7 @@ async def extension(
     # The page's two buttons send grant=yes or grant=no; anything else refuses, as before.
     body = ExtensionDecisionCreate(grant=text(form, "grant") == "yes")
     decision = applications.extension_decision(staff, body)
-    return await _act(request, session, settings, client, staff, application_id, "decide_extension", decision)
+    return await act(request, session, settings, client, staff, application_id, "decide_extension", decision)
 
 
 @router.post("/applications/{application_id}/deadline", response_model=None)
@@ -263,11 +309,11 @@ async def extend_deadline(
     try:
         body = parsed(DeadlineExtensionCreate, {"hours": text(form, "hours")}, HOURS)
     except ApiError as error:
-        return _application(
+        return application_view(
             request, session, settings, staff, application_id, error.status_code, error.detail
         )
     extension = applications.deadline_extension(staff, body)
-    return await _act(request, session, settings, client, staff, application_id, "extend_deadline", extension)
+    return await act(request, session, settings, client, staff, application_id, "extend_deadline", extension)
 
 
 @router.post("/applications/{application_id}/resend-invite", response_model=None)
@@ -284,9 +330,9 @@ async def resend_invite(
     try:
         await applications.resend_invitation(client, session, settings, application)
     except Conflict as error:
-        return _application(
+        return application_view(
             request, session, settings, staff, application_id, error.status_code, error.detail
         )
-    return _application(
+    return application_view(
         request, session, settings, staff, application_id, notice="The invitation was sent again."
     )

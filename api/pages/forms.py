@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from api.errors import invalid_request
+from api.errors import ApiError, invalid_request
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -33,3 +33,16 @@ def text(form: FormData, name: str) -> str:
     """A text field as typed, without surrounding spaces ('' when absent, or a file)."""
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def field_errors(error: ApiError, fields: Mapping[str, str], default: str | None = None) -> dict[str, str]:
+    """The refusal's message by form field, for the page to show next to it: `fields` maps the
+    API's dotted field names to the form's; a refusal naming no field goes to `default`."""
+    found: dict[str, str] = {}
+    for problem in error.extra.get("errors", []) if isinstance(error.extra.get("errors"), list) else []:
+        name = fields.get(str(problem.get("field", "")))
+        if name and name not in found:
+            found[name] = str(problem.get("message") or error.detail)
+    if not found and default:
+        found[default] = error.detail
+    return found

@@ -3,20 +3,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from starlette.datastructures import UploadFile
 
-from api import idempotency
 from api.bodies import bounded_body
-from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
+from api.deps import SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, PayloadTooLarge, Unprocessable, errors
 from api.schemas import BulkInvitePublic, JobCreate, JobMemberCreate, JobMemberPublic, JobPublic
-from api.services.access import is_member, load_job
-from offhours import accounts
-from offhours.models import Job, JobMember, new_id
-from operations.invitations import CsvError, invite_rows, parse_csv
-from pipelines.registry import PIPELINES, PipelineError, get_pipeline
+from api.services import jobs
+from api.services.access import load_job
+from api.services.jobs import MAX_CSV_BYTES, TOO_LARGE
+from offhours.models import Job, JobMember
+from pipelines.registry import PIPELINES
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=STAFF_ERRORS)
 
@@ -39,19 +37,7 @@ def job_public(job: Job) -> JobPublic:
     responses=errors(400, 413, 422),
 )
 def create_job(body: JobCreate, session: SessionDep, staff: StaffDep) -> JobPublic:
-    try:
-        get_pipeline(body.pipeline)
-    except PipelineError as error:
-        raise Unprocessable(str(error), known_pipelines=sorted(PIPELINES)) from None
-    job_id = idempotency.row_id("job")  # a retry (Idempotency-Key) finds the job it opened
-    if job_id is not None and (opened := session.get(Job, job_id)) is not None:
-        return job_public(opened)
-    job = Job(id=job_id or new_id("job"), title=body.title, pipeline=body.pipeline)
-    session.add(job)
-    if staff.user_id is not None:  # whoever opens a job is on it
-        session.flush()
-        session.add(JobMember(job_id=job.id, user_id=staff.user_id))
-    return job_public(job)
+    return job_public(jobs.open_job(session, staff, body))
 
 
 @router.get("", response_model=list[JobPublic])
@@ -77,21 +63,8 @@ def get_job(job_id: str, session: SessionDep, staff: StaffDep) -> JobPublic:
     responses=errors(400, 404, 413, 422),
 )
 def add_member(job_id: str, body: JobMemberCreate, session: SessionDep, staff: StaffDep) -> dict[str, str]:
-    job = load_job(session, job_id, staff)
-    try:
-        user = accounts.find_user(session, body.user)
-    except accounts.AccountError as error:
-        raise Unprocessable(str(error), errors=[{"field": "user", "message": "no such user"}]) from None
-    if not is_member(session, job.id, Principal(user.id, user.role, user.id)):
-        session.add(JobMember(job_id=job.id, user_id=user.id))
-        try:
-            session.flush()
-        except IntegrityError:  # added at the same moment by someone else
-            session.rollback()
+    job, user = jobs.add_member(session, staff, job_id, body.user)
     return {"job_id": job.id, "user_id": user.id}
-
-
-MAX_CSV_BYTES = 20 * 1024 * 1024
 
 
 @router.post(
@@ -128,7 +101,7 @@ async def bulk_invite(
     session.commit()  # read only: hold nothing while thousands of rows go through
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_CSV_BYTES:
-        raise PayloadTooLarge(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it")
+        raise PayloadTooLarge(TOO_LARGE)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=2)
@@ -139,26 +112,5 @@ async def bulk_invite(
         await form.close()
     else:
         raw = await bounded_body(request, MAX_CSV_BYTES, "the file")
-    if len(raw) > MAX_CSV_BYTES:
-        raise PayloadTooLarge(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Unprocessable("the file is not UTF-8 text; save the CSV as UTF-8") from None
-    try:
-        rows, bad = parse_csv(text)
-    except CsvError as error:
-        raise Unprocessable(
-            f"line {error.line}: {error.reason}; nothing was invited",
-            errors=[{"line": error.line, "reason": error.reason}],
-        ) from None
-    if not rows and bad and bad[0].line == 1:
-        raise Unprocessable(bad[0].reason, errors=[{"line": 1, "reason": bad[0].reason}])
-    result = await invite_rows(request.app.state.engine, client, settings, job, rows)
-    errors = sorted([*bad, *result.errors], key=lambda b: b.line)
-    return {
-        "invited": result.invited,
-        "already_invited": result.already_invited,
-        "errors": [{"line": b.line, "reason": b.reason} for b in errors],
-        "rows": len(rows) + len(bad),
-    }
+    report = await jobs.invite_file(request.app.state.engine, client, settings, job, raw)
+    return report.public()

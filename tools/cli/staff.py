@@ -84,6 +84,19 @@ def users_disable(who: Annotated[str, typer.Argument(help="Email or user id")]) 
         console.print(f"disabled {user.email}; their tokens and sessions no longer work")
 
 
+@users_app.command("set-role")
+def users_set_role(
+    who: Annotated[str, typer.Argument(help="Email or user id")],
+    role: Annotated[str, typer.Argument(help="ops, recruiter, reviewer or auditor")],
+) -> None:
+    """Give a user another role (never the last active ops user's)."""
+    from offhours import accounts
+
+    with _accounts() as session:
+        user = accounts.set_role(session, who, role)
+        console.print(f"{user.email} is now {user.role}")
+
+
 @tokens_app.command("create")
 def tokens_create(
     who: Annotated[str, typer.Argument(help="Email or user id")],

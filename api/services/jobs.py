@@ -1,0 +1,126 @@
+"""Jobs for staff, for the JSON API and the staff pages alike: opening a job on a pipeline, putting
+staff on it, and inviting candidates from a CSV file with a report line by line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api import idempotency
+from api.deps import Principal
+from api.errors import PayloadTooLarge, Unprocessable
+from api.schemas import JobCreate
+from api.services.access import is_member, load_job
+from offhours import accounts
+from offhours.models import Job, JobMember, User, new_id
+from offhours.settings import Settings
+from operations.invitations import BadRow, CsvError, Row, invite_rows, parse_csv
+from pipelines.registry import PIPELINES, PipelineError, get_pipeline
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+TOO_LARGE = f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it"
+
+
+def open_job(session: Session, staff: Principal, body: JobCreate) -> Job:
+    """A job on a pipeline of the registry; whoever opens it (a user) is on it."""
+    try:
+        get_pipeline(body.pipeline)
+    except PipelineError as error:
+        raise Unprocessable(str(error), known_pipelines=sorted(PIPELINES)) from None
+    job_id = idempotency.row_id("job")  # a retry (Idempotency-Key) finds the job it opened
+    if job_id is not None and (opened := session.get(Job, job_id)) is not None:
+        return opened
+    job = Job(id=job_id or new_id("job"), title=body.title, pipeline=body.pipeline)
+    session.add(job)
+    if staff.user_id is not None:
+        session.flush()
+        session.add(JobMember(job_id=job.id, user_id=staff.user_id))
+    return job
+
+
+def add_member(session: Session, staff: Principal, job_id: str, who: str) -> tuple[Job, User]:
+    """Put a user (by id or email) on a job; once, however often asked."""
+    job = load_job(session, job_id, staff)
+    try:
+        user = accounts.find_user(session, who)
+    except accounts.AccountError as error:
+        raise Unprocessable(str(error), errors=[{"field": "user", "message": "no such user"}]) from None
+    if not is_member(session, job.id, Principal(user.id, user.role, user.id)):
+        session.add(JobMember(job_id=job.id, user_id=user.id))
+        try:
+            session.flush()
+        except IntegrityError:  # added at the same moment by someone else
+            session.rollback()
+    return job, user
+
+
+def read_csv(raw: bytes) -> tuple[list[Row], list[BadRow]]:
+    """The file's rows and its bad lines; a file that cannot be read at all is a 413 or a 422."""
+    if len(raw) > MAX_CSV_BYTES:
+        raise PayloadTooLarge(TOO_LARGE)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unprocessable("the file is not UTF-8 text; save the CSV as UTF-8") from None
+    try:
+        rows, bad = parse_csv(text)
+    except CsvError as error:
+        raise Unprocessable(
+            f"line {error.line}: {error.reason}; nothing was invited",
+            errors=[{"line": error.line, "reason": error.reason}],
+        ) from None
+    if not rows and bad and bad[0].line == 1:
+        raise Unprocessable(bad[0].reason, errors=[{"line": 1, "reason": bad[0].reason}])
+    return rows, bad
+
+
+@dataclass(frozen=True)
+class Line:
+    line: int
+    outcome: str  # invited, already invited, refused
+    message: str
+
+
+@dataclass
+class BulkReport:
+    invited: int = 0
+    already_invited: int = 0
+    errors: list[BadRow] = field(default_factory=list)
+    rows: int = 0
+    lines: list[Line] = field(default_factory=list)
+
+    def public(self) -> dict[str, object]:
+        return {
+            "invited": self.invited,
+            "already_invited": self.already_invited,
+            "errors": [{"line": b.line, "reason": b.reason} for b in self.errors],
+            "rows": self.rows,
+        }
+
+
+async def invite_file(engine: Engine, client: Client, settings: Settings, job: Job, raw: bytes) -> BulkReport:
+    """Every good row of the file invited (once per job and email), every bad one reported."""
+    rows, bad = read_csv(raw)
+    result = await invite_rows(engine, client, settings, job, rows)
+    errors = sorted([*bad, *result.errors], key=lambda b: b.line)
+    refused = {b.line: b.reason for b in errors}
+    lines = [Line(b.line, "refused", b.reason) for b in errors]
+    for row in rows:
+        if row.line in refused:
+            continue
+        done = result.outcomes.get(row.line, "invited")
+        message = f"{row.name} <{row.email}>" + (
+            " was invited before; not again" if done != "invited" else ""
+        )
+        lines.append(Line(row.line, done, message))
+    return BulkReport(
+        result.invited,
+        result.already_invited,
+        errors,
+        len(rows) + len(bad),
+        sorted(lines, key=lambda line: line.line),
+    )
