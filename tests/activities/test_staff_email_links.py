@@ -78,9 +78,6 @@ def linked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PIPELINES, LINKED.name, validate(LINKED))
 
 
-@pytest.mark.skip(
-    reason="waits for the staff console anchors (#messages, #extension, #outcome) of branch step9-staff2, not yet merged"
-)
 @pytest.mark.usefixtures("linked")
 async def test_the_contact_and_the_reviewer_are_sent_to_the_pages_where_they_act(stack: Stack) -> None:
     job = await stack.create_job("Support engineer", LINKED.name)
