@@ -40,7 +40,11 @@ def context(
     return {
         "scheduling": waiting and stage is not None and stage.kind == "scheduling",
         "custom_stage": stage if waiting and isinstance(stage, Custom) and stage.workflow else None,
-        "held": held_feedback(session, application) if waiting else None,
+        # Feedback can follow the decision (internship): the application is closed as approved and
+        # its workflow still waits for the release.
+        "held": held_feedback(session, application)
+        if stage is not None and stage.kind == "feedback"
+        else None,
         "thread": thread.messages_of(session, application),
         "slot_fields": SLOT_FIELDS,
         "slot_zone": timezone or "UTC",

@@ -19,6 +19,8 @@ from offhours import accounts
 from offhours.codec import data_converter
 from offhours.contracts import ApplicationState
 from pipelines.people import PEOPLE
+from pipelines.registry import PIPELINES
+from pipelines.stages import Onboarding
 from tests.support.actors import STAFF, unique_email
 from tests.support.browser import Live, Shots
 from tests.support.mail import CaughtMail
@@ -72,13 +74,16 @@ async def mail_about(live: Live, address: str, subject: str, timeout: float = 30
             await asyncio.sleep(0.1)
 
 
-async def interview(page: Page, link: str, tmp_path: Path) -> None:
-    """Consent, a recorded video, an uploaded design document and a written answer; then submit."""
+async def consent(page: Page, link: str) -> None:
     await page.goto(link)
     await page.get_by_role("link", name="Start: what we record and why").click()
     await page.get_by_label("I have read this and agree").check()
     await page.get_by_role("button", name="Agree and continue").click()
-    await page.goto(f"{link}/questions/incident")
+
+
+async def record(page: Page, question_page: str) -> None:
+    """A video answer recorded with the (fake) camera and saved."""
+    await page.goto(question_page)
     await page.locator("#rec-start").click()  # the question shows and its clock starts
     now = page.locator("#rec-now:visible, #rec-stop:visible")
     await expect(now).to_be_visible(timeout=15_000)
@@ -89,6 +94,18 @@ async def interview(page: Page, link: str, tmp_path: Path) -> None:
     await page.click("#rec-stop")
     await page.get_by_role("button", name="Save this answer").click()
     await expect(page.locator("#rec-status")).to_contain_text("Saved", timeout=20_000)
+
+
+async def submit_answers(page: Page, link: str) -> None:
+    await page.goto(f"{link}/questions")
+    await page.get_by_role("button", name="Submit my answers").click()
+    await expect(page.get_by_text("Submitted. Your answers are with the team")).to_be_visible()
+
+
+async def interview(page: Page, link: str, tmp_path: Path) -> None:
+    """Consent, a recorded video, an uploaded design document and a written answer; then submit."""
+    await consent(page, link)
+    await record(page, f"{link}/questions/incident")
     document = tmp_path / "design.pdf"
     document.write_bytes(PDF)
     await page.goto(f"{link}/questions/design_doc")
@@ -101,9 +118,7 @@ async def interview(page: Page, link: str, tmp_path: Path) -> None:
     )
     await page.get_by_role("button", name="Save answer").click()
     await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
-    await page.goto(f"{link}/questions")
-    await page.get_by_role("button", name="Submit my answers").click()
-    await expect(page.get_by_text("Submitted. Your answers are with the team")).to_be_visible()
+    await submit_answers(page, link)
 
 
 async def assessment(page: Page, link: str, answers: dict[str, str]) -> None:
@@ -124,12 +139,16 @@ async def assessment(page: Page, link: str, answers: dict[str, str]) -> None:
     await expect(page.locator("#assessment-over")).to_contain_text(f"{len(answers)} of {len(answers)}")
 
 
-async def score_blind(browser: Browser, live: Live, email: str, application_id: str, name: str) -> None:
-    """A reviewer signs in, scores the application without learning who it is, sees the others."""
+async def score(
+    browser: Browser, live: Live, email: str, application_id: str, name: str, blind: bool = True
+) -> None:
+    """A reviewer signs in, scores the application (without learning who it is when the review is
+    blind), then sees the others' scores."""
     context, page = await signed_in(browser, live, email)
     await page.goto(f"{live.url}/staff/reviews/{application_id}")
-    await expect(page.get_by_text("blind review: no name, email or photo")).to_be_visible()
-    assert name not in await page.content()
+    if blind:
+        await expect(page.get_by_text("blind review: no name, email or photo")).to_be_visible()
+        assert name not in await page.content()
     for radio in await page.locator('input[type="radio"][value="4"]').all():
         await radio.check()
     await page.get_by_label("Overall recommendation").select_option("yes")
@@ -138,10 +157,12 @@ async def score_blind(browser: Browser, live: Live, email: str, application_id: 
     await context.close()
 
 
-async def approve(browser: Browser, live: Live, email: str, application_id: str) -> None:
+async def approve(
+    browser: Browser, live: Live, email: str, application_id: str, reason: str = "hire"
+) -> None:
     context, page = await signed_in(browser, live, email)
     await page.goto(f"{live.url}/staff/applications/{application_id}#decision")
-    await page.get_by_label("Decision and reason").select_option("hire")
+    await page.get_by_label("Decision and reason").select_option(reason)
     assert await page.get_by_label("Approver voting").count() == 0, "a directory person votes as themselves"
     await page.get_by_role("button", name="Record decision").click()
     await expect(page.get_by_role("status")).to_contain_text("Decision recorded")
@@ -177,7 +198,7 @@ async def test_a_senior_backend_engineer_is_hired_with_every_step_on_a_page(
         lambda d: len([a for a in d["review_assignments"] if a["status"] == "assigned"]) == 3,
     )
     for assignment in panel["review_assignments"]:
-        await score_blind(browser, live, reviewers[assignment["reviewer"]], application_id, "Grace Hopper")
+        await score(browser, live, reviewers[assignment["reviewer"]], application_id, "Grace Hopper")
     await wait_for(live, application_id, lambda d: d["stage"] == "scheduling")
 
     # The contact offers two times from the application page; the candidate books one from the page
@@ -235,3 +256,81 @@ async def test_a_senior_backend_engineer_is_hired_with_every_step_on_a_page(
         len([m for m in live.mailbox.to(final["candidate"]["email"]) if m.subject.startswith("Good news")])
         == 1
     )
+
+
+EDITED = "You explained how you taught yourself SQL with real care. Next summer, bring a project."
+
+
+async def test_an_intern_is_hired_reads_the_edited_feedback_and_completes_onboarding(
+    live: Live, browser: Browser, shots: Shots
+) -> None:
+    application, link = await live.invite("internship", "Summer intern", "Mary Jackson")
+    application_id = application["id"]
+    address = application["candidate"]["email"]
+    reviewers = {p: account(live, "reviewer", p) for p in ("ana", "jo")}
+    recruiter = account(live, "ops", "jo")
+
+    candidate = await browser.new_context(viewport={"width": 360, "height": 800}, locale="en-GB")
+    page = await candidate.new_page()
+    await consent(page, link)
+    await record(page, f"{link}/questions/hello")
+    await page.goto(f"{link}/questions/learned")
+    await page.get_by_label("Your answer").fill(
+        "I taught myself SQL by rebuilding my club's membership list."
+    )
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    await page.goto(f"{link}/questions/field")
+    await page.get_by_label("Engineering").check()
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    await submit_answers(page, link)
+
+    # Both reviewers of the early-careers pool score on their pages (the review is not blind).
+    await wait_for(live, application_id, lambda d: len(d["review_assignments"]) == 2)
+    for email in reviewers.values():
+        await score(browser, live, email, application_id, "Mary Jackson", blind=False)
+    await wait_for(live, application_id, lambda d: d["status"] == "awaiting_decision")
+    await approve(browser, live, recruiter, application_id, reason="advance")
+
+    # The feedback waits for the recruiter, who rewrites it before releasing it from the page.
+    await wait_for(live, application_id, lambda d: d["stage"] == "feedback")
+    context, staff = await signed_in(browser, live, recruiter)
+    held = staff.locator("#feedback")
+    async with asyncio.timeout(30):  # the draft is written by an activity just after the stage starts
+        while True:
+            await staff.goto(f"{live.url}/staff/applications/{application_id}#feedback")
+            if "Held for editing" in await held.inner_text():
+                break
+            await asyncio.sleep(0.3)
+    assert not [m for m in live.mailbox.to(address) if m.subject.startswith("Your feedback")]
+    await held.get_by_label("Your edited feedback").fill(EDITED)
+    await held.get_by_role("button", name="Release the feedback").click()
+    await expect(staff.get_by_role("status")).to_be_visible()
+    await shots.take(staff, "feedback-released")
+    await context.close()
+
+    feedback = await mail_about(live, address, "Your feedback")
+    assert EDITED in feedback.text, "the candidate is sent the recruiter's words, not the draft"
+    [to_feedback] = [u for u in feedback.text.split() if u.endswith("/feedback")]
+    await page.goto(to_feedback)
+    await expect(page.locator("main")).to_contain_text(EDITED)
+    await shots.take(page, "feedback-read")
+
+    # Onboarding, from the welcome email's link: every module opened and marked done.
+    welcome = await mail_about(live, address, "Welcome aboard")
+    [to_onboarding] = [u for u in welcome.text.split() if u.endswith("/onboarding")]
+    await page.goto(to_onboarding)
+    await expect(page.locator("#progress-text")).to_have_text("0 of 3 done.")
+    onboarding: Onboarding = PIPELINES["internship"].first(Onboarding)
+    for number, module in enumerate(onboarding.modules, start=1):
+        await page.get_by_role("link", name=module.title).click()
+        await expect(page.get_by_role("heading", name=module.title)).to_be_visible()
+        await page.get_by_role("button", name="Mark as done").click()
+        await expect(page.locator("#progress-text")).to_contain_text(f"{number} of 3 done.")
+    await expect(page.locator("#progress-text")).to_contain_text("Onboarding is complete")
+    await shots.take(page, "onboarding-complete")
+    await mail_about(live, address, "You have completed your onboarding")
+    final = await detail(live, application_id)
+    assert final["status"] == "approved"
+    await candidate.close()
