@@ -121,9 +121,10 @@ async def interview(page: Page, link: str, tmp_path: Path) -> None:
     await submit_answers(page, link)
 
 
-async def assessment(page: Page, link: str, answers: dict[str, str]) -> None:
+async def assessment(page: Page, link: str, answers: dict[str, str], navigate: bool = True) -> None:
     """Start the timed assessment, save each answer on its own, then submit."""
-    await page.goto(f"{link}/assessment")
+    if navigate:
+        await page.goto(f"{link}/assessment")
     await page.get_by_role("button", name="Start the assessment").click()
     await expect(page.locator("#assessment-clock")).to_be_visible()
     for question_id, value in answers.items():
@@ -333,4 +334,55 @@ async def test_an_intern_is_hired_reads_the_edited_feedback_and_completes_onboar
     await mail_about(live, address, "You have completed your onboarding")
     final = await detail(live, application_id)
     assert final["status"] == "approved"
+    await candidate.close()
+
+
+async def test_a_support_agent_passes_the_assessment_and_is_hired_from_the_pages(
+    live: Live, browser: Browser, shots: Shots
+) -> None:
+    application, link = await live.invite("support-agent", "Support agent", "Katherine Johnson")
+    application_id = application["id"]
+    address = application["candidate"]["email"]
+    reviewers = {p: account(live, "reviewer", p) for p in ("ana", "lee", "jo")}
+    recruiter = account(live, "ops", "ana")
+
+    candidate = await browser.new_context(viewport={"width": 360, "height": 800}, locale="en-GB")
+    page = await candidate.new_page()
+    await consent(page, link)
+    await record(page, f"{link}/questions/angry_customer")
+    await page.goto(f"{link}/questions/why_support")
+    await page.get_by_role("button", name="Show the question and start the clock").click()
+    await page.get_by_label("Your answer").fill("I like untangling a bad day into a good outcome.")
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    await page.goto(f"{link}/questions/shift")
+    await page.get_by_label("Any").check()
+    await page.get_by_role("button", name="Save answer").click()
+    await expect(page.get_by_text("Your answer is saved.")).to_be_visible()
+    await submit_answers(page, link)
+
+    # The overview links the assessment, now the current step; the result is shown (show_result).
+    await page.goto(link)
+    await page.get_by_role("link", name="Short assessment").first.click()
+    await assessment(
+        page,
+        link,
+        {"refund_window": "Yes", "tickets_per_hour": "7", "escalation_team": "Billing", "first_reply": "2"},
+        navigate=False,
+    )
+    await expect(page.locator("#assessment-result")).to_contain_text("passed")
+    await shots.take(page, "assessment-passed")
+
+    # The one reviewer the pool assigns scores on their page; middling scores leave the decision to
+    # the recruiter (no automatic advance at 4.5 or more).
+    assigned = await wait_for(live, application_id, lambda d: len(d["review_assignments"]) == 1)
+    reviewer = assigned["review_assignments"][0]["reviewer"]
+    await score(browser, live, reviewers[reviewer], application_id, "Katherine Johnson", blind=False)
+    await wait_for(live, application_id, lambda d: d["status"] == "awaiting_decision")
+    await approve(browser, live, recruiter, application_id, reason="advance")
+    final = await wait_for(live, application_id, lambda d: d["status"] == "approved")
+    assert final["assessments"][0]["passed"] is True
+    await mail_about(live, address, "Good news")
+    await page.goto(link)
+    await shots.take(page, "overview-approved")
     await candidate.close()
