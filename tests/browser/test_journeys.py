@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlmodel import Session
-from temporalio.client import Client
 
 from offhours import accounts
-from offhours.codec import data_converter
+from offhours.codec import with_codec
 from offhours.contracts import ApplicationState
 from pipelines.people import PEOPLE
 from pipelines.registry import PIPELINES
@@ -247,7 +246,7 @@ async def test_a_senior_backend_engineer_is_hired_with_every_step_on_a_page(
     await approve(browser, live, approvers["kai"], application_id)
     await approve(browser, live, approvers["ruth"], application_id)
     final = await wait_for(live, application_id, lambda d: d["status"] == "approved")
-    client = Client(**{**live.env.client.config(), "data_converter": data_converter(live.settings)})
+    client = with_codec(live.env.client, live.settings)
     handle = client.get_workflow_handle(f"application-{application_id}")
     state = await handle.query("state", result_type=ApplicationState)
     assert state.votes == {"kai": "approve", "ruth": "approve"}
