@@ -45,6 +45,7 @@ from api.routes import (
     pipelines,
     privacy,
 )
+from api.services.jobs import InviteRuns
 from offhours import TEMPLATES_DIR
 from offhours.codec import data_converter, with_codec
 from offhours.db import get_engine
@@ -205,6 +206,7 @@ def _lifespan(settings: Settings) -> Any:
         except Exception as error:  # noqa: BLE001 (the API still serves /health and says why)
             log.warning("Temporal not reachable at start (%s); will retry on use", error)
         yield
+        await app.state.invite_runs.close()
 
     return lifespan
 
@@ -248,6 +250,7 @@ def create_app(
     app.add_middleware(BodyLimit, settings=settings)
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.rate_limits = RateLimits(settings)
+    app.state.invite_runs = InviteRuns()
     access = logging.getLogger("uvicorn.access")
     if REDACT_LINKS not in access.filters:
         access.addFilter(REDACT_LINKS)

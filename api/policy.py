@@ -79,6 +79,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("POST", "/staff/jobs/new"): MANAGE,
     ("POST", "/staff/jobs/{job_id}/invite"): MANAGE,
     ("POST", "/staff/jobs/{job_id}/invitations"): MANAGE,
+    ("GET", "/staff/jobs/{job_id}/invitations/{run_id}"): MANAGE,
+    ("GET", "/staff/jobs/{job_id}/invitations/{run_id}/progress"): MANAGE,
     ("POST", "/staff/jobs/{job_id}/members"): MANAGE,
     ("GET", "/staff/users"): OPS_ONLY,
     ("POST", "/staff/users"): OPS_ONLY,

@@ -4,15 +4,16 @@ the same service as its JSON API twin (api/services/jobs.py, api/services/applic
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
 from api.deps import Principal, SessionDep, SettingsDep, StaffDep, TemporalClientDep
-from api.errors import ApiError, Conflict, Unprocessable
+from api.errors import ApiError, Conflict, NotFound, Unprocessable
 from api.pages.console import board_page
 from api.pages.forms import field_errors, parsed, text
 from api.pages.render import staff_page
@@ -157,7 +158,8 @@ async def upload_csv(
     client: TemporalClientDep,
     staff: StaffDep,
 ) -> Response:
-    """A CSV file, as POST /api/v1/jobs/{id}/invitations takes it: the report, line by line."""
+    """A CSV file, as POST /api/v1/jobs/{id}/invitations takes it, invited in the background while
+    the browser follows its progress page; a file that cannot be read is refused at once."""
     job = load_job(session, job_id, staff)
     session.commit()  # read only: hold nothing while the rows go through
     form = await request.form(max_files=1, max_fields=4, max_part_size=1024 * 1024)
@@ -170,11 +172,61 @@ async def upload_csv(
         error = Unprocessable("Choose a CSV file with a header line: name,email[,timezone].")
         return _board_error(request, session, settings, staff, job_id, error, csv_error=error.detail)
     try:
-        report = await jobs.invite_file(request.app.state.engine, client, settings, job, raw)
+        rows, bad = jobs.read_csv(raw)  # a file that cannot be read is refused here, nothing invited
     except ApiError as error:
         return _board_error(request, session, settings, staff, job_id, error, csv_error=error.detail)
-    name = upload.filename if isinstance(upload, UploadFile) else ""
-    return staff_page(request, settings, staff, "invite_report.html", job=job, report=report, file_name=name)
+    engine = request.app.state.engine
+
+    def work(progress: Callable[[int], None]) -> Awaitable[jobs.BulkReport]:
+        return jobs.invite_parsed(engine, client, settings, job, rows, bad, progress)
+
+    name = upload.filename if isinstance(upload, UploadFile) and upload.filename else ""
+    run = runs(request).start(job.id, staff.name, name, len(rows) + len(bad), len(bad), work)
+    await runs(request).settle(run, SHORT_FILE_WAIT)
+    return RedirectResponse(f"/staff/jobs/{job.id}/invitations/{run.id}", status_code=303)
+
+
+SHORT_FILE_WAIT = 1.0  # seconds: a file that is done by then needs no progress page
+
+
+def runs(request: Request) -> jobs.InviteRuns:
+    found: jobs.InviteRuns = request.app.state.invite_runs
+    return found
+
+
+def _run(request: Request, session: Session, staff: Principal, job_id: str, run_id: str) -> jobs.InviteRun:
+    load_job(session, job_id, staff)
+    run = runs(request).get(run_id, job_id, staff.name)
+    if run is None:
+        raise NotFound(
+            "this upload's progress is not kept any more (an hour after it ended, or the server "
+            "restarted); send the file again: nobody is invited twice"
+        )
+    return run
+
+
+@router.get("/jobs/{job_id}/invitations/{run_id}", response_class=HTMLResponse)
+def invite_run(
+    job_id: str, run_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffDep
+) -> HTMLResponse:
+    """The upload's progress while it runs (the page follows it by itself with JavaScript, or on
+    reload without), then its report line by line."""
+    run = _run(request, session, staff, job_id, run_id)
+    job = load_job(session, job_id, staff)
+    page = staff_page(request, settings, staff, "invite_report.html", job=job, run=run, report=run.report)
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@router.get("/jobs/{job_id}/invitations/{run_id}/progress")
+def invite_run_progress(
+    job_id: str, run_id: str, request: Request, session: SessionDep, staff: StaffDep
+) -> JSONResponse:
+    run = _run(request, session, staff, job_id, run_id)
+    return JSONResponse(
+        {"done": run.done, "total": run.total, "running": run.running, "failed": run.failed},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/jobs/{job_id}/members", response_model=None)

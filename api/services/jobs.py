@@ -3,6 +3,11 @@ staff on it, and inviting candidates from a CSV file with a report line by line.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -105,7 +110,20 @@ class BulkReport:
 async def invite_file(engine: Engine, client: Client, settings: Settings, job: Job, raw: bytes) -> BulkReport:
     """Every good row of the file invited (once per job and email), every bad one reported."""
     rows, bad = read_csv(raw)
-    result = await invite_rows(engine, client, settings, job, rows)
+    return await invite_parsed(engine, client, settings, job, rows, bad)
+
+
+async def invite_parsed(
+    engine: Engine,
+    client: Client,
+    settings: Settings,
+    job: Job,
+    rows: list[Row],
+    bad: list[BadRow],
+    progress: Callable[[int], None] | None = None,
+) -> BulkReport:
+    """The rows of a file already read (`read_csv`) invited, with `progress` told of each one."""
+    result = await invite_rows(engine, client, settings, job, rows, progress=progress)
     errors = sorted([*bad, *result.errors], key=lambda b: b.line)
     refused = {b.line: b.reason for b in errors}
     lines = [Line(b.line, "refused", b.reason) for b in errors]
@@ -124,3 +142,88 @@ async def invite_file(engine: Engine, client: Client, settings: Settings, job: J
         len(rows) + len(bad),
         sorted(lines, key=lambda line: line.line),
     )
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InviteRun:
+    """A CSV file being invited in the background: how far it has got and, once done, its report.
+    `failed` says why a run stopped before its end (the rows it did invite stay invited)."""
+
+    id: str
+    job_id: str
+    owner: str
+    file_name: str
+    total: int
+    done: int = 0
+    report: BulkReport | None = None
+    failed: str | None = None
+    finished_at: float | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.report is None and self.failed is None
+
+
+class InviteRuns:
+    """The uploads of this API process, kept for an hour after they finish, each shown only to
+    whoever uploaded it. In memory on purpose: a report names candidates, and nothing of it should
+    outlive the hour (a restart loses only the report; sending the file again invites nobody twice)."""
+
+    KEEP_SECONDS = 3600
+
+    def __init__(self) -> None:
+        self._runs: dict[str, InviteRun] = {}
+
+    def start(
+        self,
+        job_id: str,
+        owner: str,
+        file_name: str,
+        total: int,
+        already_done: int,
+        work: Callable[[Callable[[int], None]], Awaitable[BulkReport]],
+    ) -> InviteRun:
+        self._forget_old()
+        run = InviteRun(secrets.token_urlsafe(12), job_id, owner, file_name[:200], total, already_done)
+
+        def advance(step: int) -> None:
+            run.done = min(run.total, run.done + step)
+
+        async def go() -> None:
+            try:
+                run.report = await work(advance)
+                run.done = run.total
+            except Exception as error:
+                log.exception("invite run %s stopped", run.id)
+                run.failed = f"the upload stopped after {run.done} of {run.total} lines ({type(error).__name__}); send the file again: nobody is invited twice"
+            finally:
+                run.finished_at = time.monotonic()
+
+        self._runs[run.id] = run
+        run.task = asyncio.get_running_loop().create_task(go(), name=f"invite-run-{run.id}")
+        return run
+
+    def get(self, run_id: str, job_id: str, owner: str) -> InviteRun | None:
+        run = self._runs.get(run_id)
+        return run if run is not None and run.job_id == job_id and run.owner == owner else None
+
+    def _forget_old(self) -> None:
+        now = time.monotonic()
+        for run_id, run in list(self._runs.items()):
+            if run.finished_at is not None and now - run.finished_at > self.KEEP_SECONDS:
+                del self._runs[run_id]
+
+    async def settle(self, run: InviteRun, seconds: float) -> None:
+        """Wait up to `seconds` for `run` to end, so a short file lands straight on its report."""
+        if run.task is not None and not run.task.done():
+            await asyncio.wait([run.task], timeout=seconds)
+
+    async def close(self) -> None:
+        """At shutdown: let the runs under way finish their current rows (each row is idempotent)."""
+        tasks = [run.task for run in self._runs.values() if run.task is not None and not run.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)

@@ -193,6 +193,42 @@ async def test_ops_open_a_job_invite_one_candidate_and_a_csv_file(
     await live.mailbox.settle(0.5)
     assert all(len(live.mailbox.to(email)) == 1 for email in [*good, address])
     assert applications_of(live, job_id) == {address: 1, good[0]: 1, good[1]: 1}
+
+    # A longer file: the browser lands on its progress page at once and follows it to the report;
+    # the progress only goes forward; nobody else sees the run (it names candidates).
+    many = [unique_email() for _ in range(40)]
+    longer = "name,email\n" + "".join(f"Candidate {i},{email}\n" for i, email in enumerate(many))
+    await page.goto(f"{live.url}/staff/jobs/{job_id}")
+    await page.locator("#csv-file").set_input_files(
+        {"name": "forty.csv", "mimeType": "text/csv", "buffer": longer.encode()}
+    )
+    await page.get_by_role("button", name="Upload and invite").click()
+    await expect(page).to_have_url(re.compile(rf"/staff/jobs/{job_id}/invitations/[\w-]+$"))
+    run_url = page.url
+    seen: list[int] = []
+    async with asyncio.timeout(60):
+        while True:
+            progress = await (await page.request.get(f"{run_url}/progress")).json()
+            assert progress["total"] == 40, progress
+            assert progress["failed"] is None, progress
+            seen.append(progress["done"])
+            if not progress["running"]:
+                break
+            await asyncio.sleep(0.05)
+    assert seen == sorted(seen), seen
+    assert seen[-1] == 40, seen
+    await expect(page.get_by_role("heading", name="Done: 40 of 40 lines")).to_be_visible(timeout=15_000)
+    await expect(page.locator("#count-invited")).to_have_text("40")
+    await no_violations(page, axe_source)
+    await shots.take(page, "csv-report-40")
+    _, other_ops, _ = account(live, "ops")
+    other = await signed_in(browser, live, other_ops)
+    assert (await other.request.get(run_url)).status == 404
+    assert (await other.request.get(f"{run_url}/progress")).status == 404
+    await other.context.close()
+    for email in many:
+        await live.mailbox.wait_for(email, 1)
+    assert len(applications_of(live, job_id)) == 43
     await page.context.close()
 
 
