@@ -87,6 +87,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("POST", "/staff/users/{user_id}/role"): OPS_ONLY,
     ("POST", "/staff/users/{user_id}/disable"): OPS_ONLY,
     ("POST", "/staff/users/{user_id}/tokens"): OPS_ONLY,
+    ("POST", "/staff/users/{user_id}/tokens/{token_id}/revoke"): OPS_ONLY,
     ("GET", "/staff/jobs/{job_id}"): READ_ALL,
     ("GET", "/staff/applications/{application_id}"): READ_ALL,
     ("GET", "/staff/applications/{application_id}/audit"): AUDIT,

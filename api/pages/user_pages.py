@@ -1,19 +1,20 @@
 """Staff accounts in the browser, for ops: the users with their role, a new user, another role,
-disabling one, and a new API token, shown once on the page that creates it and never again. The
-same functions as `offhours users` (offhours/accounts.py)."""
+disabling one, a new API token, shown once on the page that creates it and never again, and each
+user's live tokens (name, created, last used) with a revoke button. The same functions as
+`offhours users` and `offhours tokens` (offhours/accounts.py)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from api.deps import Principal, SessionDep, SettingsDep, StaffDep
+from api.deps import Principal, SessionDep, SettingsDep, StaffDep, get_staff
 from api.errors import NotFound
 from api.pages.forms import text
 from api.pages.render import staff_page
 from offhours import accounts
-from offhours.models import User
+from offhours.models import ApiToken, User
 from offhours.settings import Settings
 from pipelines.people import PEOPLE
 
@@ -23,6 +24,7 @@ DONE = {
     "created": "The user is created.",
     "role": "The role is changed; it applies from their next request.",
     "disabled": "The user is disabled: their tokens and sessions stopped working.",
+    "revoked": "The token is revoked: requests that carry it are refused from now on.",
 }
 
 
@@ -37,6 +39,10 @@ def users_page(
     row_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     users = list(session.exec(select(User).order_by(col(User.created_at), col(User.id))))
+    tokens: dict[str, list[ApiToken]] = {}
+    live = select(ApiToken).where(col(ApiToken.revoked_at).is_(None))
+    for token in session.exec(live.order_by(col(ApiToken.created_at), col(ApiToken.id))):
+        tokens.setdefault(token.user_id, []).append(token)
     return staff_page(
         request,
         settings,
@@ -44,6 +50,7 @@ def users_page(
         "users.html",
         status_code=status_code,
         users=users,
+        tokens=tokens,
         roles=accounts.ROLES,
         people=sorted(PEOPLE.items()),
         errors=errors or {},
@@ -145,3 +152,16 @@ async def create_token(
     page = staff_page(request, settings, staff, "token.html", user=user, token=token, plain=plain)
     page.headers["Cache-Control"] = "no-store"
     return page
+
+
+@router.post(
+    "/users/{user_id}/tokens/{token_id}/revoke", response_model=None, dependencies=[Depends(get_staff)]
+)
+async def revoke_token(user_id: str, token_id: str, session: SessionDep) -> Response:
+    """The token stops working at once; revoking it again changes nothing."""
+    user = _user(session, user_id)
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound(f"{user.email} has no token '{token_id}'")
+    accounts.revoke_token(session, token.id)
+    return RedirectResponse("/staff/users?done=revoked", status_code=303)

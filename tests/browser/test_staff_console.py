@@ -293,6 +293,27 @@ async def test_ops_manage_staff_and_wrong_roles_are_refused(
     await page.reload()
     assert plain not in await page.content()
 
+    # A second token; the first, listed with when it was last used, revoked from the page: refused
+    # by the API from then on, while the second still works.
+    await row.get_by_label(re.compile("Token name for")).fill("ci")
+    await row.get_by_role("button", name=re.compile("Create an API token")).click()
+    second = {"Authorization": f"Bearer {await page.get_by_label('Token').input_value()}"}
+    await page.goto(f"{live.url}/staff/users")
+    tokens = row.locator("table.tokens tbody tr")
+    await expect(tokens).to_have_count(2)
+    first = tokens.filter(has=page.get_by_role("cell", name="api", exact=True))
+    await expect(first.locator("td").nth(2)).not_to_have_text("never")
+    await expect(
+        tokens.filter(has=page.get_by_role("cell", name="ci", exact=True)).locator("td").nth(2)
+    ).to_have_text("never")
+    await no_violations(page, axe_source)
+    await first.get_by_role("button", name=re.compile("Revoke")).click()
+    await expect(page.get_by_role("status")).to_contain_text("The token is revoked")
+    await expect(tokens).to_have_count(1)
+    assert (await live.http.get("/api/v1/pipelines", headers=token)).status_code == 401
+    assert (await live.http.get("/api/v1/pipelines", headers=second)).status_code == 200
+    token = second
+
     # Another role; then disabled: the token is refused by the API.
     await row.get_by_label(re.compile("Role of")).select_option("auditor")
     await row.get_by_role("button", name=re.compile("Change the role")).click()
