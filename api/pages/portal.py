@@ -9,13 +9,13 @@ something is wrong, the same page with the error next to the field it concerns.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import CandidateDep, SessionDep, SettingsDep, TemporalClientDep
+from api.deps import TemporalClientDep
 from api.errors import ApiError
 from api.pages.forms import parsed, text
-from api.pages.render import portal
+from api.pages.render import PortalDep
 from api.schemas import ConsentCreate, DeletionRequestCreate, ExtensionRequestCreate, MessageCreate
 from api.services import messages as thread
 from api.services.candidate import actions, view
@@ -29,35 +29,21 @@ DRAFT_LIMIT = 2000  # characters of a draft a link may pre-fill
 
 
 @router.get("", response_class=HTMLResponse)
-async def home(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    p = portal(token, request, application, session, settings)
+async def home(p: PortalDep) -> HTMLResponse:
     response = await p.page("home.html", "home")
-    await view.notify_link_opened(request, application)
+    await view.notify_link_opened(p.request, p.application)
     return response
 
 
 @router.get("/consent", response_class=HTMLResponse)
-async def consent_page(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    p = portal(token, request, application, session, settings)
+async def consent_page(p: PortalDep) -> HTMLResponse:
     view = await p.view()
     local = p.when(view.consent_at, view.timezone) if view.consent_at else None
     return await p.page("consent.html", "home", view, text=p.consent(), consent_local=local)
 
 
 @router.post("/consent", response_model=None)
-async def consent_post(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def consent_post(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     if text(form, "agree") != "yes":
         return await p.page(
@@ -70,7 +56,7 @@ async def consent_post(
         )
     try:
         body = parsed(ConsentCreate, {"version": text(form, "version")})
-        await actions.give_consent(client, session, settings, application, body.version)
+        await actions.give_consent(client, p.session, p.settings, p.application, body.version)
     except ApiError as error:
         return await p.page(
             "consent.html", "home", status_code=error.status_code, text=p.consent(), error=error.detail
@@ -79,10 +65,7 @@ async def consent_post(
 
 
 @router.get("/practice", response_class=HTMLResponse)
-async def practice(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    p = portal(token, request, application, session, settings)
+async def practice(p: PortalDep) -> HTMLResponse:
     view = await p.view()
     kind = "video" if any(q.type == "video" for q in view.questions) else "audio"
     rec = {
@@ -97,10 +80,7 @@ async def practice(
 
 
 @router.get("/faq", response_class=HTMLResponse)
-async def faq(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    p = portal(token, request, application, session, settings)
+async def faq(p: PortalDep) -> HTMLResponse:
     view = await p.view()
     entries = [
         *view.faq,
@@ -119,25 +99,14 @@ async def faq(
 
 
 @router.get("/messages", response_class=HTMLResponse)
-async def messages(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
+async def messages(p: PortalDep) -> HTMLResponse:
     """A link may bring a draft to start from (the slots page's "none of these times suit me")."""
-    draft = request.query_params.get("draft", "")[:DRAFT_LIMIT] or None
-    p = portal(token, request, application, session, settings)
+    draft = p.request.query_params.get("draft", "")[:DRAFT_LIMIT] or None
     return await p.page("messages.html", "messages", draft=draft)
 
 
 @router.post("/messages", response_model=None)
-async def ask(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def ask(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     body = text(form, "body")
     problem = "Write your question first." if not body else None
@@ -145,7 +114,7 @@ async def ask(
     if problem is None:
         try:
             message = parsed(MessageCreate, {"body": body})
-            await thread.ask_contact(client, session, settings, application, message.body)
+            await thread.ask_contact(client, p.session, p.settings, p.application, message.body)
         except ApiError as error:
             problem, status = error.detail, error.status_code  # a 503 or 429 stays one (try again)
     if problem:
@@ -159,27 +128,17 @@ async def ask(
 
 
 @router.get("/extension", response_class=HTMLResponse)
-async def extension_page(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    return await portal(token, request, application, session, settings).page("extension.html", "extension")
+async def extension_page(p: PortalDep) -> HTMLResponse:
+    return await p.page("extension.html", "extension")
 
 
 @router.post("/extension", response_model=None)
-async def extension_post(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def extension_post(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     hours_text, reason = text(form, "hours"), text(form, "reason")
     try:
         body = parsed(ExtensionRequestCreate, {"hours": hours_text, "reason": reason or None}, HOURS)
-        await actions.request_extension(client, session, application, body)
+        await actions.request_extension(client, p.session, p.application, body)
     except ApiError as error:
         return await p.page(
             "extension.html",
@@ -194,30 +153,17 @@ async def extension_post(
 
 
 @router.get("/feedback", response_class=HTMLResponse)
-async def feedback(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    return await portal(token, request, application, session, settings).page("feedback.html", "feedback")
+async def feedback(p: PortalDep) -> HTMLResponse:
+    return await p.page("feedback.html", "feedback")
 
 
 @router.get("/privacy", response_class=HTMLResponse)
-async def privacy(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    p = portal(token, request, application, session, settings)
+async def privacy(p: PortalDep) -> HTMLResponse:
     return await p.page("privacy.html", "privacy", text=p.consent())
 
 
 @router.post("/privacy", response_model=None)
-async def privacy_post(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def privacy_post(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     if text(form, "confirm") != "yes":
         return await p.page(
@@ -234,5 +180,5 @@ async def privacy_post(
         return await p.page(
             "privacy.html", "privacy", status_code=error.status_code, text=p.consent(), error=error.detail
         )
-    await actions.request_deletion(client, session, settings, application, body.reason)
+    await actions.request_deletion(client, p.session, p.settings, p.application, body.reason)
     return p.redirect("/privacy", done="deletion")

@@ -16,7 +16,7 @@ from api import csrf
 from api.deps import CandidateDep, SessionDep, SettingsDep, TemporalClientDep
 from api.errors import ApiError, Unprocessable
 from api.pages.forms import parsed
-from api.pages.render import Portal, portal
+from api.pages.render import Portal, PortalDep
 from api.schemas import CandidateView, QuestionPublic, TextAnswerCreate
 from api.services.candidate import actions
 from api.services.candidate.view import pipeline_of
@@ -27,10 +27,7 @@ router = APIRouter(prefix="/c/{token}", tags=["candidate portal"], include_in_sc
 
 
 @router.get("/questions", response_class=HTMLResponse)
-async def questions(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> HTMLResponse:
-    p = portal(token, request, application, session, settings)
+async def questions(p: PortalDep) -> HTMLResponse:
     return await p.page("questions.html", "questions")
 
 
@@ -97,37 +94,21 @@ async def _question_page(
 
 
 @router.get("/questions/{question_id}", response_class=HTMLResponse, response_model=None)
-async def question_page(
-    token: str,
-    question_id: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Response:
-    return await _question_page(portal(token, request, application, session, settings), question_id)
+async def question_page(p: PortalDep, question_id: str) -> Response:
+    return await _question_page(p, question_id)
 
 
 @router.post("/questions/{question_id}/open", response_model=None)
-async def open_question(
-    token: str,
-    question_id: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
+async def open_question(p: PortalDep, question_id: str, client: TemporalClientDep) -> Response:
     """Opens a question (its clock starts if timed). From the recorder: JSON; from a form: a redirect."""
-    p = portal(token, request, application, session, settings)
-    scripted = "application/json" in request.headers.get("accept", "")
+    scripted = "application/json" in p.request.headers.get("accept", "")
     if scripted:
-        csrf.verify(request, settings, None)
-        take = await actions.open_question(client, session, settings, application, question_id)
+        csrf.verify(p.request, p.settings, None)
+        take = await actions.open_question(client, p.session, p.settings, p.application, question_id)
         return JSONResponse(json.loads(take.model_dump_json()))
     await p.form()
     try:
-        await actions.open_question(client, session, settings, application, question_id)
+        await actions.open_question(client, p.session, p.settings, p.application, question_id)
     except ApiError as error:
         return await _question_page(p, question_id, status_code=error.status_code, error=error.detail)
     return p.redirect(f"/questions/{question_id}")
@@ -155,35 +136,26 @@ async def upload_recording(
 
 
 @router.post("/questions/{question_id}", response_model=None)
-async def answer_question(
-    token: str,
-    question_id: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
+async def answer_question(p: PortalDep, question_id: str, client: TemporalClientDep) -> Response:
     received_at = datetime.now(UTC)
-    p = portal(token, request, application, session, settings)
-    question = actions.interview_question(application, question_id)
+    question = actions.interview_question(p.application, question_id)
     draft: str | None = None
     try:
         if question.type in ("file", "video", "audio"):  # a document, or a recording made elsewhere
-            check_declared_length(request, settings)
-            refuse_over_upload_quota(settings, application.id)  # before a byte of the body is taken
-            form = await request.form(max_files=1, max_fields=4)
+            check_declared_length(p.request, p.settings)
+            refuse_over_upload_quota(p.settings, p.application.id)  # before a byte of the body is taken
+            form = await p.request.form(max_files=1, max_fields=4)
             try:
                 submitted = form.get(csrf.FIELD)
-                csrf.verify(request, settings, submitted if isinstance(submitted, str) else None)
+                csrf.verify(p.request, p.settings, submitted if isinstance(submitted, str) else None)
                 upload = form.get("file")
                 if not isinstance(upload, UploadFile) or not upload.filename:
                     raise Unprocessable("Choose a file to upload.")
                 await actions.save_file_answer(
                     client,
-                    session,
-                    settings,
-                    application,
+                    p.session,
+                    p.settings,
+                    p.application,
                     question,
                     chunks_of(upload),
                     received_at,
@@ -198,7 +170,7 @@ async def answer_question(
                     "Choose one answer." if question.type == "choice" else "Write an answer first."
                 )
             body = parsed(TextAnswerCreate, {"question_id": question.id, "text": draft})
-            await actions.save_text_answer(client, session, application, body.question_id, body.text)
+            await actions.save_text_answer(client, p.session, p.application, body.question_id, body.text)
     except ApiError as error:
         if error.status_code == 403:
             raise
@@ -210,25 +182,17 @@ async def answer_question(
             field_error="answer",
             draft=draft,
         )
-    ids = [q.id for q in pipeline_of(application).interview_questions()]
+    ids = [q.id for q in pipeline_of(p.application).interview_questions()]
     following = ids[ids.index(question_id) + 1 :] if question_id in ids else []
     return p.redirect(f"/questions/{following[0]}" if following else "/questions", done="saved")
 
 
 @router.post("/submit", response_model=None)
-async def submit(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def submit(p: PortalDep, client: TemporalClientDep) -> Response:
     await p.form()
     try:
-        await actions.submit(client, session, application)
+        await actions.submit(client, p.session, p.application)
     except ApiError as error:
         return await p.page("questions.html", "questions", status_code=error.status_code, error=error.detail)
-    session.refresh(application)
+    p.session.refresh(p.application)
     return p.redirect("", done="submitted")

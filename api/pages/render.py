@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from activities.email_text import paragraphs
 from api import csrf
-from api.deps import SESSION_COOKIE, Principal, staff_csrf_token
+from api.deps import SESSION_COOKIE, CandidateDep, Principal, SessionDep, SettingsDep, staff_csrf_token
 from api.schemas import CandidateView
 from api.services.candidate.view import WorkflowView, candidate_view, pipeline_of, workflow_state
 from offhours import TEMPLATES_DIR
@@ -167,7 +167,13 @@ NOTICES = {
 }
 
 
-def portal(
-    token: str, request: Request, application: Application, session: Any, settings: Settings
+def _portal_of(
+    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
 ) -> Portal:
     return Portal(token, request, application, session, settings)
+
+
+# A portal route's one parameter for its link: the application it names (checked and rate-limited by
+# CandidateDep), its session and settings, and how to render (FastAPI resolves each of them once
+# per request, so a route that also asks for one gets the same object).
+PortalDep = Annotated[Portal, Depends(_portal_of)]

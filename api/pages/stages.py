@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from activities.email_text import calendar_event, format_deadline, slot_event_uid
-from api.deps import CandidateDep, SessionDep, SettingsDep, TemporalClientDep
+from api.deps import TemporalClientDep
 from api.errors import ApiError, NotFound, Unprocessable
 from api.pages.forms import parsed, text
-from api.pages.render import Portal, portal
+from api.pages.render import Portal, PortalDep
 from api.schemas import AssessmentAnswerCreate, SlotPickCreate
 from api.services.candidate import actions
 from api.services.candidate.view import pipeline_of
@@ -97,40 +97,22 @@ async def _assessment_page(p: Portal, status_code: int = 200, **context: Any) ->
 
 
 @router.get("/assessment", response_class=HTMLResponse, response_model=None)
-async def assessment(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return await _assessment_page(portal(token, request, application, session, settings))
+async def assessment(p: PortalDep) -> Response:
+    return await _assessment_page(p)
 
 
 @router.post("/assessment/start", response_model=None)
-async def assessment_start(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def assessment_start(p: PortalDep, client: TemporalClientDep) -> Response:
     await p.form()
     try:
-        await actions.start_assessment(client, session, application)
+        await actions.start_assessment(client, p.session, p.application)
     except ApiError as error:
         return await _assessment_page(p, error.status_code, error=error.detail)
     return p.redirect("/assessment", done="started")
 
 
 @router.post("/assessment/answers", response_model=None)
-async def assessment_answer(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def assessment_answer(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     question_id, value = text(form, "question_id"), text(form, "value")
     stage = _stage(p, Assessment)
@@ -139,7 +121,7 @@ async def assessment_answer(
         if question_id in ids and not value:
             raise Unprocessable("Enter an answer first, or choose one.")
         body = parsed(AssessmentAnswerCreate, {"question_id": question_id, "value": value})
-        await actions.save_assessment_answer(client, session, application, body.question_id, body.value)
+        await actions.save_assessment_answer(client, p.session, p.application, body.question_id, body.value)
     except ApiError as error:
         p.refresh()
         known = question_id in ids
@@ -155,18 +137,10 @@ async def assessment_answer(
 
 
 @router.post("/assessment/submit", response_model=None)
-async def assessment_submit(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def assessment_submit(p: PortalDep, client: TemporalClientDep) -> Response:
     await p.form()
     try:
-        await actions.submit_assessment(client, session, application)
+        await actions.submit_assessment(client, p.session, p.application)
     except ApiError as error:
         return await _assessment_page(p, error.status_code, error=error.detail)
     return p.redirect("/assessment", done="assessed")
@@ -202,29 +176,19 @@ async def _slots_page(p: Portal, status_code: int = 200, **context: Any) -> Resp
 
 
 @router.get("/slots", response_class=HTMLResponse, response_model=None)
-async def slots(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return await _slots_page(portal(token, request, application, session, settings))
+async def slots(p: PortalDep) -> Response:
+    return await _slots_page(p)
 
 
 @router.post("/slots", response_model=None)
-async def book_slot(
-    token: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def book_slot(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     chosen = text(form, "slot")
     try:
         if not chosen:
             raise Unprocessable("Choose one of the times first.")
         body = parsed(SlotPickCreate, {"slot": chosen}, {"slot": "Choose one of the times offered."})
-        await actions.pick_slot(client, session, application, body.slot)
+        await actions.pick_slot(client, p.session, p.application, body.slot)
     except ApiError as error:
         p.refresh()
         return await _slots_page(
@@ -234,31 +198,28 @@ async def book_slot(
 
 
 @router.get("/slot.ics", response_model=None)
-async def slot_calendar(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> Response:
+async def slot_calendar(p: PortalDep) -> Response:
     """The booked slot as a calendar event: the one the confirmation email carries."""
-    p = portal(token, request, application, session, settings)
     stage = _stage(p, Scheduling)
     workflow = await p.workflow()
     booked = workflow.state.booked_slot if workflow else None
     if stage is None or booked is None:
         raise NotFound("no interview time is booked on this application")
-    candidate = session.get(Candidate, application.candidate_id)
-    job = session.get(Job, application.job_id)
+    candidate = p.session.get(Candidate, p.application.candidate_id)
+    job = p.session.get(Job, p.application.job_id)
     assert candidate is not None
     assert job is not None
     event = calendar_event(
-        # The confirmation email's key (workflows/application/stages/scheduling.py), so the event
+        # The confirmation email's key (workflows/p.application/stages/scheduling.py), so the event
         # is the same one: a calendar that has it already updates it rather than adding another.
-        uid=slot_event_uid(application.id, f"slot-confirmed-{stage.id}", settings.MAIL_FROM),
+        uid=slot_event_uid(p.application.id, f"slot-confirmed-{stage.id}", p.settings.MAIL_FROM),
         start=booked,
         duration_minutes=stage.duration_minutes,
         title=stage.title,
         job_title=job.title,
         location=stage.location,
-        mail_from=settings.MAIL_FROM,
-        attendee=invited_as(candidate, application).email,
+        mail_from=p.settings.MAIL_FROM,
+        attendee=invited_as(candidate, p.application).email,
         stamp=datetime.now(UTC),
     )
     return Response(
@@ -305,10 +266,8 @@ async def _onboarding_page(
 
 
 @router.get("/onboarding", response_class=HTMLResponse, response_model=None)
-async def onboarding(
-    token: str, request: Request, application: CandidateDep, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return await _onboarding_page(portal(token, request, application, session, settings))
+async def onboarding(p: PortalDep) -> Response:
+    return await _onboarding_page(p)
 
 
 def _module(p: Portal, module_id: str) -> Module | None:
@@ -317,15 +276,7 @@ def _module(p: Portal, module_id: str) -> Module | None:
 
 
 @router.get("/onboarding/{module_id}", response_class=HTMLResponse, response_model=None)
-async def module_page(
-    token: str,
-    module_id: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def module_page(p: PortalDep, module_id: str) -> Response:
     module = _module(p, module_id)
     if module is None:
         return await _onboarding_page(p, status_code=404, error=f"There is no module '{module_id}'.")
@@ -333,19 +284,10 @@ async def module_page(
 
 
 @router.post("/onboarding/{module_id}", response_model=None)
-async def module_done(
-    token: str,
-    module_id: str,
-    request: Request,
-    application: CandidateDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    client: TemporalClientDep,
-) -> Response:
-    p = portal(token, request, application, session, settings)
+async def module_done(p: PortalDep, module_id: str, client: TemporalClientDep) -> Response:
     await p.form()
     try:
-        await actions.complete_module(client, session, application, module_id)
+        await actions.complete_module(client, p.session, p.application, module_id)
     except ApiError as error:
         p.refresh()
         return await _onboarding_page(p, _module(p, module_id), error.status_code, error=error.detail)
