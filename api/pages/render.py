@@ -21,6 +21,7 @@ from api.services.candidate.view import WorkflowView, candidate_view, pipeline_o
 from offhours import TEMPLATES_DIR
 from offhours.models import Application, Job
 from offhours.settings import Settings
+from offhours.states import ApplicationStatus
 from pipelines.consent import consent_text
 from pipelines.people import PEOPLE
 
@@ -98,6 +99,15 @@ class Portal:
         if not self._asked:
             self._workflow, self._asked = await workflow_state(self.request, self.application), True
         return self._workflow
+
+    async def at(self) -> tuple[str, ApplicationStatus]:
+        """The stage and status as the workflow has them (the read model hears of a new stage a
+        moment later: a candidate who follows the email at once must not be told it is not open
+        yet); the read model's when the workflow cannot be asked."""
+        workflow = await self.workflow()
+        if workflow is not None:
+            return workflow.state.stage, ApplicationStatus(workflow.state.status)
+        return self.application.stage, ApplicationStatus(self.application.status)
 
     async def view(self) -> CandidateView:
         return candidate_view(self.session, self.application, await self.workflow(), self.settings)

@@ -34,11 +34,15 @@ OTHER_TIMES = (
 )
 
 
-def _stage(p: Portal, kind: type) -> Any:
-    """The stage of this kind the application is at, or else the pipeline's first of that kind."""
+async def _stage(p: Portal, kind: type) -> tuple[Any, bool, bool]:
+    """The stage of this kind the application is at, or else the pipeline's first of that kind;
+    whether it is the current stage, and whether the application has ended."""
+    stage_id, status = await p.at()
     pipeline = pipeline_of(p.application)
-    at = next((s for s in pipeline.stages if s.id == p.application.stage), None)
-    return at if isinstance(at, kind) else pipeline.first(kind)
+    at = next((s for s in pipeline.stages if s.id == stage_id), None)
+    stage = at if isinstance(at, kind) else pipeline.first(kind)
+    current = stage is not None and stage.id == stage_id and not status.is_final
+    return stage, current, status.is_final
 
 
 async def _absent(p: Portal, template: str, what: str) -> HTMLResponse:
@@ -48,27 +52,26 @@ async def _absent(p: Portal, template: str, what: str) -> HTMLResponse:
 # ------------------------------------------------------------------------------------ assessment
 
 
-def _assessment_phase(p: Portal, stage: Assessment, ends_at: datetime | None, started: bool) -> str:
+def _assessment_phase(current: bool, ended: bool, ends_at: datetime | None, started: bool) -> str:
     """before (may start), running (its clock runs), over (submitted or ended), closed, or upcoming."""
-    current = p.application.stage == stage.id and not ApplicationStatus(p.application.status).is_final
     if current and not started:
         return "before"
     if current and ends_at is not None and datetime.now(UTC) < ends_at:
         return "running"
     if started:
         return "over"
-    return "closed" if ApplicationStatus(p.application.status).is_final else "upcoming"
+    return "closed" if ended else "upcoming"
 
 
 async def _assessment_page(p: Portal, status_code: int = 200, **context: Any) -> Response:
-    stage = _stage(p, Assessment)
+    stage, current, ended = await _stage(p, Assessment)
     if stage is None:
         return await _absent(p, "assessment.html", "assessment")
     workflow = await p.workflow()
     state, queried = (workflow.state, workflow.portal) if workflow else (None, None)
     answers = queried.assessment_answers.get(stage.id) if queried else None
-    ends_at = state.assessment_ends_at if state and p.application.stage == stage.id else None
-    phase = _assessment_phase(p, stage, ends_at, answers is not None)
+    ends_at = state.assessment_ends_at if state and state.stage == stage.id else None
+    phase = _assessment_phase(current, ended, ends_at, answers is not None)
     timed_out = bool(queried and stage.id in queried.assessment_timed_out) or (
         phase == "over" and ends_at is not None
     )
@@ -115,7 +118,7 @@ async def assessment_start(p: PortalDep, client: TemporalClientDep) -> Response:
 async def assessment_answer(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     question_id, value = text(form, "question_id"), text(form, "value")
-    stage = _stage(p, Assessment)
+    stage, _, _ = await _stage(p, Assessment)
     ids = [q.id for q in stage.questions] if stage else []
     try:
         if question_id in ids and not value:
@@ -150,17 +153,16 @@ async def assessment_submit(p: PortalDep, client: TemporalClientDep) -> Response
 
 
 async def _slots_page(p: Portal, status_code: int = 200, **context: Any) -> Response:
-    stage = _stage(p, Scheduling)
+    stage, current, ended = await _stage(p, Scheduling)
     if stage is None:
         return await _absent(p, "slots.html", "live interview to book")
     view = await p.view()
-    current = p.application.stage == stage.id and not ApplicationStatus(p.application.status).is_final
     if view.booked_slot is not None:
         phase = "booked"
     elif current:
         phase = "offered" if view.slots else "waiting"
     else:
-        phase = "closed" if ApplicationStatus(p.application.status).is_final else "upcoming"
+        phase = "closed" if ended else "upcoming"
     return await p.page(
         "slots.html",
         "home",
@@ -200,7 +202,7 @@ async def book_slot(p: PortalDep, client: TemporalClientDep) -> Response:
 @router.get("/slot.ics", response_model=None)
 async def slot_calendar(p: PortalDep) -> Response:
     """The booked slot as a calendar event: the one the confirmation email carries."""
-    stage = _stage(p, Scheduling)
+    stage, _, _ = await _stage(p, Scheduling)
     workflow = await p.workflow()
     booked = workflow.state.booked_slot if workflow else None
     if stage is None or booked is None:
@@ -210,7 +212,7 @@ async def slot_calendar(p: PortalDep) -> Response:
     assert candidate is not None
     assert job is not None
     event = calendar_event(
-        # The confirmation email's key (workflows/p.application/stages/scheduling.py), so the event
+        # The confirmation email's key (workflows/application/stages/scheduling.py), so the event
         # is the same one: a calendar that has it already updates it rather than adding another.
         uid=slot_event_uid(p.application.id, f"slot-confirmed-{stage.id}", p.settings.MAIL_FROM),
         start=booked,
@@ -235,7 +237,7 @@ async def slot_calendar(p: PortalDep) -> Response:
 async def _onboarding_page(
     p: Portal, module: Module | None = None, status_code: int = 200, **context: Any
 ) -> Response:
-    stage = _stage(p, Onboarding)
+    stage, _, _ = await _stage(p, Onboarding)
     if stage is None:
         return await _absent(p, "onboarding.html", "onboarding")
     view = await p.view()
@@ -250,7 +252,8 @@ async def _onboarding_page(
         }
         for m in stage.modules
     ]
-    running = p.application.stage == stage.id and view.status == ApplicationStatus.approved
+    stage_id, status = await p.at()
+    running = stage_id == stage.id and status == ApplicationStatus.approved  # onboarding follows a hire
     return await p.page(
         "module.html" if module else "onboarding.html",
         "home",
@@ -270,14 +273,14 @@ async def onboarding(p: PortalDep) -> Response:
     return await _onboarding_page(p)
 
 
-def _module(p: Portal, module_id: str) -> Module | None:
-    stage = _stage(p, Onboarding)
+async def _module(p: Portal, module_id: str) -> Module | None:
+    stage, _, _ = await _stage(p, Onboarding)
     return next((m for m in stage.modules if m.id == module_id), None) if stage else None
 
 
 @router.get("/onboarding/{module_id}", response_class=HTMLResponse, response_model=None)
 async def module_page(p: PortalDep, module_id: str) -> Response:
-    module = _module(p, module_id)
+    module = await _module(p, module_id)
     if module is None:
         return await _onboarding_page(p, status_code=404, error=f"There is no module '{module_id}'.")
     return await _onboarding_page(p, module)
@@ -290,5 +293,5 @@ async def module_done(p: PortalDep, module_id: str, client: TemporalClientDep) -
         await actions.complete_module(client, p.session, p.application, module_id)
     except ApiError as error:
         p.refresh()
-        return await _onboarding_page(p, _module(p, module_id), error.status_code, error=error.detail)
+        return await _onboarding_page(p, await _module(p, module_id), error.status_code, error=error.detail)
     return p.redirect("/onboarding", done="module")

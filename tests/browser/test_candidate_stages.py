@@ -282,6 +282,7 @@ async def test_internship_onboarding_done_from_the_pages(live: Live, browser: Br
 @pytest.mark.usefixtures("stage_pipelines")
 async def test_refusals_are_pages_with_their_status(live: Live) -> None:
     applicant = await invite(live, "portal-long-assessment", "Long role")
+    await at_stage(live, applicant, "assessment")  # as the workflow has it: the page follows it
     async with httpx.AsyncClient(base_url=live.url) as http:
         page = await http.get(f"/c/{applicant.token}/assessment")
         assert page.status_code == 200

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from temporalio.client import WorkflowHandle
 
@@ -32,7 +33,7 @@ from pipelines.stages import (
     Review,
     Scheduling,
 )
-from tests.support.actors import STAFF, person_headers, unique_email
+from tests.support.actors import STAFF, person_headers
 from tests.support.browser import Live
 from tests.support.mail import CaughtMail
 from tests.support.samples import webm
@@ -118,20 +119,8 @@ class Applicant:
 
 async def invite(live: Live, pipeline: str, title: str, name: str = "Ada Lovelace") -> Applicant:
     """A job on `pipeline`, a candidate invited to it, and the link from their invitation email."""
-    job = await live.http.post("/api/v1/jobs", json={"title": title, "pipeline": pipeline}, headers=STAFF)
-    assert job.status_code == 201, job.text
-    address = unique_email()
-    created = await live.http.post(
-        "/api/v1/applications",
-        json={
-            "job_id": job.json()["id"],
-            "candidate": {"name": name, "email": address, "timezone": "Europe/Lisbon"},
-        },
-        headers=STAFF,
-    )
-    assert created.status_code == 201, created.text
-    [mail] = await live.mailbox.wait_for(address, 1)
-    return Applicant(created.json()["id"], address, mail.link())
+    application, link = await live.invite(pipeline, title, name)
+    return Applicant(application["id"], application["candidate"]["email"], link)
 
 
 async def ok(response: Awaitable[httpx.Response]) -> dict[str, Any]:
@@ -169,7 +158,15 @@ async def reload_until(page: Page, selector: str, timeout: float = 30) -> None:
     """Reload the page until `selector` shows: what the workflow does next, shown when it is done."""
 
     async def shown() -> bool:
-        await page.reload()
+        # A form just sent may still be navigating (its POST, then the redirect): let it land
+        # first, and try again if a reload still meets it under way.
+        await page.wait_for_load_state()
+        try:
+            await page.reload()
+        except PlaywrightError as error:
+            if "Not attached" not in error.message and "interrupted" not in error.message:
+                raise
+            return False
         return await page.locator(selector).count() > 0
 
     await until(shown, f"{selector} on {page.url}", timeout)
