@@ -182,11 +182,13 @@ async def upload_csv(
 
     name = upload.filename if isinstance(upload, UploadFile) and upload.filename else ""
     run = runs(request).start(job.id, staff.name, name, len(rows) + len(bad), len(bad), work)
-    await runs(request).settle(run, SHORT_FILE_WAIT)
+    if len(rows) <= SHORT_FILE_ROWS:  # a few lines: straight to the report, no progress page
+        await runs(request).settle(run, SHORT_FILE_WAIT)
     return RedirectResponse(f"/staff/jobs/{job.id}/invitations/{run.id}", status_code=303)
 
 
-SHORT_FILE_WAIT = 1.0  # seconds: a file that is done by then needs no progress page
+SHORT_FILE_ROWS = 10  # a file this short is waited for (up to SHORT_FILE_WAIT seconds)
+SHORT_FILE_WAIT = 5.0
 
 
 def runs(request: Request) -> jobs.InviteRuns:

@@ -90,7 +90,7 @@ async def serving(
             await asyncio.sleep(0.05)
     try:
         async with build_worker(env.client, settings, engine), httpx.AsyncClient(base_url=url) as http:
-            yield Live(url, settings, engine, mailbox, http, env)
+            yield Live(url, settings, engine, mailbox, http, env, app)
             await terminate_open_workflows(env.client, engine)
     finally:
         server.should_exit = True

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from playwright.async_api import Page
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -96,6 +97,7 @@ class Live:
     mailbox: Mailbox
     http: httpx.AsyncClient
     env: WorkflowEnvironment
+    app: FastAPI | None = None  # the app served, in this process (its state, for a test to look into)
 
     async def invite(
         self, pipeline: str, title: str, name: str = "Ada Lovelace"
