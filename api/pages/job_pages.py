@@ -181,7 +181,10 @@ async def upload_csv(
         return jobs.invite_parsed(engine, client, settings, job, rows, bad, progress)
 
     name = upload.filename if isinstance(upload, UploadFile) and upload.filename else ""
-    run = runs(request).start(job.id, staff.name, name, len(rows) + len(bad), len(bad), work)
+    try:
+        run = runs(request).start(job.id, staff.name, name, len(rows) + len(bad), len(bad), work)
+    except jobs.UploadUnderWay as busy:  # one file at a time per user and job: show the first
+        return RedirectResponse(f"/staff/jobs/{job.id}/invitations/{busy.run.id}?busy=1", status_code=303)
     if len(rows) <= SHORT_FILE_ROWS:  # a few lines: straight to the report, no progress page
         await runs(request).settle(run, SHORT_FILE_WAIT)
     return RedirectResponse(f"/staff/jobs/{job.id}/invitations/{run.id}", status_code=303)
@@ -201,8 +204,9 @@ def _run(request: Request, session: Session, staff: Principal, job_id: str, run_
     run = runs(request).get(run_id, job_id, staff.name)
     if run is None:
         raise NotFound(
-            "this upload's progress is not kept any more (an hour after it ended, or the server "
-            "restarted); send the file again: nobody is invited twice"
+            "this upload's progress is not kept any more (an hour after it ended, the server "
+            "restarted, or this page reached another API replica); send the file again: nobody is "
+            "invited twice"
         )
     return run
 
@@ -215,7 +219,10 @@ def invite_run(
     reload without), then its report line by line."""
     run = _run(request, session, staff, job_id, run_id)
     job = load_job(session, job_id, staff)
-    page = staff_page(request, settings, staff, "invite_report.html", job=job, run=run, report=run.report)
+    busy = request.query_params.get("busy") == "1"
+    page = staff_page(
+        request, settings, staff, "invite_report.html", job=job, run=run, report=run.report, busy=busy
+    )
     page.headers["Cache-Control"] = "no-store"
     return page
 

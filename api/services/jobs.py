@@ -168,15 +168,33 @@ class InviteRun:
         return self.report is None and self.failed is None
 
 
+class UploadUnderWay(Exception):
+    """This user's earlier file for this job is still being invited: follow that one first."""
+
+    def __init__(self, run: InviteRun) -> None:
+        super().__init__(run.id)
+        self.run = run
+
+
 class InviteRuns:
     """The uploads of this API process, kept for an hour after they finish, each shown only to
     whoever uploaded it. In memory on purpose: a report names candidates, and nothing of it should
-    outlive the hour (a restart loses only the report; sending the file again invites nobody twice)."""
+    outlive the hour (a restart loses only the report; sending the file again invites nobody twice).
+    One process's memory means one process's pages: behind several API replicas the console needs
+    sticky sessions until runs move to the shared store (Step 12).
+
+    Bounded: one running upload per user and job (a second is refused, pointing at the first), at
+    most RUNNING uploads inviting at once in the process (the others wait their turn, shown as not
+    started), and at most KEPT runs remembered (the oldest finished ones forgotten first)."""
 
     KEEP_SECONDS = 3600
+    CLOSE_GRACE = 10.0  # seconds given at shutdown to the runs under way
+    RUNNING = 2
+    KEPT = 200
 
     def __init__(self) -> None:
         self._runs: dict[str, InviteRun] = {}
+        self._turns = asyncio.Semaphore(self.RUNNING)
 
     def start(
         self,
@@ -188,6 +206,11 @@ class InviteRuns:
         work: Callable[[Callable[[int], None]], Awaitable[BulkReport]],
     ) -> InviteRun:
         self._forget_old()
+        under_way = next(
+            (r for r in self._runs.values() if r.running and r.job_id == job_id and r.owner == owner), None
+        )
+        if under_way is not None:
+            raise UploadUnderWay(under_way)
         run = InviteRun(secrets.token_urlsafe(12), job_id, owner, file_name[:200], total, already_done)
 
         def advance(step: int) -> None:
@@ -195,11 +218,21 @@ class InviteRuns:
 
         async def go() -> None:
             try:
-                run.report = await work(advance)
+                async with self._turns:
+                    run.report = await work(advance)
                 run.done = run.total
+            except asyncio.CancelledError:
+                run.failed = (
+                    f"The upload stopped after {run.done} of {run.total} lines (the server was "
+                    "shutting down); send the file again: nobody is invited twice"
+                )
+                raise
             except Exception as error:
                 log.exception("invite run %s stopped", run.id)
-                run.failed = f"the upload stopped after {run.done} of {run.total} lines ({type(error).__name__}); send the file again: nobody is invited twice"
+                run.failed = (
+                    f"The upload stopped after {run.done} of {run.total} lines ({type(error).__name__}); "
+                    "send the file again: nobody is invited twice"
+                )
             finally:
                 run.finished_at = time.monotonic()
 
@@ -208,14 +241,19 @@ class InviteRuns:
         return run
 
     def get(self, run_id: str, job_id: str, owner: str) -> InviteRun | None:
+        self._forget_old()
         run = self._runs.get(run_id)
         return run if run is not None and run.job_id == job_id and run.owner == owner else None
 
     def _forget_old(self) -> None:
         now = time.monotonic()
-        for run_id, run in list(self._runs.items()):
-            if run.finished_at is not None and now - run.finished_at > self.KEEP_SECONDS:
-                del self._runs[run_id]
+        finished = sorted(
+            (r for r in self._runs.values() if r.finished_at is not None), key=lambda r: r.finished_at or 0
+        )
+        over = max(0, len(self._runs) - self.KEPT)
+        for index, run in enumerate(finished):
+            if index < over or now - (run.finished_at or now) > self.KEEP_SECONDS:
+                del self._runs[run.id]
 
     async def settle(self, run: InviteRun, seconds: float) -> None:
         """Wait up to `seconds` for `run` to end, so a short file lands straight on its report."""
@@ -223,7 +261,12 @@ class InviteRuns:
             await asyncio.wait([run.task], timeout=seconds)
 
     async def close(self) -> None:
-        """At shutdown: let the runs under way finish their current rows (each row is idempotent)."""
+        """At shutdown: let the runs under way finish their current rows (each row is idempotent),
+        then stop what is left (sending the file again completes it)."""
         tasks = [run.task for run in self._runs.values() if run.task is not None and not run.task.done()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self.CLOSE_GRACE)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

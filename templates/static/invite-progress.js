@@ -14,7 +14,11 @@
   var spokenQuarter = 0;
   function poll() {
     fetch(card.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (response) {
+        // Forgotten, refused or broken: the page itself, reloaded, says what happened.
+        if (!response.ok) { window.location.reload(); return null; }
+        return response.json();
+      })
       .then(function (run) {
         if (!run) { return; }
         bar.value = run.done;

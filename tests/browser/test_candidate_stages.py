@@ -286,6 +286,7 @@ async def test_refusals_are_pages_with_their_status(live: Live) -> None:
     async with httpx.AsyncClient(base_url=live.url) as http:
         page = await http.get(f"/c/{applicant.token}/assessment")
         assert page.status_code == 200
+        assert f'action="/c/{applicant.token}/assessment/start"' in page.text, "open, not 'upcoming'"
         token = csrf_of(page.text)
         base = f"/c/{applicant.token}"
         assert (await http.post(f"{base}/assessment/start", data={})).status_code == 403

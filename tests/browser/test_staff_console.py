@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlmodel import Session, select
 
+from api.services import jobs
 from api.services.jobs import BulkReport, InviteRuns, Line
 from offhours import accounts
 from offhours.models import Application, Candidate, User
@@ -125,7 +126,7 @@ async def no_violations(page: Page, axe_source: str) -> None:
 
 @pytest.mark.usefixtures("console_pipelines")
 async def test_ops_open_a_job_invite_one_candidate_and_a_csv_file(
-    live: Live, browser: Browser, shots: Shots, axe_source: str
+    live: Live, browser: Browser, shots: Shots, axe_source: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, ops_email, _ = account(live, "ops")
     page = await signed_in(browser, live, ops_email)
@@ -196,18 +197,39 @@ async def test_ops_open_a_job_invite_one_candidate_and_a_csv_file(
     assert all(len(live.mailbox.to(email)) == 1 for email in [*good, address])
     assert applications_of(live, job_id) == {address: 1, good[0]: 1, good[1]: 1}
 
-    # A longer file: the browser lands on its progress page at once and follows it to the report;
-    # the progress only goes forward; nobody else sees the run (it names candidates).
+    # A longer file: the browser lands on its progress page at once (its invitations held back
+    # here until the page is seen, then let go), a second upload meanwhile is pointed at the first,
+    # the progress only goes forward, and nobody else sees the run (it names candidates).
     many = [unique_email() for _ in range(40)]
     longer = "name,email\n" + "".join(f"Candidate {i},{email}\n" for i, email in enumerate(many))
+    gate = asyncio.Event()
+    real_invite = jobs.invite_parsed
+
+    async def invite_when_let_go(*args: Any, **kwargs: Any) -> jobs.BulkReport:
+        await gate.wait()
+        return await real_invite(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "invite_parsed", invite_when_let_go)
     await page.goto(f"{live.url}/staff/jobs/{job_id}")
     await page.locator("#csv-file").set_input_files(
         {"name": "forty.csv", "mimeType": "text/csv", "buffer": longer.encode()}
     )
     await page.get_by_role("button", name="Upload and invite").click()
     await expect(page).to_have_url(re.compile(rf"/staff/jobs/{job_id}/invitations/[\w-]+$"))
+    await expect(page.get_by_role("heading", name="Inviting: 0 of 40 lines")).to_be_visible()
     run_url = page.url
-    await shots.take(page, "csv-progress")  # still running, or already done: a picture either way
+    await no_violations(page, axe_source)
+    await shots.take(page, "csv-progress")
+    second = await page.context.new_page()
+    await second.goto(f"{live.url}/staff/jobs/{job_id}")
+    await second.locator("#csv-file").set_input_files(
+        {"name": "forty.csv", "mimeType": "text/csv", "buffer": longer.encode()}
+    )
+    await second.get_by_role("button", name="Upload and invite").click()
+    await expect(second.locator("#busy")).to_contain_text("still being invited")
+    assert second.url.split("?")[0] == run_url
+    await second.close()
+    gate.set()
     seen: list[int] = []
     async with asyncio.timeout(60):
         while True:
