@@ -21,6 +21,7 @@ from api.schemas import ApplicationCreate, JobCreate, JobMemberCreate
 from api.services import applications, jobs
 from api.services.access import load_job
 from api.services.jobs import MAX_CSV_BYTES
+from offhours.models import Job
 from offhours.settings import Settings
 from pipelines.registry import PIPELINES
 
@@ -181,12 +182,13 @@ async def upload_csv(
         return jobs.invite_parsed(engine, client, settings, job, rows, bad, progress)
 
     name = upload.filename if isinstance(upload, UploadFile) and upload.filename else ""
+    registry = runs(request)
     try:
-        run = runs(request).start(job.id, staff.name, name, len(rows) + len(bad), len(bad), work)
+        run = registry.start(job.id, staff.name, name, len(rows) + len(bad), len(bad), work)
     except jobs.UploadUnderWay as busy:  # one file at a time per user and job: show the first
         return RedirectResponse(f"/staff/jobs/{job.id}/invitations/{busy.run.id}?busy=1", status_code=303)
     if len(rows) <= SHORT_FILE_ROWS:  # a few lines: straight to the report, no progress page
-        await runs(request).settle(run, SHORT_FILE_WAIT)
+        await registry.settle(run, SHORT_FILE_WAIT)
     return RedirectResponse(f"/staff/jobs/{job.id}/invitations/{run.id}", status_code=303)
 
 
@@ -199,8 +201,10 @@ def runs(request: Request) -> jobs.InviteRuns:
     return found
 
 
-def _run(request: Request, session: Session, staff: Principal, job_id: str, run_id: str) -> jobs.InviteRun:
-    load_job(session, job_id, staff)
+def _run(
+    request: Request, session: Session, staff: Principal, job_id: str, run_id: str
+) -> tuple[Job, jobs.InviteRun]:
+    job = load_job(session, job_id, staff)
     run = runs(request).get(run_id, job_id, staff.name)
     if run is None:
         raise NotFound(
@@ -208,7 +212,7 @@ def _run(request: Request, session: Session, staff: Principal, job_id: str, run_
             "restarted, or this page reached another API replica); send the file again: nobody is "
             "invited twice"
         )
-    return run
+    return job, run
 
 
 @router.get("/jobs/{job_id}/invitations/{run_id}", response_class=HTMLResponse)
@@ -217,8 +221,7 @@ def invite_run(
 ) -> HTMLResponse:
     """The upload's progress while it runs (the page follows it by itself with JavaScript, or on
     reload without), then its report line by line."""
-    run = _run(request, session, staff, job_id, run_id)
-    job = load_job(session, job_id, staff)
+    job, run = _run(request, session, staff, job_id, run_id)
     busy = request.query_params.get("busy") == "1"
     page = staff_page(
         request, settings, staff, "invite_report.html", job=job, run=run, report=run.report, busy=busy
@@ -231,7 +234,7 @@ def invite_run(
 def invite_run_progress(
     job_id: str, run_id: str, request: Request, session: SessionDep, staff: StaffDep
 ) -> JSONResponse:
-    run = _run(request, session, staff, job_id, run_id)
+    _, run = _run(request, session, staff, job_id, run_id)
     return JSONResponse(
         {"done": run.done, "total": run.total, "running": run.running, "failed": run.failed},
         headers={"Cache-Control": "no-store"},

@@ -34,13 +34,19 @@ OTHER_TIMES = (
 )
 
 
-async def _stage(p: Portal, kind: type) -> tuple[Any, bool, bool]:
-    """The stage of this kind the application is at, or else the pipeline's first of that kind;
-    whether it is the current stage, and whether the application has ended."""
-    stage_id, status = await p.at()
+def _stage_of(p: Portal, kind: type, stage_id: str) -> Any:
+    """The stage of this kind at `stage_id`, or else the pipeline's first of that kind."""
     pipeline = pipeline_of(p.application)
     at = next((s for s in pipeline.stages if s.id == stage_id), None)
-    stage = at if isinstance(at, kind) else pipeline.first(kind)
+    return at if isinstance(at, kind) else pipeline.first(kind)
+
+
+async def _stage(p: Portal, kind: type) -> tuple[Any, bool, bool]:
+    """The stage of this kind the application is at (as its workflow has it), or else the
+    pipeline's first of that kind; whether it is the current stage, and whether the application
+    has ended."""
+    stage_id, status = await p.at()
+    stage = _stage_of(p, kind, stage_id)
     current = stage is not None and stage.id == stage_id and not status.is_final
     return stage, current, status.is_final
 
@@ -118,7 +124,8 @@ async def assessment_start(p: PortalDep, client: TemporalClientDep) -> Response:
 async def assessment_answer(p: PortalDep, client: TemporalClientDep) -> Response:
     form = await p.form()
     question_id, value = text(form, "question_id"), text(form, "value")
-    stage, _, _ = await _stage(p, Assessment)
+    # Only to name the field in a refusal (the workflow's validator decides): no query needed.
+    stage = _stage_of(p, Assessment, p.application.stage)
     ids = [q.id for q in stage.questions] if stage else []
     try:
         if question_id in ids and not value:

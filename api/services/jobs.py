@@ -216,23 +216,23 @@ class InviteRuns:
         def advance(step: int) -> None:
             run.done = min(run.total, run.done + step)
 
+        def stopped(why: str) -> str:
+            return (
+                f"The upload stopped after {run.done} of {run.total} lines ({why}); "
+                "send the file again: nobody is invited twice"
+            )
+
         async def go() -> None:
             try:
                 async with self._turns:
                     run.report = await work(advance)
                 run.done = run.total
             except asyncio.CancelledError:
-                run.failed = (
-                    f"The upload stopped after {run.done} of {run.total} lines (the server was "
-                    "shutting down); send the file again: nobody is invited twice"
-                )
+                run.failed = stopped("the server was shutting down")
                 raise
             except Exception as error:
                 log.exception("invite run %s stopped", run.id)
-                run.failed = (
-                    f"The upload stopped after {run.done} of {run.total} lines ({type(error).__name__}); "
-                    "send the file again: nobody is invited twice"
-                )
+                run.failed = stopped(type(error).__name__)
             finally:
                 run.finished_at = time.monotonic()
 
@@ -247,13 +247,11 @@ class InviteRuns:
 
     def _forget_old(self) -> None:
         now = time.monotonic()
-        finished = sorted(
-            (r for r in self._runs.values() if r.finished_at is not None), key=lambda r: r.finished_at or 0
-        )
-        over = max(0, len(self._runs) - self.KEPT)
-        for index, run in enumerate(finished):
-            if index < over or now - (run.finished_at or now) > self.KEEP_SECONDS:
-                del self._runs[run.id]
+        finished = sorted((r.finished_at, r.id) for r in self._runs.values() if r.finished_at is not None)
+        over = len(self._runs) - self.KEPT  # the oldest finished go first when too many are kept
+        for index, (finished_at, run_id) in enumerate(finished):
+            if index < over or now - finished_at > self.KEEP_SECONDS:
+                del self._runs[run_id]
 
     async def settle(self, run: InviteRun, seconds: float) -> None:
         """Wait up to `seconds` for `run` to end, so a short file lands straight on its report."""

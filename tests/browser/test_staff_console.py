@@ -253,6 +253,8 @@ async def test_ops_open_a_job_invite_one_candidate_and_a_csv_file(
     await other.context.close()
     for email in many:
         await live.mailbox.wait_for(email, 1)
+    await live.mailbox.settle(0.5)
+    assert all(len(live.mailbox.to(email)) == 1 for email in many), "the refused second upload sent nothing"
     assert len(applications_of(live, job_id)) == 43
     await page.context.close()
 
