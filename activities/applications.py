@@ -36,6 +36,8 @@ from offhours.models import (
     PersonalText,
     ReviewAssignment,
     Scorecard,
+    ScorecardRating,
+    StageTransition,
 )
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus
@@ -72,6 +74,69 @@ def _application(session: Session, application_id: str) -> Application:
     return application
 
 
+def _save_ratings(
+    session: Session, application: Application, stage_id: str, reviewer: str, ratings: dict[str, int]
+) -> None:
+    """The scorecard's ratings, one row per criterion (a corrected scorecard replaces them)."""
+    rows = session.exec(
+        select(ScorecardRating).where(
+            ScorecardRating.application_id == application.id, ScorecardRating.reviewer == reviewer
+        )
+    ).all()
+    for row in rows:
+        if row.criterion not in ratings:
+            session.delete(row)
+    known = {row.criterion: row for row in rows}
+    for criterion, rating in ratings.items():
+        row = known.get(criterion) or ScorecardRating(
+            application_id=application.id,
+            reviewer=reviewer,
+            criterion=criterion,
+            rating=int(rating),
+            job_id=application.job_id,
+            stage_id=stage_id,
+        )
+        row.rating, row.stage_id = int(rating), stage_id
+        session.add(row)
+
+
+def _append_transition(session: Session, application: Application, change: StatusChange) -> None:
+    """The change as the application's next stage transition, unless it changes neither stage nor
+    status (a moved deadline) or is the last row already (the activity retried after writing it)."""
+    last = session.exec(
+        select(StageTransition)
+        .where(StageTransition.application_id == application.id)
+        .order_by(col(StageTransition.seq).desc())
+        .limit(1)
+    ).first()
+    if last is not None and (last.to_stage, last.to_status) == (change.stage, change.status):
+        return
+    if last is not None and change.at < last.at:
+        return  # an older change replayed after a newer one was recorded: the order stands
+    invited_at = last.invited_at if last is not None else change.at
+    moved = last is None or last.to_stage != change.stage
+    stage_since = change.at if moved else last.stage_since  # type: ignore[union-attr]
+    session.add(
+        StageTransition(
+            application_id=application.id,
+            seq=1 if last is None else last.seq + 1,
+            job_id=application.job_id,
+            pipeline_name=application.pipeline_name,
+            invited_at=invited_at,
+            from_stage=None if last is None else last.to_stage,
+            from_status=None if last is None else last.to_status,
+            to_stage=change.stage,
+            to_status=change.status,
+            at=change.at,
+            stage_since=stage_since,
+            stay_seconds=(change.at - last.stage_since).total_seconds()
+            if last is not None and moved
+            else None,
+            since_invite_seconds=(change.at - invited_at).total_seconds(),
+        )
+    )
+
+
 class ApplicationActivities:
     """Synchronous on purpose: the worker runs them in a thread pool, off the event loop."""
 
@@ -102,6 +167,7 @@ class ApplicationActivities:
             if status.is_final and application.closed_at is None:
                 application.closed_at = change.at
             session.add(application)
+            _append_transition(session, application, change)
 
     @activity.defn(name="record_link_opened")
     def record_link_opened(self, event: LinkOpened) -> None:
@@ -152,7 +218,7 @@ class ApplicationActivities:
     def save_scorecard(self, request: SaveScorecard) -> None:
         card = request.scorecard
         with session_scope(self.engine) as session:
-            _application(session, request.application_id)
+            application = _application(session, request.application_id)
             _upsert(
                 session,
                 Scorecard,
@@ -164,6 +230,7 @@ class ApplicationActivities:
                 submitted_by=card.submitted_by or None,
                 submitted_at=request.at,
             )
+            _save_ratings(session, application, request.stage_id, card.reviewer, dict(card.ratings))
             assignment = _find(
                 session,
                 ReviewAssignment,

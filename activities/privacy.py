@@ -37,6 +37,7 @@ from offhours.models import (
     IdempotentRequest,
     PersonalText,
     Scorecard,
+    SelfIdentification,
 )
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus
@@ -168,6 +169,8 @@ class PrivacyActivities:
                 update(EmailMessage)
                 .where(col(EmailMessage.application_id) == application_id)
                 .values(recipient="", subject="", last_error=None),
+                # the voluntary self-identification goes with the rest (aggregates lose one person)
+                delete(SelfIdentification).where(col(SelfIdentification.application_id) == application_id),
                 # answers kept for retried calls (sealed with the callers' keys; gone in any case)
                 delete(IdempotentRequest).where(
                     or_(

@@ -25,13 +25,15 @@ from api.schemas import (
     ExtensionRequestCreate,
     MessageCreate,
     MessagePublic,
+    SelfIdentificationCreate,
+    SelfIdentificationPublic,
     SlotPickCreate,
     TakePublic,
     TextAnswerCreate,
     WorkflowStatePublic,
 )
 from api.services import messages as thread
-from api.services.candidate import actions
+from api.services.candidate import actions, self_identification
 from api.services.candidate.view import candidate_view, notify_link_opened, workflow_state
 from api.uploads import check_declared_length, chunks_of, refuse_over_upload_quota
 from offhours.contracts import ApplicationState
@@ -313,3 +315,16 @@ async def complete_module(
     module_id: str, application: CandidateDep, session: SessionDep, client: TemporalClientDep
 ) -> CandidateStatePublic:
     return CandidateStatePublic.of(await actions.complete_module(client, session, application, module_id))
+
+
+@router.post(
+    "/{token}/self-identification",
+    response_model=SelfIdentificationPublic,
+    summary="Voluntary self-identification (after submission; only ever counted in aggregates)",
+    responses=errors(409, 422),
+)
+def self_identify(
+    body: SelfIdentificationCreate, application: CandidateDep, session: SessionDep
+) -> SelfIdentificationPublic:
+    row = self_identification.record(session, application, body.sex, body.race_ethnicity)
+    return SelfIdentificationPublic.model_validate(row, from_attributes=True)

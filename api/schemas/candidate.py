@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -177,3 +177,30 @@ class WorkflowStatePublic(BaseModel):
     stage: str
     deadline: datetime | None
     answered: list[str]
+
+
+Sex = Literal["female", "male", "declined"]
+RaceEthnicity = Literal[
+    "hispanic_or_latino",
+    "white",
+    "black_or_african_american",
+    "native_hawaiian_or_pacific_islander",
+    "asian",
+    "american_indian_or_alaska_native",
+    "two_or_more",
+    "declined",
+]
+
+
+class SelfIdentificationCreate(Strict):
+    """Voluntary, after submission; never shown to reviewers or recruiters, only counted in
+    aggregates; "declined" counts as unknown."""
+
+    sex: Sex = Field(description="female, male or declined")
+    race_ethnicity: RaceEthnicity = Field(description="an EEO-1 category, or declined")
+
+
+class SelfIdentificationPublic(BaseModel):
+    sex: Sex
+    race_ethnicity: RaceEthnicity
+    recorded_at: datetime

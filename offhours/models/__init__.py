@@ -3,8 +3,15 @@
 The Temporal history is the record of the process; these rows are written by idempotent activities
 (upserts keyed by application id and step) and by the API before a workflow starts.
 
-One module per part: base (ids, timestamps), applications, staff, records."""
+One module per part: base (ids, timestamps), applications, staff, records, analytics."""
 
+from offhours.models.analytics import (
+    RACE_ETHNICITY,
+    SEX,
+    ScorecardRating,
+    SelfIdentification,
+    StageTransition,
+)
 from offhours.models.applications import (
     Answer,
     Application,
@@ -41,6 +48,8 @@ from offhours.models.staff import (
 )
 
 __all__ = [
+    "RACE_ETHNICITY",
+    "SEX",
     "Answer",
     "ApiToken",
     "Application",
@@ -61,6 +70,9 @@ __all__ = [
     "PersonalText",
     "ReviewAssignment",
     "Scorecard",
+    "ScorecardRating",
+    "SelfIdentification",
+    "StageTransition",
     "UTCDateTime",
     "User",
     "WebSession",
