@@ -35,6 +35,7 @@ from api.pages import (
 from api.pages.render import render_page
 from api.ratelimit import RateLimits
 from api.routes import (
+    analytics,
     applications,
     candidate,
     codec,
@@ -263,6 +264,7 @@ def create_app(
         jobs,
         applications,
         privacy,
+        analytics,
         files,
         candidate,
         portal,

@@ -23,6 +23,7 @@ REVIEW = frozenset({OPS, RECRUITER, REVIEWER})
 AUDIT = frozenset({OPS, AUDITOR})
 
 A = "/api/v1/applications/{application_id}"
+ANALYTICS = ("funnel", "stages", "questions", "reminders", "reviewers", "agreement", "adverse-impact")
 POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
@@ -61,6 +62,10 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     ("DELETE", f"{A}/legal-hold"): OPS_ONLY,
     ("GET", f"{A}/legal-hold"): AUDIT,
     ("POST", f"{A}/erasure"): OPS_ONLY,
+    # analytics: read-only; recruiters see their jobs, reviewers their own review load only
+    **{("GET", f"/api/v1/analytics/{m}"): READ_ALL for m in ANALYTICS if m != "reviewers"},
+    ("GET", "/api/v1/analytics/reviewers"): frozenset(ROLES),
+    ("GET", "/staff/analytics"): READ_ALL,
     # the Temporal UI's codec endpoint: decrypted payloads for ops and auditors only
     ("POST", "/codec/decode"): AUDIT,
     ("POST", "/codec/encode"): AUDIT,

@@ -747,3 +747,14 @@ def _unknown(session: Session, scope: Scope) -> dict[str, int]:
         .where(*scope.on_applications())
     ).one()
     return {"sex": int(row[0]), "race_ethnicity": int(row[1]), "both": int(row[2])}
+
+
+METRICS = {
+    "funnel": funnel,
+    "stages": stages,
+    "questions": questions,
+    "reminders": reminders,
+    "reviewers": reviewers,
+    "agreement": agreement,
+    "adverse-impact": adverse_impact,
+}
