@@ -22,6 +22,7 @@ from api.errors import ApiError, invalid_request
 from api.idempotency.middleware import Idempotency
 from api.idempotency.openapi import document_idempotency
 from api.pages import (
+    analytics_pages,
     application_pages,
     console,
     job_pages,
@@ -274,6 +275,7 @@ def create_app(
         reviews,
         job_pages,  # before console: /staff/jobs/new is not a job's board
         user_pages,
+        analytics_pages,
         application_pages,
         console,
     )

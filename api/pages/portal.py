@@ -1,5 +1,6 @@
 """The candidate portal: server-rendered pages on the candidate's link (/c/{token}/...): the
-overview, consent, practice, help, messages, more time, feedback and their data rights (the
+overview, consent, practice, help, messages, more time, feedback, the voluntary self-identification
+and their data rights (the
 questions themselves: api/pages/questions.py).
 
 Every page works without JavaScript except recording, which needs the browser's MediaRecorder.
@@ -9,16 +10,24 @@ something is wrong, the same page with the error next to the field it concerns.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import TemporalClientDep
 from api.errors import ApiError
 from api.pages.forms import parsed, text
-from api.pages.render import PortalDep
-from api.schemas import ConsentCreate, DeletionRequestCreate, ExtensionRequestCreate, MessageCreate
+from api.pages.render import Portal, PortalDep
+from api.schemas import (
+    ConsentCreate,
+    DeletionRequestCreate,
+    ExtensionRequestCreate,
+    MessageCreate,
+    SelfIdentificationCreate,
+)
 from api.services import messages as thread
-from api.services.candidate import actions, view
+from api.services.candidate import actions, self_identification, view
 
 router = APIRouter(prefix="/c/{token}", tags=["candidate portal"], include_in_schema=False)
 
@@ -182,3 +191,50 @@ async def privacy_post(p: PortalDep, client: TemporalClientDep) -> Response:
         )
     await actions.request_deletion(client, p.session, p.settings, p.application, body.reason)
     return p.redirect("/privacy", done="deletion")
+
+
+SEX_CHOICES = (("female", "Female"), ("male", "Male"), ("declined", "I do not wish to answer"))
+RACE_CHOICES = (
+    ("hispanic_or_latino", "Hispanic or Latino"),
+    ("white", "White"),
+    ("black_or_african_american", "Black or African American"),
+    ("native_hawaiian_or_pacific_islander", "Native Hawaiian or Other Pacific Islander"),
+    ("asian", "Asian"),
+    ("american_indian_or_alaska_native", "American Indian or Alaska Native"),
+    ("two_or_more", "Two or more races"),
+    ("declined", "I do not wish to answer"),
+)
+
+
+async def _self_identification_page(p: Portal, status_code: int = 200, **context: Any) -> HTMLResponse:
+    stored = self_identification.current(p.session, p.application)
+    return await p.page(
+        "self_identification.html",
+        "self-identification",
+        status_code=status_code,
+        offered=self_identification.offered(p.application),
+        sex_choices=SEX_CHOICES,
+        race_choices=RACE_CHOICES,
+        chosen_sex=context.pop("chosen_sex", stored.sex if stored else None),
+        chosen_race=context.pop("chosen_race", stored.race_ethnicity if stored else None),
+        **context,
+    )
+
+
+@router.get("/self-identification", response_class=HTMLResponse)
+async def self_identification_page(p: PortalDep) -> HTMLResponse:
+    return await _self_identification_page(p)
+
+
+@router.post("/self-identification", response_model=None)
+async def self_identification_post(p: PortalDep) -> Response:
+    form = await p.form()
+    sex, race = text(form, "sex") or "declined", text(form, "race_ethnicity") or "declined"
+    try:
+        body = parsed(SelfIdentificationCreate, {"sex": sex, "race_ethnicity": race})
+        self_identification.record(p.session, p.application, body.sex, body.race_ethnicity)
+    except ApiError as error:
+        return await _self_identification_page(
+            p, status_code=error.status_code, error=error.detail, chosen_sex=sex, chosen_race=race
+        )
+    return p.redirect("", done="identified")

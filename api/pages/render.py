@@ -174,6 +174,7 @@ NOTICES = {
     "assessed": "Submitted: your assessment is done.",
     "booked": "Booked. The confirmation is on its way by email, with a calendar invitation.",
     "module": "Marked as done.",
+    "identified": "Thank you. Your answer is kept apart from your application and only ever counted in totals.",
 }
 
 

@@ -194,3 +194,26 @@ async def test_self_identification_is_kept_apart_and_erased(stack: Stack) -> Non
                 if session.get(SelfIdentification, application_id) is None:
                     break
             await asyncio.sleep(0.1)
+
+
+async def test_dashboard_draws_every_chart_with_its_table(stack: Stack) -> None:
+    journeys, decisions = _seed(stack)
+    html = {**STAFF, "Accept": "text/html"}
+    page = await stack.http.get("/staff/analytics", params={"job_id": journeys}, headers=html)
+    assert page.status_code == 200, page.text
+    for chart in ("funnel", "stages", "questions", "reminders", "reviewers", "agreement", "impact"):
+        assert f'id="chart-{chart}-title"' in page.text, chart
+    assert page.text.count('role="img"') >= 7 + 3  # and one score histogram per criterion
+    assert page.text.count("<table>") == 7
+    assert "<script" not in page.text.split("<main", 1)[-1]
+    assert "style=" not in page.text
+    assert "/api/v1/analytics/funnel?job_id=" in page.text
+    impact = await stack.http.get("/staff/analytics", params={"job_id": decisions}, headers=html)
+    assert "fewer than 5" in impact.text
+    assert "(flagged)" in impact.text  # women's impact ratio of 0.5 at the decision
+    bad = await stack.http.get("/staff/analytics", params={"from": "soon"}, headers=html)
+    assert bad.status_code == 422
+    assert "&#39;from&#39; must be a date" in bad.text
+    reviewer = make_staff(stack, "reviewer", "lee")
+    refused = await stack.http.get("/staff/analytics", headers={**reviewer.headers, "Accept": "text/html"})
+    assert refused.status_code == 403
