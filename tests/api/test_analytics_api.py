@@ -10,15 +10,18 @@ import csv
 import io
 import json
 
+import pytest
 from sqlmodel import Session
+from typer.testing import CliRunner
 
 from offhours.models import JobMember, SelfIdentification
 from operations import audit
 from tests.support.actors import STAFF, make_staff
 from tests.support.analytics import Population, seed_decisions, seed_journeys
 from tests.support.journeys import answer_all, invited
-from tests.support.stack import Stack
+from tests.support.stack import Stack, cli_environment
 from tests.test_privacy import payload_texts
+from tools.cli import app
 
 RARE = "native_hawaiian_or_pacific_islander"  # a value no history, page or email would hold otherwise
 
@@ -217,3 +220,27 @@ async def test_dashboard_draws_every_chart_with_its_table(stack: Stack) -> None:
     reviewer = make_staff(stack, "reviewer", "lee")
     refused = await stack.http.get("/staff/analytics", headers={**reviewer.headers, "Accept": "text/html"})
     assert refused.status_code == 403
+
+
+async def test_the_report_command_prints_the_same_tables(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journeys, decisions = _seed(stack)
+    cli_environment(stack, monkeypatch)
+    runner = CliRunner()
+    funnel = runner.invoke(app, ["report", "funnel", "--job", journeys], env={"COLUMNS": "160"})
+    assert funnel.exit_code == 0, funnel.output
+    assert "invited" in funnel.output
+    assert "│ 10" in funnel.output
+    impact = runner.invoke(app, ["report", "adverse-impact", "--job", decisions, "--csv"])
+    assert impact.exit_code == 0, impact.output
+    api = await stack.http.get(
+        "/api/v1/analytics/adverse-impact", params={"job_id": decisions, "format": "csv"}, headers=STAFF
+    )
+    assert impact.output.replace("\r\n", "\n") == api.text.replace("\r\n", "\n")  # the same table
+    agreement = runner.invoke(app, ["report", "agreement", "--job", journeys], env={"COLUMNS": "160"})
+    assert agreement.exit_code == 0, agreement.output
+    assert "weighted score" in agreement.output
+    unknown = runner.invoke(app, ["report", "funnel", "--job", "job_nope"])
+    assert unknown.exit_code == 2
+    assert "no job with id" in unknown.output

@@ -9,10 +9,11 @@ from tools.cli import invitations
 from tools.cli import audit
 from tools.cli import staff
 from tools.cli import pipelines
+from tools.cli import report
 
 
 def main() -> None:
     app()
 
 
-__all__ = ["app", "audit", "database", "invitations", "main", "pipelines", "run", "staff"]
+__all__ = ["app", "audit", "database", "invitations", "main", "pipelines", "report", "run", "staff"]
