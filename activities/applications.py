@@ -94,6 +94,8 @@ def _save_ratings(
             criterion=criterion,
             rating=int(rating),
             job_id=application.job_id,
+            pipeline_name=application.pipeline_name,
+            invited_at=application.created_at,
             stage_id=stage_id,
         )
         row.rating, row.stage_id = int(rating), stage_id
@@ -113,7 +115,7 @@ def _append_transition(session: Session, application: Application, change: Statu
         return
     if last is not None and change.at < last.at:
         return  # an older change replayed after a newer one was recorded: the order stands
-    invited_at = last.invited_at if last is not None else change.at
+    invited_at = application.created_at  # the cohort every metric's date range filters on
     moved = last is None or last.to_stage != change.stage
     stage_since = change.at if moved else last.stage_since  # type: ignore[union-attr]
     session.add(
@@ -132,7 +134,7 @@ def _append_transition(session: Session, application: Application, change: Statu
             stay_seconds=(change.at - last.stage_since).total_seconds()
             if last is not None and moved
             else None,
-            since_invite_seconds=(change.at - invited_at).total_seconds(),
+            since_invite_seconds=max((change.at - invited_at).total_seconds(), 0.0),
         )
     )
 

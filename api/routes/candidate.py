@@ -321,7 +321,7 @@ async def complete_module(
     "/{token}/self-identification",
     response_model=SelfIdentificationPublic,
     summary="Voluntary self-identification (after submission; only ever counted in aggregates)",
-    responses=errors(409, 422),
+    responses=errors(400, 409, 413, 422),
 )
 def self_identify(
     body: SelfIdentificationCreate, application: CandidateDep, session: SessionDep

@@ -56,6 +56,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("application_id", sa.String(length=40), nullable=False),
         sa.Column("job_id", sa.String(length=40), nullable=False),
+        sa.Column("pipeline_name", sa.String(length=100), nullable=False),
+        sa.Column("invited_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("stage_id", sa.String(length=64), nullable=False),
         sa.Column("reviewer", sa.String(length=200), nullable=False),
         sa.Column("criterion", sa.String(length=64), nullable=False),
@@ -65,7 +67,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("application_id", "reviewer", "criterion", name="uq_scorecard_rating"),
     )
     op.create_index("ix_scorecard_ratings_application_id", "scorecard_ratings", ["application_id"])
-    op.create_index("ix_scorecard_ratings_job_id", "scorecard_ratings", ["job_id"])
+    op.create_index(
+        "ix_scorecard_ratings_job_stage", "scorecard_ratings", ["job_id", "stage_id", "criterion", "application_id"]
+    )
     op.create_index(
         "ix_scorecard_ratings_stage_criterion",
         "scorecard_ratings",
@@ -80,6 +84,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["application_id"], ["applications.id"]),
         sa.PrimaryKeyConstraint("application_id"),
     )
+    op.create_index("ix_self_identifications_recorded_at", "self_identifications", ["recorded_at"])
     _backfill(transitions, ratings)
 
 
@@ -130,11 +135,18 @@ def _backfill(transitions: sa.Table, ratings: sa.Table) -> None:
         sa.column("stage_id"),
         sa.column("ratings", sa.JSON()),
     )
-    jobs = dict(bind.execute(sa.select(applications.c.id, applications.c.job_id)).all())
+    facts = {
+        a["id"]: a
+        for a in bind.execute(
+            sa.select(applications.c.id, applications.c.job_id, applications.c.pipeline_name, applications.c.created_at)
+        ).mappings()
+    }
     found = [
         {
             "application_id": s["application_id"],
-            "job_id": jobs.get(s["application_id"], ""),
+            "job_id": facts[s["application_id"]]["job_id"],
+            "pipeline_name": facts[s["application_id"]]["pipeline_name"],
+            "invited_at": facts[s["application_id"]]["created_at"],
             "stage_id": s["stage_id"],
             "reviewer": s["reviewer"],
             "criterion": criterion,
@@ -142,15 +154,17 @@ def _backfill(transitions: sa.Table, ratings: sa.Table) -> None:
         }
         for s in bind.execute(sa.select(scorecards)).mappings()
         for criterion, rating in (s["ratings"] or {}).items()
+        if s["application_id"] in facts
     ]
     if found:
         op.bulk_insert(ratings, found)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_self_identifications_recorded_at", table_name="self_identifications")
     op.drop_table("self_identifications")
     op.drop_index("ix_scorecard_ratings_stage_criterion", table_name="scorecard_ratings")
-    op.drop_index("ix_scorecard_ratings_job_id", table_name="scorecard_ratings")
+    op.drop_index("ix_scorecard_ratings_job_stage", table_name="scorecard_ratings")
     op.drop_index("ix_scorecard_ratings_application_id", table_name="scorecard_ratings")
     op.drop_table("scorecard_ratings")
     op.drop_index("ix_stage_transitions_pipeline_invited", table_name="stage_transitions")

@@ -49,17 +49,21 @@ class StageTransition(SQLModel, table=True):
 
 class ScorecardRating(SQLModel, table=True):
     """A scorecard's rating of one criterion (the scorecard keeps them as JSON too): what agreement
-    and score distributions aggregate in SQL."""
+    and score distributions aggregate in SQL. Job, pipeline and invitation time are copied from the
+    application, as on transitions, so every filter is on this table's own columns."""
 
     __tablename__ = "scorecard_ratings"
     __table_args__ = (
         UniqueConstraint("application_id", "reviewer", "criterion", name="uq_scorecard_rating"),
+        Index("ix_scorecard_ratings_job_stage", "job_id", "stage_id", "criterion", "application_id"),
         Index("ix_scorecard_ratings_stage_criterion", "stage_id", "criterion", "application_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
-    job_id: str = Field(max_length=40, index=True)
+    job_id: str = Field(max_length=40)
+    pipeline_name: str = Field(max_length=100)
+    invited_at: datetime = _ts()
     stage_id: str = Field(max_length=64)
     reviewer: str = Field(max_length=200)
     criterion: str = Field(max_length=64)
@@ -88,4 +92,4 @@ class SelfIdentification(SQLModel, table=True):
     application_id: str = Field(foreign_key="applications.id", primary_key=True, max_length=40)
     sex: str = Field(sa_column=Column(String(16), nullable=False))
     race_ethnicity: str = Field(sa_column=Column(String(48), nullable=False))
-    recorded_at: datetime = _ts()
+    recorded_at: datetime = _ts(index=True)

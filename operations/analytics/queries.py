@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, or_, select
 from sqlalchemy.sql.selectable import Subquery
 from sqlmodel import Session, col
 
@@ -30,7 +30,7 @@ from operations.analytics.statistics import (
     ICC,
     GroupCount,
     alpha_from_coincidences,
-    icc2,
+    icc2_from_sums,
 )
 from operations.analytics.statistics import (
     adverse_impact as impact_rows,
@@ -177,11 +177,12 @@ def funnel(session: Session, scope: Scope) -> dict[str, Any]:
             select(func.count()).where(col(Application.opened_at).is_not(None), *scope.on_applications())
         ).scalar_one()
     )
+    r = ScorecardRating
     counts["reviewed"] = int(
         session.execute(
-            select(func.count(distinct(col(ScorecardRating.application_id))))
-            .join(Application, col(Application.id) == col(ScorecardRating.application_id))
-            .where(*scope.on_applications())
+            select(func.count(distinct(col(r.application_id)))).where(
+                *scope._where(col(r.job_id), col(r.pipeline_name), col(r.invited_at))
+            )
         ).scalar_one()
     )
     rates = {
@@ -525,100 +526,165 @@ def reviewers(session: Session, scope: Scope) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ agreement
 
 
-def _rated(scope: Scope, stage_id: str, criterion: str | None, weights: dict[str, float]) -> Select[Any]:
-    """(unit, value) rows of one review stage: one criterion's ratings, or (criterion None) each
-    scorecard's weighted score."""
-    s, a = ScorecardRating, Application
-    base = select().select_from(s).join(a, col(a.id) == col(s.application_id))
-    where = [col(s.stage_id) == stage_id, *scope.on_applications()]
-    if criterion is not None:
-        return base.add_columns(col(s.application_id).label("unit"), col(s.rating).label("value")).where(
-            col(s.criterion) == criterion, *where
-        )
-    weight = case(*((col(s.criterion) == c, w) for c, w in weights.items()), else_=1.0)
+def _ratings(scope: Scope, stage_id: str) -> list[ColumnElement[bool]]:
+    s = ScorecardRating
+    return [
+        col(s.stage_id) == stage_id,
+        *scope._where(col(s.job_id), col(s.pipeline_name), col(s.invited_at)),
+    ]
+
+
+def _weighted(scope: Scope, stage_id: str, weights: dict[str, float]) -> Subquery:
+    """(unit, rater, value): each scorecard's weighted score on the stage's rubric."""
+    s = ScorecardRating
+    weight = (
+        case(*((col(s.criterion) == c, w) for c, w in weights.items()), else_=1.0)
+        if weights
+        else literal(1.0)
+    )
     return (
-        base.add_columns(
+        select(
             col(s.application_id).label("unit"),
             col(s.reviewer).label("rater"),
             (func.sum(col(s.rating) * weight) / func.sum(weight)).label("value"),
         )
-        .where(*where)
+        .where(*_ratings(scope, stage_id))
         .group_by(col(s.application_id), col(s.reviewer))
+        .subquery()
     )
 
 
-def _alpha(session: Session, rated: Select[Any]) -> tuple[float | None, float | None, int]:
-    """Krippendorff's alpha (interval, ordinal) from a coincidence matrix built in SQL, and the
-    number of applications scored at least twice."""
-    r = rated.subquery()
-    c = select(r.c.unit, r.c.value, func.count().label("n")).group_by(r.c.unit, r.c.value).subquery()
+def _coincidences(
+    session: Session, rated: Subquery
+) -> tuple[dict[Any, dict[tuple[float, float], float]], dict[Any, int]]:
+    """Per group (a criterion, or one group for the weighted score): the coincidence matrix
+    o[c, k] = sum over applications of n_c * (n_k - [c = k]) / (m - 1), built in SQL from the counts
+    of each value per application; and the number of applications scored at least twice."""
+    c = (
+        select(rated.c.grp, rated.c.unit, rated.c.value, func.count().label("n"))
+        .group_by(rated.c.grp, rated.c.unit, rated.c.value)
+        .subquery()
+    )
     m = (
-        select(c.c.unit, func.sum(c.c.n).label("m"))
-        .group_by(c.c.unit)
+        select(c.c.grp, c.c.unit, func.sum(c.c.n).label("m"))
+        .group_by(c.c.grp, c.c.unit)
         .having(func.sum(c.c.n) >= 2)
         .subquery()
     )
     c2 = c.alias("c2")
     same = case((c.c.value == c2.c.value, 1), else_=0)
     rows = session.execute(
-        select(c.c.value, c2.c.value, func.sum(c.c.n * (c2.c.n - same) * 1.0 / (m.c.m - 1)))
+        select(c.c.grp, c.c.value, c2.c.value, func.sum(c.c.n * (c2.c.n - same) * 1.0 / (m.c.m - 1)))
         .select_from(c)
-        .join(c2, c2.c.unit == c.c.unit)
-        .join(m, m.c.unit == c.c.unit)
-        .group_by(c.c.value, c2.c.value)
+        .join(c2, and_(c2.c.grp == c.c.grp, c2.c.unit == c.c.unit))
+        .join(m, and_(m.c.grp == c.c.grp, m.c.unit == c.c.unit))
+        .group_by(c.c.grp, c.c.value, c2.c.value)
     ).all()
-    units = int(session.execute(select(func.count()).select_from(m)).scalar_one())
-    matrix = {(float(x), float(y)): float(o) for x, y, o in rows if o}
-    return alpha_from_coincidences(matrix, "interval"), alpha_from_coincidences(matrix, "ordinal"), units
+    matrices: dict[Any, dict[tuple[float, float], float]] = defaultdict(dict)
+    for group, x, y, o in rows:
+        if o:
+            matrices[group][float(x), float(y)] = float(o)
+    units = dict(session.execute(select(m.c.grp, func.count()).group_by(m.c.grp)).all())
+    return matrices, {k: int(v) for k, v in units.items()}
 
 
-def _icc(session: Session, weighted: Select[Any]) -> tuple[ICC, int, int]:
+def _panel_key(session: Session, rater: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        return func.string_agg(rater, aggregate_order_by(literal(","), rater))
+    return func.group_concat(rater, ",")  # over rows ordered by rater (below)
+
+
+def _icc(session: Session, weighted: Subquery) -> tuple[ICC, int, int]:
     """ICC(2,1) and ICC(2,k) on the complete part of the design: the applications scored by the most
-    common panel of reviewers (the same k >= 2 people), with their weighted scores."""
-    w = weighted.subquery()
-    panels = session.execute(select(w.c.unit, w.c.rater, w.c.value).order_by(w.c.unit, w.c.rater)).all()
-    by_unit: dict[str, dict[str, float]] = defaultdict(dict)
-    for unit, rater, value in panels:
-        by_unit[unit][rater] = float(value)
-    counts: dict[tuple[str, ...], int] = defaultdict(int)
-    for scores in by_unit.values():
-        if len(scores) >= 2:
-            counts[tuple(sorted(scores))] += 1
-    if not counts:
-        return ICC(None, None), 0, 0
-    panel = max(counts, key=lambda p: (counts[p], len(p), p))
-    matrix = [[scores[r] for r in panel] for scores in by_unit.values() if tuple(sorted(scores)) == panel]
-    return icc2(matrix), len(matrix), len(panel)
+    common panel (the same k >= 2 reviewers), from sums computed in SQL."""
+    ordered = select(weighted.c.unit, weighted.c.rater).order_by(weighted.c.unit, weighted.c.rater).subquery()
+    panels = (
+        select(ordered.c.unit, _panel_key(session, ordered.c.rater).label("panel"), func.count().label("k"))
+        .group_by(ordered.c.unit)
+        .subquery()
+    )
+    best = session.execute(
+        select(panels.c.panel, panels.c.k, func.count().label("n"))
+        .where(panels.c.k >= 2)
+        .group_by(panels.c.panel, panels.c.k)
+        .order_by(func.count().desc(), panels.c.k.desc(), panels.c.panel)
+        .limit(1)
+    ).first()
+    if best is None or best.n < 2:
+        return ICC(None, None), 0 if best is None else int(best.n), 0 if best is None else int(best.k)
+    cells = (
+        select(weighted.c.unit, weighted.c.rater, weighted.c.value)
+        .join(panels, panels.c.unit == weighted.c.unit)
+        .where(panels.c.panel == best.panel)
+        .subquery()
+    )
+    total, squares = session.execute(
+        select(func.sum(cells.c.value), func.sum(cells.c.value * cells.c.value))
+    ).one()
+    by_row = select(func.sum(cells.c.value).label("t")).group_by(cells.c.unit).subquery()
+    by_column = select(func.sum(cells.c.value).label("t")).group_by(cells.c.rater).subquery()
+    row_squares = session.execute(select(func.sum(by_row.c.t * by_row.c.t))).scalar_one()
+    column_squares = session.execute(select(func.sum(by_column.c.t * by_column.c.t))).scalar_one()
+    icc = icc2_from_sums(
+        int(best.n),
+        int(best.k),
+        total=float(total),
+        squares=float(squares),
+        row_squares=float(row_squares),
+        column_squares=float(column_squares),
+    )
+    return icc, int(best.n), int(best.k)
 
 
 def agreement(session: Session, scope: Scope) -> dict[str, Any]:
     """Per review stage: alpha (interval, ordinal) on each reviewer's weighted score and per
     criterion, ICC(2,1)/ICC(2,k) where a complete design exists, and each criterion's distribution."""
+    s = ScorecardRating
     out: list[dict[str, Any]] = []
     for pipeline in _pipelines(session, scope):
         for stage in pipeline.stages:
-            if not isinstance(stage, Review) or any(s["stage_id"] == stage.id for s in out):
+            if not isinstance(stage, Review) or any(x["stage_id"] == stage.id for x in out):
                 continue
             weights = {c.id: c.weight for c in stage.criteria}
-            interval, ordinal, units = _alpha(session, _rated(scope, stage.id, None, weights))
-            icc, icc_n, icc_k = _icc(session, _rated(scope, stage.id, None, weights))
-            criteria = []
-            for criterion in stage.criteria:
-                ci, co, _ = _alpha(session, _rated(scope, stage.id, criterion.id, weights))
-                criteria.append(
-                    {"id": criterion.id, "title": criterion.title, "alpha_interval": ci, "alpha_ordinal": co}
+            weighted = _weighted(scope, stage.id, weights)
+            overall, units = _coincidences(
+                session, select(literal("").label("grp"), weighted.c.unit, weighted.c.value).subquery()
+            )
+            per_criterion, _ = _coincidences(
+                session,
+                select(
+                    col(s.criterion).label("grp"),
+                    col(s.application_id).label("unit"),
+                    col(s.rating).label("value"),
                 )
+                .where(*_ratings(scope, stage.id))
+                .subquery(),
+            )
+            icc, icc_n, icc_k = _icc(session, weighted)
+            matrix = overall.get("", {})
             out.append(
                 {
                     "stage_id": stage.id,
-                    "applications": units,
-                    "alpha_interval": interval,
-                    "alpha_ordinal": ordinal,
+                    "applications": units.get("", 0),
+                    "alpha_interval": alpha_from_coincidences(matrix, "interval"),
+                    "alpha_ordinal": alpha_from_coincidences(matrix, "ordinal"),
                     "icc2_1": icc.icc2_1,
                     "icc2_k": icc.icc2_k,
                     "icc_applications": icc_n,
                     "icc_reviewers": icc_k,
-                    "criteria": criteria,
+                    "criteria": [
+                        {
+                            "id": c.id,
+                            "title": c.title,
+                            "alpha_interval": alpha_from_coincidences(
+                                per_criterion.get(c.id, {}), "interval"
+                            ),
+                            "alpha_ordinal": alpha_from_coincidences(per_criterion.get(c.id, {}), "ordinal"),
+                        }
+                        for c in stage.criteria
+                    ],
                     "distributions": _distributions(session, scope, stage.id, [c.id for c in stage.criteria]),
                 }
             )
@@ -628,12 +694,11 @@ def agreement(session: Session, scope: Scope) -> dict[str, Any]:
 def _distributions(
     session: Session, scope: Scope, stage_id: str, criteria: Sequence[str]
 ) -> list[dict[str, Any]]:
-    s, a = ScorecardRating, Application
+    s = ScorecardRating
     found: dict[str, dict[str, int]] = {c: {str(v): 0 for v in range(1, 6)} for c in criteria}
     for criterion, rating, n in session.execute(
-        select(s.criterion, s.rating, func.count())  # type: ignore[call-overload]
-        .join(a, col(a.id) == col(s.application_id))
-        .where(col(s.stage_id) == stage_id, *scope.on_applications())
+        select(col(s.criterion), col(s.rating), func.count())
+        .where(*_ratings(scope, stage_id))
         .group_by(col(s.criterion), col(s.rating))
     ).all():
         found.setdefault(criterion, {})[str(rating)] = int(n)

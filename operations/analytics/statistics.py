@@ -109,15 +109,38 @@ def icc2(matrix: Sequence[Sequence[float]]) -> ICC:
     if n < 2 or k < 2 or any(len(row) != k for row in matrix):
         return ICC(None, None)
     x = [[Fraction(value) for value in row] for row in matrix]
-    grand = sum((sum(row, Fraction(0)) for row in x), Fraction(0)) / (n * k)
-    row_means = [sum(row, Fraction(0)) / k for row in x]
-    column_means = [sum((row[j] for row in x), Fraction(0)) / n for j in range(k)]
-    rows = k * sum(((mean - grand) ** 2 for mean in row_means), Fraction(0))
-    columns = n * sum(((mean - grand) ** 2 for mean in column_means), Fraction(0))
-    total = sum(((value - grand) ** 2 for row in x for value in row), Fraction(0))
+    return icc2_from_sums(
+        n,
+        k,
+        total=sum((v for row in x for v in row), Fraction(0)),
+        squares=sum((v * v for row in x for v in row), Fraction(0)),
+        row_squares=sum((sum(row, Fraction(0)) ** 2 for row in x), Fraction(0)),
+        column_squares=sum((sum((row[j] for row in x), Fraction(0)) ** 2 for j in range(k)), Fraction(0)),
+    )
+
+
+def icc2_from_sums(
+    n: int,
+    k: int,
+    *,
+    total: Fraction | float,
+    squares: Fraction | float,
+    row_squares: Fraction | float,
+    column_squares: Fraction | float,
+) -> ICC:
+    """ICC(2,1) and ICC(2,k) from the sums a database computes: the sum of the scores, of their
+    squares, of each application's total squared, and of each reviewer's total squared (the two-way
+    ANOVA's sums of squares follow from these)."""
+    if n < 2 or k < 2:
+        return ICC(None, None)
+    s, q = Fraction(total), Fraction(squares)
+    correction = s * s / (n * k)
+    rows = Fraction(row_squares) / k - correction
+    columns = Fraction(column_squares) / n - correction
+    residual = q - correction - rows - columns
     bms = rows / (n - 1)
     jms = columns / (k - 1)
-    ems = (total - rows - columns) / ((n - 1) * (k - 1))
+    ems = residual / ((n - 1) * (k - 1))
     return ICC(
         _ratio(bms - ems, bms + (k - 1) * ems + k * (jms - ems) / n),
         _ratio(bms - ems, bms + (jms - ems) / n),
