@@ -10,6 +10,7 @@ from sqlmodel import Session, SQLModel, col, func, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.rollups import tracked
 from offhours.contracts import (
     AssignReviewers,
     LinkOpened,
@@ -116,6 +117,19 @@ def _append_transition(session: Session, application: Application, change: Statu
     if last is not None and change.at < last.at:
         return  # an older change replayed after a newer one was recorded: the order stands
     invited_at = application.created_at  # the cohort every metric's date range filters on
+    point = (
+        "submitted"
+        if change.status == "submitted"
+        else "decided"
+        if change.status in ("approved", "rejected")
+        else None
+    )
+    if point is not None and last is not None:
+        earlier = select(StageTransition.id).where(
+            StageTransition.application_id == application.id, StageTransition.milestone == point
+        )
+        if session.exec(earlier).first() is not None:
+            point = None  # reached before: the first time counts
     moved = last is None or last.to_stage != change.stage
     stage_since = change.at if moved else last.stage_since  # type: ignore[union-attr]
     session.add(
@@ -135,6 +149,7 @@ def _append_transition(session: Session, application: Application, change: Statu
             if last is not None and moved
             else None,
             since_invite_seconds=max((change.at - invited_at).total_seconds(), 0.0),
+            milestone=point,
         )
     )
 
@@ -155,7 +170,7 @@ class ApplicationActivities:
     @activity.defn(name="record_status")
     def record_status(self, change: StatusChange) -> None:
         status = ApplicationStatus(change.status)
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine) as session, tracked(session, change.application_id):
             application = _application(session, change.application_id)
             application.status = status
             application.stage = change.stage
@@ -173,7 +188,7 @@ class ApplicationActivities:
 
     @activity.defn(name="record_link_opened")
     def record_link_opened(self, event: LinkOpened) -> None:
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine) as session, tracked(session, event.application_id):
             application = _application(session, event.application_id)
             if application.opened_at is None:
                 application.opened_at = event.at
@@ -191,7 +206,7 @@ class ApplicationActivities:
     @activity.defn(name="save_answer")
     def save_answer(self, request: SaveAnswer) -> None:
         answer = request.answer
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine) as session, tracked(session, request.application_id):
             _application(session, request.application_id)
             before = _find(
                 session, Answer, application_id=request.application_id, question_id=answer.question_id
@@ -219,7 +234,7 @@ class ApplicationActivities:
     @activity.defn(name="save_scorecard")
     def save_scorecard(self, request: SaveScorecard) -> None:
         card = request.scorecard
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine) as session, tracked(session, request.application_id):
             application = _application(session, request.application_id)
             _upsert(
                 session,
@@ -243,6 +258,7 @@ class ApplicationActivities:
             if assignment is not None and assignment.status != "completed":
                 assignment.status = "completed"
                 assignment.closed_at = request.at
+                assignment.seconds_to_score = max((request.at - assignment.assigned_at).total_seconds(), 0.0)
                 session.add(assignment)
 
     @activity.defn(name="save_decision")
@@ -283,8 +299,8 @@ class ApplicationActivities:
             raise ApplicationError(
                 f"pool '{request.pool}' does not exist", type="UnknownPool", non_retryable=True
             )
-        with session_scope(self.engine) as session:
-            _application(session, request.application_id)
+        with session_scope(self.engine) as session, tracked(session, request.application_id):
+            application = _application(session, request.application_id)
             existing = session.exec(
                 select(ReviewAssignment)
                 .where(
@@ -320,13 +336,14 @@ class ApplicationActivities:
                     assigned_at=request.at,
                     due_at=request.due,
                     closed_at=None,
+                    job_id=application.job_id,
                 )
                 chosen.append(reviewer)
             return chosen
 
     @activity.defn(name="release_assignment")
     def release_assignment(self, request: ReleaseAssignment) -> None:
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine) as session, tracked(session, request.application_id):
             row = _find(
                 session,
                 ReviewAssignment,

@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
@@ -31,6 +32,7 @@ from activities.email_text import (
     slot_event_uid,
     template_environment,
 )
+from activities.rollups import tracked
 from offhours.contracts import EmailRequest, EmailResult
 from offhours.db import session_scope
 from offhours.links import make_candidate_token
@@ -251,11 +253,16 @@ class EmailActivities:
         with session_scope(self.engine) as session:
             row = session.get(EmailMessage, row_id)
             assert row is not None
-            row.status = status
-            row.last_error = error
-            if status == "sent":
-                row.sent_at = datetime.now(UTC)
-            session.add(row)
+            # a reminder sent moves the application's reminder window (analytics)
+            counting: AbstractContextManager[None] = (
+                tracked(session, row.application_id) if row.template == "reminder" else nullcontext()
+            )
+            with counting:
+                row.status = status
+                row.last_error = error
+                if status == "sent":
+                    row.sent_at = datetime.now(UTC)
+                session.add(row)
 
     def build(self, rendered: RenderedEmail, message_id: str) -> MimeMessage:
         message = MimeMessage()

@@ -22,6 +22,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.rollups import tracked
 from offhours import ids
 from offhours.contracts import ClosedNotice, EraseApplication, PrivacyInput, RetentionNotice
 from offhours.db import session_scope
@@ -139,7 +140,7 @@ class PrivacyActivities:
     def _erase_rows(self, request: EraseApplication) -> bool:
         now = datetime.now(UTC)
         application_id = request.application_id
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine) as session, tracked(session, application_id):
             application = session.get(Application, application_id)
             if application is None:
                 return False

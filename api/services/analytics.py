@@ -11,7 +11,7 @@ from sqlmodel import Session
 from api.deps import Principal
 from api.errors import Forbidden, Unprocessable
 from api.services.access import load_job, member_job_ids
-from operations.analytics import queries
+from operations.analytics import counted
 from operations.analytics.queries import Scope
 from pipelines.registry import PIPELINES
 
@@ -63,4 +63,4 @@ def scope_for(
 
 
 def compute(session: Session, metric: str, scope: Scope) -> dict[str, Any]:
-    return queries.METRICS[metric](session, scope)
+    return counted.compute(session, metric, scope)

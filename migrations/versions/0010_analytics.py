@@ -7,6 +7,7 @@ Create Date: 2026-12-07 21:10:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,6 +20,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FINAL = ("approved", "rejected", "expired", "withdrawn")
+INDEXES = {
+    "ix_stage_transitions_left": ["from_stage", "stay_seconds"],
+    "ix_stage_transitions_pipeline_left": ["pipeline_name", "from_stage", "stay_seconds"],
+    "ix_stage_transitions_job_milestone": ["job_id", "milestone", "since_invite_seconds"],
+    "ix_stage_transitions_milestone": ["milestone", "since_invite_seconds"],
+    "ix_stage_transitions_pipeline_milestone": ["pipeline_name", "milestone", "since_invite_seconds"],
+}
 
 
 def upgrade() -> None:
@@ -38,6 +46,7 @@ def upgrade() -> None:
         sa.Column("stage_since", UTCDateTime(timezone=True), nullable=False),
         sa.Column("stay_seconds", sa.Float(), nullable=True),
         sa.Column("since_invite_seconds", sa.Float(), nullable=False),
+        sa.Column("milestone", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(["application_id"], ["applications.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("application_id", "seq", name="uq_stage_transition_seq"),
@@ -51,6 +60,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_stage_transitions_pipeline_invited", "stage_transitions", ["pipeline_name", "invited_at"]
     )
+    for name, columns in INDEXES.items():
+        op.create_index(name, "stage_transitions", columns)
     ratings = op.create_table(
         "scorecard_ratings",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -85,7 +96,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("application_id"),
     )
     op.create_index("ix_self_identifications_recorded_at", "self_identifications", ["recorded_at"])
+    op.create_table(
+        "analytics_counters",
+        sa.Column("job_id", sa.String(length=40), nullable=False),
+        sa.Column("pipeline_name", sa.String(length=100), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("metric", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("job_id", "pipeline_name", "day", "metric", "key"),
+    )
+    op.create_index("ix_analytics_counters_metric", "analytics_counters", ["day", "metric", "job_id"])
+    state = op.create_table(
+        "analytics_rollup_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("built_at", UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("review_assignments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("job_id", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("seconds_to_score", sa.Float(), nullable=True))
+    op.create_index("ix_review_assignments_reviewer_seconds", "review_assignments", ["reviewer", "seconds_to_score"])
+    op.create_index(
+        "ix_review_assignments_job_reviewer_seconds", "review_assignments", ["job_id", "reviewer", "seconds_to_score"]
+    )
+    bind = op.get_bind()
+    empty = bind.execute(sa.text("SELECT COUNT(*) FROM applications")).scalar_one() == 0
     _backfill(transitions, ratings)
+    # A new database has nothing to count: its rollups are complete from the start. An existing one
+    # is counted by `offhours analytics rebuild`; until then analytics read the raw tables.
+    if empty:
+        op.bulk_insert(state, [{"id": 1, "built_at": datetime.now(UTC)}])
 
 
 def _backfill(transitions: sa.Table, ratings: sa.Table) -> None:
@@ -126,8 +167,37 @@ def _backfill(transitions: sa.Table, ratings: sa.Table) -> None:
                 }
             )
             before = (stage, status)
+    firsts: set[tuple[object, str]] = set()
+    for row in rows:
+        point = "submitted" if row["to_status"] == "submitted" else "decided" if row["to_status"] in ("approved", "rejected") else None
+        if point is not None and (row["application_id"], point) not in firsts:
+            firsts.add((row["application_id"], point))
+            row["milestone"] = point
+        else:
+            row["milestone"] = None
     if rows:
         op.bulk_insert(transitions, rows)
+    assignments = sa.table(
+        "review_assignments",
+        sa.column("id"),
+        sa.column("application_id"),
+        sa.column("status"),
+        sa.column("job_id"),
+        sa.column("seconds_to_score", sa.Float()),
+        sa.column("assigned_at", UTCDateTime()),
+        sa.column("closed_at", UTCDateTime()),
+    )
+    owners = dict(bind.execute(sa.select(applications.c.id, applications.c.job_id)).all())
+    for r in bind.execute(sa.select(assignments)).mappings().all():
+        done = r["status"] == "completed" and r["closed_at"] is not None
+        bind.execute(
+            assignments.update()
+            .where(assignments.c.id == r["id"])
+            .values(
+                job_id=owners.get(r["application_id"]),
+                seconds_to_score=(r["closed_at"] - r["assigned_at"]).total_seconds() if done else None,
+            )
+        )
     scorecards = sa.table(
         "scorecards",
         sa.column("application_id"),
@@ -161,6 +231,16 @@ def _backfill(transitions: sa.Table, ratings: sa.Table) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_review_assignments_job_reviewer_seconds", table_name="review_assignments")
+    op.drop_index("ix_review_assignments_reviewer_seconds", table_name="review_assignments")
+    with op.batch_alter_table("review_assignments", schema=None) as batch_op:
+        batch_op.drop_column("seconds_to_score")
+        batch_op.drop_column("job_id")
+    op.drop_table("analytics_rollup_state")
+    op.drop_index("ix_analytics_counters_metric", table_name="analytics_counters")
+    op.drop_table("analytics_counters")
+    for name in INDEXES:
+        op.drop_index(name, table_name="stage_transitions")
     op.drop_index("ix_self_identifications_recorded_at", table_name="self_identifications")
     op.drop_table("self_identifications")
     op.drop_index("ix_scorecard_ratings_stage_criterion", table_name="scorecard_ratings")

@@ -8,6 +8,8 @@ One module per part: base (ids, timestamps), applications, staff, records, analy
 from offhours.models.analytics import (
     RACE_ETHNICITY,
     SEX,
+    AnalyticsCounter,
+    RollupState,
     ScorecardRating,
     SelfIdentification,
     StageTransition,
@@ -50,6 +52,7 @@ from offhours.models.staff import (
 __all__ = [
     "RACE_ETHNICITY",
     "SEX",
+    "AnalyticsCounter",
     "Answer",
     "ApiToken",
     "Application",
@@ -69,6 +72,7 @@ __all__ = [
     "ModuleProgress",
     "PersonalText",
     "ReviewAssignment",
+    "RollupState",
     "Scorecard",
     "ScorecardRating",
     "SelfIdentification",

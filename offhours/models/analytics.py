@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlalchemy import Column, Float, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from offhours.models.base import _ts
@@ -29,6 +29,14 @@ class StageTransition(SQLModel, table=True):
         Index("ix_stage_transitions_job_status", "job_id", "to_status", "application_id"),
         Index("ix_stage_transitions_job_left", "job_id", "from_stage", "stay_seconds"),
         Index("ix_stage_transitions_pipeline_invited", "pipeline_name", "invited_at"),
+        # the percentiles read these in order (nearest rank by offset), per job, per pipeline, or all
+        Index("ix_stage_transitions_left", "from_stage", "stay_seconds"),
+        Index("ix_stage_transitions_pipeline_left", "pipeline_name", "from_stage", "stay_seconds"),
+        Index("ix_stage_transitions_job_milestone", "job_id", "milestone", "since_invite_seconds"),
+        Index("ix_stage_transitions_milestone", "milestone", "since_invite_seconds"),
+        Index(
+            "ix_stage_transitions_pipeline_milestone", "pipeline_name", "milestone", "since_invite_seconds"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -45,6 +53,9 @@ class StageTransition(SQLModel, table=True):
     stage_since: datetime = _ts()
     stay_seconds: float | None = None  # set when the row leaves a stage: the time spent in it
     since_invite_seconds: float = 0.0
+    # "submitted" / "decided" on the application's first row reaching that point (time to complete,
+    # time to decision), else None
+    milestone: str | None = Field(default=None, max_length=16)
 
 
 class ScorecardRating(SQLModel, table=True):
@@ -93,3 +104,29 @@ class SelfIdentification(SQLModel, table=True):
     sex: str = Field(sa_column=Column(String(16), nullable=False))
     race_ethnicity: str = Field(sa_column=Column(String(48), nullable=False))
     recorded_at: datetime = _ts(index=True)
+
+
+class AnalyticsCounter(SQLModel, table=True):
+    """The rollups (activities/rollups.py): a metric's counter per job, pipeline and invitation day
+    (`day` "" holds the sum over every day). No personal data: names of stages, questions, criteria,
+    reviewer ids and categories, and numbers."""
+
+    __tablename__ = "analytics_counters"
+    __table_args__ = (Index("ix_analytics_counters_metric", "day", "metric", "job_id"),)
+
+    job_id: str = Field(primary_key=True, max_length=40)
+    pipeline_name: str = Field(primary_key=True, max_length=100)
+    day: str = Field(primary_key=True, max_length=10)
+    metric: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=300)
+    value: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
+
+
+class RollupState(SQLModel, table=True):
+    """Whether the counters hold every application (a fresh database, or `offhours analytics
+    rebuild` after an upgrade); until then analytics are computed from the raw tables."""
+
+    __tablename__ = "analytics_rollup_state"
+
+    id: int = Field(default=1, primary_key=True)
+    built_at: datetime | None = _ts(nullable=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from offhours.models.base import _ts
@@ -168,6 +168,8 @@ class ReviewAssignment(SQLModel, table=True):
     __tablename__ = "review_assignments"
     __table_args__ = (
         UniqueConstraint("application_id", "stage_id", "reviewer", name="uq_review_assignment"),
+        Index("ix_review_assignments_reviewer_seconds", "reviewer", "seconds_to_score"),
+        Index("ix_review_assignments_job_reviewer_seconds", "job_id", "reviewer", "seconds_to_score"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -178,6 +180,8 @@ class ReviewAssignment(SQLModel, table=True):
     assigned_at: datetime = _ts()
     due_at: datetime = _ts()
     closed_at: datetime | None = _ts(nullable=True)
+    job_id: str | None = Field(default=None, max_length=40)  # the application's, for analytics
+    seconds_to_score: float | None = None  # assigned to scored, once completed
 
 
 class CandidateFeedback(SQLModel, table=True):

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from activities import rollups
 from offhours.db import make_engine
 from offhours.migrate import upgrade
-from offhours.models import StageTransition
+from offhours.models import AnalyticsCounter, StageTransition
 from offhours.settings import Settings
-from operations.analytics import queries
+from operations.analytics import counted, queries
 from operations.analytics.queries import Scope
 from operations.analytics.statistics import icc2, krippendorff_alpha
 from tests.support.analytics import RATINGS, T0, Population, at, seed_decisions, seed_journeys
@@ -261,3 +262,54 @@ def test_scope_filters_by_job_pipeline_and_dates(seeded: tuple[Engine, Populatio
         # invited at T0 + 0..9 h (A1..A10) and T0 + 0..22 h (D0..D22): the first 5 hours
         early = queries.funnel(session, Scope(start=T0, end=at(5)))["counts"]["invited"]
     assert (both, one, nothing, other_pipeline, early) == (33, 23, 0, 0, 10)
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_the_rollups_agree_with_the_raw_tables(seeded: tuple[Engine, Population, str, str]) -> None:
+    """Two implementations of every metric: counters kept by the writes, and SQL over the raw rows."""
+    engine, _, journeys, decisions = seeded
+    scopes = [
+        Scope(now=T0 + timedelta(days=30)),
+        Scope(job_ids=(journeys,), now=T0 + timedelta(days=30)),
+        Scope(job_ids=(decisions, journeys), now=T0 + timedelta(days=30)),
+        Scope(job_ids=(), now=T0 + timedelta(days=30)),
+        Scope(job_ids=(journeys,), reviewer="lee", now=T0 + timedelta(days=30)),
+        Scope(
+            start=T0.replace(hour=0), end=T0.replace(hour=0) + timedelta(days=1), now=T0 + timedelta(days=30)
+        ),
+    ]
+    with Session(engine) as session:
+        assert counted.answers(session, scopes[0])
+        assert not counted.answers(session, Scope(start=at(5)))  # not a whole day: the raw tables
+        for scope in scopes:
+            for name, metric in counted.METRICS.items():
+                fast, raw = metric(session, scope), queries.METRICS[name](session, scope)
+                assert _close(fast, raw), (name, scope, fast, raw)
+
+
+def test_a_rebuild_gives_the_counters_the_writes_kept(seeded: tuple[Engine, Population, str, str]) -> None:
+    engine, _, _, _ = seeded
+
+    def counters() -> dict[tuple[str, str, str, str, str], float]:
+        with Session(engine) as session:
+            return {
+                (c.job_id, c.pipeline_name, c.day, c.metric, c.key): round(c.value, 9)
+                for c in session.exec(select(AnalyticsCounter))
+                if abs(c.value) > 1e-9
+            }
+
+    kept = counters()
+    assert len(kept) > 100
+    with Session(engine) as session:
+        assert rollups.rebuild(session) == 33
+        session.commit()
+    assert counters() == kept

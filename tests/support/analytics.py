@@ -7,11 +7,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from activities.applications import ApplicationActivities
+from activities.rollups import tracked
 from offhours.contracts import (
     AnswerInput,
     LinkOpened,
@@ -38,6 +40,7 @@ class Population:
     activities: ApplicationActivities = field(init=False)
     ids: dict[str, str] = field(default_factory=dict)  # name -> application id
     invited: dict[str, datetime] = field(default_factory=dict)
+    jobs: dict[str, str] = field(default_factory=dict)  # name -> job id
 
     def __post_init__(self) -> None:
         self.activities = ApplicationActivities(self.engine, self.settings)
@@ -71,7 +74,7 @@ class Population:
                 )
             )
             session.commit()
-        self.ids[name], self.invited[name] = f"app_{suffix}", invited
+        self.ids[name], self.invited[name], self.jobs[name] = f"app_{suffix}", invited, job_id
         self.status(name, "invited", "invite", 0)
         return f"app_{suffix}"
 
@@ -87,18 +90,23 @@ class Population:
         answer = AnswerInput(question_id, "choice", text="yes")
         self.activities.save_answer(SaveAnswer(self.ids[name], answer, at(hours, self.invited[name])))
 
-    def assign(self, name: str, reviewer: str, hours: float, due_hours: float = 48) -> None:
+    def _write(self, name: str, change: Any) -> None:
+        """A direct write to the application's rows, as its activity or route would make it."""
         with Session(self.engine) as session:
-            session.add(
-                ReviewAssignment(
-                    application_id=self.ids[name],
-                    stage_id="review",
-                    reviewer=reviewer,
-                    assigned_at=at(hours, self.invited[name]),
-                    due_at=at(hours + due_hours, self.invited[name]),
-                )
-            )
+            with tracked(session, self.ids[name]):
+                change(session)
             session.commit()
+
+    def assign(self, name: str, reviewer: str, hours: float, due_hours: float = 48) -> None:
+        row = ReviewAssignment(
+            application_id=self.ids[name],
+            stage_id="review",
+            reviewer=reviewer,
+            assigned_at=at(hours, self.invited[name]),
+            due_at=at(hours + due_hours, self.invited[name]),
+            job_id=self.jobs[name],
+        )
+        self._write(name, lambda session: session.add(row))
 
     def score(self, name: str, reviewer: str, hours: float, ratings: dict[str, int]) -> None:
         card = ScorecardInput(reviewer, "yes", ratings, submitted_by=reviewer)
@@ -107,7 +115,7 @@ class Population:
         )
 
     def reassign(self, name: str, reviewer: str, hours: float) -> None:
-        with Session(self.engine) as session:
+        def change(session: Session) -> None:
             row = session.exec(
                 select(ReviewAssignment).where(
                     ReviewAssignment.application_id == self.ids[name], ReviewAssignment.reviewer == reviewer
@@ -115,28 +123,25 @@ class Population:
             ).one()
             row.status, row.closed_at = "reassigned", at(hours, self.invited[name])
             session.add(row)
-            session.commit()
+
+        self._write(name, change)
 
     def reminder(self, name: str, k: int, hours: float) -> None:
-        with Session(self.engine) as session:
-            session.add(
-                EmailMessage(
-                    application_id=self.ids[name],
-                    message_key=f"reminder-{k}",
-                    message_id=f"<{uuid.uuid4().hex}@offhours.test>",
-                    template="reminder",
-                    recipient="someone@example.test",
-                    subject="Reminder",
-                    status="sent",
-                    sent_at=at(hours, self.invited[name]),
-                )
-            )
-            session.commit()
+        row = EmailMessage(
+            application_id=self.ids[name],
+            message_key=f"reminder-{k}",
+            message_id=f"<{uuid.uuid4().hex}@offhours.test>",
+            template="reminder",
+            recipient="someone@example.test",
+            subject="Reminder",
+            status="sent",
+            sent_at=at(hours, self.invited[name]),
+        )
+        self._write(name, lambda session: session.add(row))
 
     def identify(self, name: str, sex: str, race: str) -> None:
-        with Session(self.engine) as session:
-            session.add(SelfIdentification(application_id=self.ids[name], sex=sex, race_ethnicity=race))
-            session.commit()
+        row = SelfIdentification(application_id=self.ids[name], sex=sex, race_ethnicity=race)
+        self._write(name, lambda session: session.add(row))
 
 
 # Ratings (communication, relevant_experience, motivation) of A1..A5 by the two reviewers.

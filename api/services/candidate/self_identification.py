@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from activities.rollups import tracked
 from api.errors import Conflict
 from offhours.models import Application, SelfIdentification, utcnow
 
@@ -29,16 +30,19 @@ def record(session: Session, application: Application, sex: str, race_ethnicity:
             "self-identification is offered once your application is submitted; submit it first",
             status=application.status,
         )
-    row = current(session, application)
-    if row is None:
-        row = SelfIdentification(application_id=application.id, sex=sex, race_ethnicity=race_ethnicity)
-    row.sex, row.race_ethnicity, row.recorded_at = sex, race_ethnicity, utcnow()
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError:  # the same form sent twice at once: the later answer stands
-        session.rollback()
-        row = current(session, application) or row
-        row.sex, row.race_ethnicity, row.recorded_at = sex, race_ethnicity, utcnow()
-        session.add(row)
-    return row
+    for attempt in (1, 2):
+        try:
+            with tracked(session, application.id):  # the adverse impact counts follow
+                row = current(session, application)
+                if row is None:
+                    row = SelfIdentification(
+                        application_id=application.id, sex=sex, race_ethnicity=race_ethnicity
+                    )
+                row.sex, row.race_ethnicity, row.recorded_at = sex, race_ethnicity, utcnow()
+                session.add(row)
+            return row
+        except IntegrityError:  # the same form sent twice at once: the later answer stands
+            session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
