@@ -241,6 +241,11 @@ async def test_the_report_command_prints_the_same_tables(
     agreement = runner.invoke(app, ["report", "agreement", "--job", journeys], env={"COLUMNS": "160"})
     assert agreement.exit_code == 0, agreement.output
     assert "weighted score" in agreement.output
+    rebuilt = runner.invoke(app, ["analytics", "rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "rebuilt from 33 applications" in rebuilt.output
+    again = runner.invoke(app, ["report", "adverse-impact", "--job", decisions, "--csv"])
+    assert again.output == impact.output  # the counters the writes kept are the ones rebuilt
     unknown = runner.invoke(app, ["report", "funnel", "--job", "job_nope"])
     assert unknown.exit_code == 2
     assert "no job with id" in unknown.output

@@ -10,6 +10,9 @@ from rich.table import Table
 
 from tools.cli.common import app, console, errors, settings_or_exit
 
+analytics_app = typer.Typer(help="The analytics rollups.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
+
 
 class Metric(StrEnum):
     funnel = "funnel"
@@ -72,3 +75,23 @@ def report(
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+@analytics_app.command("rebuild")
+def analytics_rebuild() -> None:
+    """Recompute every analytics counter from the applications' rows (after upgrading a database
+    that has applications; until then analytics are computed from the raw tables, more slowly)."""
+    settings = settings_or_exit()
+    from sqlmodel import Session
+
+    from activities.rollups import rebuild
+    from offhours.db import make_engine
+
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        with Session(engine) as session:
+            counted = rebuild(session)
+            session.commit()
+    finally:
+        engine.dispose()
+    console.print(f"analytics counters rebuilt from {counted} applications")
