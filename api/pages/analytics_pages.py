@@ -17,7 +17,7 @@ from api.pages import charts
 from api.pages.render import staff_page
 from api.services import analytics
 from api.services.access import visible_jobs
-from operations.analytics.queries import SMALL
+from operations.analytics.shapes import SMALL
 from operations.analytics.tables import TABLES
 from pipelines.registry import PIPELINES
 

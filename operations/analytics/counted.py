@@ -17,21 +17,16 @@ from sqlmodel import Session, col
 
 from activities.rollups import ALL_DAYS, built
 from offhours.models import AnalyticsCounter, ReviewAssignment, StageTransition
-from operations.analytics import queries
+from operations.analytics import queries, shapes
 from operations.analytics.queries import (
-    DIMENSIONS,
     FUNNEL,
-    SMALL,
-    Dimension,
     Scope,
-    _share,
     _still_waiting_past,
 )
-from operations.analytics.statistics import GroupCount, alpha_from_coincidences, icc2_from_sums
-from operations.analytics.statistics import adverse_impact as impact_rows
+from operations.analytics.statistics import alpha_from_coincidences, icc2_from_sums
 from pipelines.base import Pipeline
 from pipelines.registry import PIPELINES
-from pipelines.stages import Interview, Review
+from pipelines.stages import Review
 
 
 def answers(session: Session, scope: Scope) -> bool:
@@ -86,13 +81,6 @@ class Counters:
         return [PIPELINES[name] for name in self.pipelines if name in PIPELINES]
 
 
-def _stage_order(counters: Counters, found: set[str]) -> list[str]:
-    order: list[str] = []
-    for pipeline in counters.definitions():
-        order += [stage.id for stage in pipeline.stages if stage.id not in order]
-    return [s for s in order if s in found] + sorted(found - set(order) - {"closed"})
-
-
 # ------------------------------------------------------------------------------------ percentiles
 
 
@@ -107,10 +95,6 @@ def _by_rank(session: Session, value: Any, where: list[ColumnElement[bool]]) -> 
         return float(session.execute(query).scalar_one())
 
     return {"n": n, "median_seconds": at_rank((n + 1) // 2), "p90_seconds": at_rank((9 * n + 9) // 10)}
-
-
-def _on_transitions(scope: Scope) -> list[ColumnElement[bool]]:
-    return scope.on_transitions()
 
 
 # ------------------------------------------------------------------------------------ metrics
@@ -131,41 +115,18 @@ def funnel(session: Session, scope: Scope) -> dict[str, Any]:
     ):
         counts[name] = c.n("reached", "in_progress" if name == "started" else name)
     counts["opened"], counts["reviewed"] = c.n("opened"), c.n("reviewed")
-    rates = {
-        "taken": _share(counts["started"], counts["invited"]),
-        "completion": _share(counts["submitted"], counts["started"]),
-        "opened": _share(counts["opened"], counts["invited"]),
-        "reviewed": _share(counts["reviewed"], counts["submitted"]),
-        "decided": _share(counts["decided"], counts["submitted"]),
-        "approval": _share(counts["approved"], counts["decided"]),
-    }
-    passing = [
-        {
-            "stage_id": s["stage_id"],
-            "entered": s["entered"],
-            "moved_on": s["moved_on"],
-            "rate": s["pass_through"],
-        }
-        for s in _stage_counts(Counters(session, scope, "entered", "left", "moved_on"))
-    ]
+    rates = shapes.rates(counts)
+    passing = shapes.pass_through(_stage_counts(Counters(session, scope, "entered", "left", "moved_on")))
     return {"counts": counts, "rates": rates, "pass_through": passing}
 
 
 def _stage_counts(c: Counters) -> list[dict[str, Any]]:
-    stages = []
-    for stage in _stage_order(c, set(c.of("entered")) | set(c.of("left"))):
-        came, gone, moved = c.n("entered", stage), c.n("left", stage), c.n("moved_on", stage)
-        stages.append(
-            {
-                "stage_id": stage,
-                "entered": came,
-                "moved_on": moved,
-                "ended_here": gone - moved,
-                "still_in": max(came - gone, 0),
-                "pass_through": _share(moved, came),
-            }
-        )
-    return stages
+    return shapes.stage_rows(
+        c.definitions(),
+        {k: round(v) for k, v in c.of("entered").items()},
+        {k: round(v) for k, v in c.of("left").items()},
+        {k: round(v) for k, v in c.of("moved_on").items()},
+    )
 
 
 def stages(session: Session, scope: Scope) -> dict[str, Any]:
@@ -176,12 +137,12 @@ def stages(session: Session, scope: Scope) -> dict[str, Any]:
         where = [
             col(t.from_stage) == s["stage_id"],
             col(t.stay_seconds).is_not(None),
-            *_on_transitions(scope),
+            *scope.on_transitions(),
         ]
         rows.append({**s, **_by_rank(session, col(t.stay_seconds), where)})
     overall = {
         point: _by_rank(
-            session, col(t.since_invite_seconds), [col(t.milestone) == point, *_on_transitions(scope)]
+            session, col(t.since_invite_seconds), [col(t.milestone) == point, *scope.on_transitions()]
         )
         for point in ("submitted", "decided")
     }
@@ -193,34 +154,20 @@ def stages(session: Session, scope: Scope) -> dict[str, Any]:
         "stages": rows,
         "time_to_complete": overall["submitted"],
         "time_to_decision": overall["decided"],
-        "response_time": {"applications": applications, "kept": kept, "share": _share(kept, applications)},
+        "response_time": {
+            "applications": applications,
+            "kept": kept,
+            "share": shapes.share(kept, applications),
+        },
     }
 
 
 def questions(session: Session, scope: Scope) -> dict[str, Any]:
     c = Counters(session, scope, "reached", "answered", "dropped", "stopped")
     started = c.n("reached", "in_progress")
-    answered, stopped = c.of("answered"), c.of("stopped")
-    listed: list[tuple[str, str, str]] = []
-    for pipeline in c.definitions():
-        for stage in pipeline.stages:
-            if isinstance(stage, Interview):
-                listed += [
-                    (q.id, q.prompt, stage.id) for q in stage.questions if q.id not in {x[0] for x in listed}
-                ]
-    known = {q for q, _, _ in listed}
-    listed += [(q, q, "") for q in sorted((set(answered) | set(stopped)) - known - {""})]
-    rows = [
-        {
-            "question_id": qid,
-            "stage_id": stage_id,
-            "prompt": prompt,
-            "answered": c.n("answered", qid),
-            "answered_share": _share(c.n("answered", qid), started),
-            "last_answered_by_dropouts": c.n("stopped", qid),
-        }
-        for qid, prompt, stage_id in listed
-    ]
+    answered = {k: round(v) for k, v in c.of("answered").items()}
+    stopped = {k: round(v) for k, v in c.of("stopped").items()}
+    rows = shapes.question_rows(c.definitions(), started, answered, stopped)
     return {
         "started": started,
         "dropped_out": c.n("dropped"),
@@ -231,30 +178,11 @@ def questions(session: Session, scope: Scope) -> dict[str, Any]:
 
 def reminders(session: Session, scope: Scope) -> dict[str, Any]:
     c = Counters(session, scope, "reminders")
-    by_k: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    counted = []
     for key, n in c.of("reminders").items():
         window, done = key.split("|")
-        by_k[int(window)][int(done)] += round(n)
-    most = max(by_k, default=0)
-    windows = []
-    for k in range(most + 1):
-        reached = sum(sum(by_k[j]) for j in range(k, most + 1) if j in by_k)
-        submitted = by_k[k][1] if k in by_k else 0
-        label = (
-            "before any reminder"
-            if k == 0
-            else f"after reminder {k}" + ("" if k == most else f", before {k + 1}")
-        )
-        windows.append(
-            {
-                "window": k,
-                "label": label,
-                "reached": reached,
-                "submitted": submitted,
-                "share": _share(submitted, reached),
-            }
-        )
-    return {"windows": windows, "not_submitted": sum(v[0] for v in by_k.values())}
+        counted.append((int(window), int(done), round(n)))
+    return shapes.reminder_windows(counted)
 
 
 def reviewers(session: Session, scope: Scope) -> dict[str, Any]:
@@ -293,7 +221,7 @@ def reviewers(session: Session, scope: Scope) -> dict[str, Any]:
                 "overdue": c.n("reviewer_late", person) + int(late_open.get(person, 0)),
                 "reassigned": c.n("reviewer_reassigned", person),
                 "open": c.n("reviewer_open", person),
-                "on_time_share": _share(on_time, done),
+                "on_time_share": shapes.share(on_time, done),
                 "median_seconds_to_score": _by_rank(session, col(r.seconds_to_score), timed)[
                     "median_seconds"
                 ],
@@ -377,62 +305,17 @@ def _distributions(c: Counters, stage_id: str, criteria: list[str]) -> list[dict
 
 def adverse_impact(session: Session, scope: Scope) -> dict[str, Any]:
     c = Counters(session, scope, "impact", "identified")
-    cells: dict[tuple[str, Dimension, str], list[int]] = defaultdict(lambda: [0, 0])
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    counted = []
     for key, value in c.of("impact").items():
         stage, selected, sex, race = key.split("|")
-        n = round(value)
-        chosen = n if selected == "1" else 0
-        totals[stage][0] += n
-        totals[stage][1] += chosen
-        keys: list[tuple[Dimension, str]] = []
-        if sex != "declined":
-            keys.append(("sex", sex))
-        if race != "declined":
-            keys.append(("race_ethnicity", race))
-        if sex != "declined" and race != "declined":
-            keys.append(("sex_race_ethnicity", f"{sex}/{race}"))
-        for dimension, category in keys:
-            cells[stage, dimension, category][0] += n
-            cells[stage, dimension, category][1] += chosen
-    order = _stage_order(c, {s for s in totals if s != "decision"}) + (
-        ["decision"] if "decision" in totals else []
-    )
-    rows = []
-    for stage in order:
-        for dimension in DIMENSIONS:
-            groups = [
-                GroupCount(category, n, selected)
-                for (st, dim, category), (n, selected) in sorted(cells.items())
-                if st == stage and dim == dimension and n > 0
-            ]
-            for row in impact_rows(groups, min_reference=SMALL):
-                rows.append(
-                    {
-                        "stage": stage,
-                        "dimension": dimension,
-                        "category": row.category,
-                        "applicants": row.applicants,
-                        "selected": row.selected,
-                        "selection_rate": row.selection_rate,
-                        "impact_ratio": row.impact_ratio,
-                        "flagged": row.flagged,
-                        "fisher_p": row.fisher_p,
-                        "suppressed": row.applicants < SMALL,
-                    }
-                )
+        counted.append((stage, sex, race, round(value), round(value) if selected == "1" else 0))
     unknown = {"sex": 0, "race_ethnicity": 0, "both": 0}
     for key, value in c.of("identified").items():
         sex, race = key.split("|")
         unknown["sex"] += round(value) if sex == "declined" else 0
         unknown["race_ethnicity"] += round(value) if race == "declined" else 0
         unknown["both"] += round(value) if sex == race == "declined" else 0
-    return {
-        "unknown": unknown["both"],
-        "unknown_by_dimension": {"sex": unknown["sex"], "race_ethnicity": unknown["race_ethnicity"]},
-        "totals": [{"stage": s, "applicants": totals[s][0], "selected": totals[s][1]} for s in order],
-        "rows": rows,
-    }
+    return shapes.impact(counted, c.definitions(), unknown)
 
 
 METRICS = {

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, or_, select
 from sqlalchemy.sql.selectable import Subquery
@@ -26,18 +26,15 @@ from offhours.models import (
     SelfIdentification,
     StageTransition,
 )
+from operations.analytics import shapes
 from operations.analytics.statistics import (
     ICC,
-    GroupCount,
     alpha_from_coincidences,
     icc2_from_sums,
 )
-from operations.analytics.statistics import (
-    adverse_impact as impact_rows,
-)
 from pipelines.base import Pipeline
 from pipelines.registry import PIPELINES
-from pipelines.stages import Interview, Review
+from pipelines.stages import Review
 
 FUNNEL = (
     "invited",
@@ -53,7 +50,6 @@ FUNNEL = (
 )
 NOT_MOVED_ON = ("rejected", "expired", "withdrawn")  # leaving a stage with these ends the application
 DECIDED = ("approved", "rejected")
-SMALL = 5  # categories of fewer people are shown as "fewer than 5" (no re-identification)
 
 
 @dataclass(frozen=True)
@@ -69,16 +65,16 @@ class Scope:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def on_transitions(self) -> list[ColumnElement[bool]]:
-        return self._where(
+        return self.where_on(
             col(StageTransition.job_id), col(StageTransition.pipeline_name), col(StageTransition.invited_at)
         )
 
     def on_applications(self) -> list[ColumnElement[bool]]:
-        return self._where(
+        return self.where_on(
             col(Application.job_id), col(Application.pipeline_name), col(Application.created_at)
         )
 
-    def _where(self, job: Any, pipeline: Any, invited: Any) -> list[ColumnElement[bool]]:
+    def where_on(self, job: Any, pipeline: Any, invited: Any) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
         if self.job_ids is not None:
             where.append(job.in_(self.job_ids) if self.job_ids else literal(False))
@@ -89,10 +85,6 @@ class Scope:
         if self.end is not None:
             where.append(invited < self.end)
         return where
-
-
-def _share(part: int | None, whole: int | None) -> float | None:
-    return None if not whole else (part or 0) / whole
 
 
 def _pipelines(session: Session, scope: Scope) -> list[Pipeline]:
@@ -181,27 +173,12 @@ def funnel(session: Session, scope: Scope) -> dict[str, Any]:
     counts["reviewed"] = int(
         session.execute(
             select(func.count(distinct(col(r.application_id)))).where(
-                *scope._where(col(r.job_id), col(r.pipeline_name), col(r.invited_at))
+                *scope.where_on(col(r.job_id), col(r.pipeline_name), col(r.invited_at))
             )
         ).scalar_one()
     )
-    rates = {
-        "taken": _share(counts["started"], counts["invited"]),
-        "completion": _share(counts["submitted"], counts["started"]),
-        "opened": _share(counts["opened"], counts["invited"]),
-        "reviewed": _share(counts["reviewed"], counts["submitted"]),
-        "decided": _share(counts["decided"], counts["submitted"]),
-        "approval": _share(counts["approved"], counts["decided"]),
-    }
-    passing = [
-        {
-            "stage_id": s["stage_id"],
-            "entered": s["entered"],
-            "moved_on": s["moved_on"],
-            "rate": s["pass_through"],
-        }
-        for s in _stage_counts(session, scope)
-    ]
+    rates = shapes.rates(counts)
+    passing = shapes.pass_through(_stage_counts(session, scope))
     return {"counts": counts, "rates": rates, "pass_through": passing}
 
 
@@ -230,29 +207,12 @@ def _stage_counts(session: Session, scope: Scope) -> list[dict[str, Any]]:
             .group_by(col(t.from_stage))
         ).all()
     }
-    order = _stage_order(session, scope, set(entered) | set(left))
-    stages = []
-    for stage in order:
-        came = int(entered.get(stage, 0))
-        gone, moved = left.get(stage, (0, 0))
-        stages.append(
-            {
-                "stage_id": stage,
-                "entered": came,
-                "moved_on": moved,
-                "ended_here": gone - moved,
-                "still_in": max(came - gone, 0),
-                "pass_through": _share(moved, came),
-            }
-        )
-    return stages
-
-
-def _stage_order(session: Session, scope: Scope, found: set[str]) -> list[str]:
-    order: list[str] = []
-    for pipeline in _pipelines(session, scope):
-        order += [stage.id for stage in pipeline.stages if stage.id not in order]
-    return [s for s in order if s in found] + sorted(found - set(order) - {"closed"})
+    return shapes.stage_rows(
+        _pipelines(session, scope),
+        entered,
+        {stage: total for stage, (total, _) in left.items()},
+        {stage: moved for stage, (_, moved) in left.items()},
+    )
 
 
 def stages(session: Session, scope: Scope) -> dict[str, Any]:
@@ -299,7 +259,11 @@ def _response_time(session: Session, scope: Scope, m: Subquery) -> dict[str, Any
     ).one()
     still = _still_waiting_past(session, scope, promises)
     applications = int(row[0]) + still
-    return {"applications": applications, "kept": int(row[1]), "share": _share(int(row[1]), applications)}
+    return {
+        "applications": applications,
+        "kept": int(row[1]),
+        "share": shapes.share(int(row[1]), applications),
+    }
 
 
 def _still_waiting_past(session: Session, scope: Scope, promises: dict[str, int]) -> int:
@@ -365,26 +329,7 @@ def questions(session: Session, scope: Scope) -> dict[str, Any]:
         ).all()
     )
     dropped = int(session.execute(select(func.count()).where(gave_up, *scope.on_applications())).scalar_one())
-    listed: list[tuple[str, str, str]] = []
-    for pipeline in _pipelines(session, scope):
-        for stage in pipeline.stages:
-            if isinstance(stage, Interview):
-                listed += [
-                    (q.id, q.prompt, stage.id) for q in stage.questions if q.id not in {x[0] for x in listed}
-                ]
-    known = {q for q, _, _ in listed}
-    listed += [(q, q, "") for q in sorted((set(answered) | set(stopped)) - known)]
-    rows = [
-        {
-            "question_id": qid,
-            "stage_id": stage_id,
-            "prompt": prompt,
-            "answered": int(answered.get(qid, 0)),
-            "answered_share": _share(int(answered.get(qid, 0)), started),
-            "last_answered_by_dropouts": int(stopped.get(qid, 0)),
-        }
-        for qid, prompt, stage_id in listed
-    ]
+    rows = shapes.question_rows(_pipelines(session, scope), started, answered, stopped)
     return {
         "started": started,
         "dropped_out": dropped,
@@ -427,30 +372,7 @@ def reminders(session: Session, scope: Scope) -> dict[str, Any]:
             per_application.c.k, per_application.c.submitted
         )
     ).all()
-    by_k: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # k -> [not submitted, submitted]
-    for k, submitted, n in rows:
-        by_k[int(k)][int(submitted)] += int(n)
-    most = max(by_k, default=0)
-    windows = []
-    for k in range(most + 1):
-        reached = sum(sum(by_k[j]) for j in range(k, most + 1) if j in by_k)
-        submitted = by_k[k][1] if k in by_k else 0
-        label = (
-            "before any reminder"
-            if k == 0
-            else f"after reminder {k}" + ("" if k == most else f", before {k + 1}")
-        )
-        windows.append(
-            {
-                "window": k,
-                "label": label,
-                "reached": reached,
-                "submitted": submitted,
-                "share": _share(submitted, reached),
-            }
-        )
-    not_submitted = sum(v[0] for v in by_k.values())
-    return {"windows": windows, "not_submitted": not_submitted}
+    return shapes.reminder_windows((int(k), int(submitted), int(n)) for k, submitted, n in rows)
 
 
 # ------------------------------------------------------------------------------------ reviewers
@@ -515,7 +437,7 @@ def reviewers(session: Session, scope: Scope) -> dict[str, Any]:
                 "overdue": int(overdue),
                 "reassigned": int(reassigned),
                 "open": int(still_open),
-                "on_time_share": _share(int(on_time), int(finished)),
+                "on_time_share": shapes.share(int(on_time), int(finished)),
                 "median_seconds_to_score": (times.get(reviewer) or (0, None, None))[1],
             }
             for reviewer, assigned, finished, on_time, overdue, reassigned, still_open in rows
@@ -530,7 +452,7 @@ def _ratings(scope: Scope, stage_id: str) -> list[ColumnElement[bool]]:
     s = ScorecardRating
     return [
         col(s.stage_id) == stage_id,
-        *scope._where(col(s.job_id), col(s.pipeline_name), col(s.invited_at)),
+        *scope.where_on(col(s.job_id), col(s.pipeline_name), col(s.invited_at)),
     ]
 
 
@@ -707,9 +629,6 @@ def _distributions(
 
 # ------------------------------------------------------------------------------------ adverse impact
 
-Dimension = Literal["sex", "race_ethnicity", "sex_race_ethnicity"]
-DIMENSIONS: tuple[Dimension, ...] = ("sex", "race_ethnicity", "sex_race_ethnicity")
-
 
 def adverse_impact(session: Session, scope: Scope) -> dict[str, Any]:
     """Selection rates by self-identified category at each stage (selected: moved on) and for the
@@ -745,55 +664,11 @@ def adverse_impact(session: Session, scope: Scope) -> dict[str, Any]:
         .outerjoin(si, col(si.application_id) == outcomes.c.application_id)
         .group_by(outcomes.c.stage, col(si.sex), col(si.race_ethnicity))
     ).all()
-    cells: dict[tuple[str, Dimension, str], list[int]] = defaultdict(lambda: [0, 0])
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for stage, sex, race, n, selected in counted:
-        totals[stage][0] += int(n)
-        totals[stage][1] += int(selected or 0)
-        keys: list[tuple[Dimension, str]] = []
-        if sex != "declined":
-            keys.append(("sex", sex))
-        if race != "declined":
-            keys.append(("race_ethnicity", race))
-        if sex != "declined" and race != "declined":
-            keys.append(("sex_race_ethnicity", f"{sex}/{race}"))
-        for dimension, category in keys:
-            cell = cells[stage, dimension, category]
-            cell[0] += int(n)
-            cell[1] += int(selected or 0)
-    order = _stage_order(session, scope, {s for s in totals if s != "decision"}) + (
-        ["decision"] if "decision" in totals else []
+    return shapes.impact(
+        ((stage, sex, race, int(n), int(selected or 0)) for stage, sex, race, n, selected in counted),
+        _pipelines(session, scope),
+        _unknown(session, scope),
     )
-    rows = []
-    for stage in order:
-        for dimension in DIMENSIONS:
-            groups = [
-                GroupCount(category, n, selected)
-                for (st, dim, category), (n, selected) in sorted(cells.items())
-                if st == stage and dim == dimension
-            ]
-            for row in impact_rows(groups, min_reference=SMALL):
-                rows.append(
-                    {
-                        "stage": stage,
-                        "dimension": dimension,
-                        "category": row.category,
-                        "applicants": row.applicants,
-                        "selected": row.selected,
-                        "selection_rate": row.selection_rate,
-                        "impact_ratio": row.impact_ratio,
-                        "flagged": row.flagged,
-                        "fisher_p": row.fisher_p,
-                        "suppressed": row.applicants < SMALL,
-                    }
-                )
-    unknown = _unknown(session, scope)
-    return {
-        "unknown": unknown["both"],
-        "unknown_by_dimension": {"sex": unknown["sex"], "race_ethnicity": unknown["race_ethnicity"]},
-        "totals": [{"stage": s, "applicants": totals[s][0], "selected": totals[s][1]} for s in order],
-        "rows": rows,
-    }
 
 
 def _unknown(session: Session, scope: Scope) -> dict[str, int]:

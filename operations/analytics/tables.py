@@ -9,7 +9,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from operations.analytics.queries import SMALL
+from operations.analytics.shapes import SMALL
 
 FEWER = f"fewer than {SMALL}"
 Table = tuple[list[str], list[list[str]]]

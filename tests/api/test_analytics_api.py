@@ -42,9 +42,12 @@ async def test_each_role_sees_what_it_may(stack: Stack) -> None:
     assert ops.json()["rates"]["taken"] == 0.8
 
     auditor = make_staff(stack, "auditor")
-    seen = await stack.http.get("/api/v1/analytics/adverse-impact", headers=auditor.headers)
+    seen = await stack.http.get(
+        "/api/v1/analytics/adverse-impact", params={"job_id": decisions}, headers=auditor.headers
+    )
     assert seen.status_code == 200
-    assert seen.json()["unknown"] >= 0
+    women = next(r for r in seen.json()["rows"] if r["stage"] == "decision" and r["category"] == "female")
+    assert (women["applicants"], women["selected"], women["flagged"]) == (10, 3, True)
 
     recruiter = make_staff(stack, "recruiter", "ana")
     refused = await stack.http.get(

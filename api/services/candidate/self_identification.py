@@ -30,19 +30,18 @@ def record(session: Session, application: Application, sex: str, race_ethnicity:
             "self-identification is offered once your application is submitted; submit it first",
             status=application.status,
         )
-    for attempt in (1, 2):
-        try:
-            with tracked(session, application.id):  # the adverse impact counts follow
-                row = current(session, application)
-                if row is None:
-                    row = SelfIdentification(
-                        application_id=application.id, sex=sex, race_ethnicity=race_ethnicity
-                    )
-                row.sex, row.race_ethnicity, row.recorded_at = sex, race_ethnicity, utcnow()
-                session.add(row)
-            return row
-        except IntegrityError:  # the same form sent twice at once: the later answer stands
-            session.rollback()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _store(session, application, sex, race_ethnicity)
+    except IntegrityError:  # the same form sent twice at once: the later answer stands
+        session.rollback()
+        return _store(session, application, sex, race_ethnicity)
+
+
+def _store(session: Session, application: Application, sex: str, race_ethnicity: str) -> SelfIdentification:
+    with tracked(session, application.id):  # the adverse impact counts follow
+        row = current(session, application)
+        if row is None:
+            row = SelfIdentification(application_id=application.id, sex=sex, race_ethnicity=race_ethnicity)
+        row.sex, row.race_ethnicity, row.recorded_at = sex, race_ethnicity, utcnow()
+        session.add(row)
+    return row
