@@ -71,11 +71,24 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     archiving = asyncio.create_task(archive_closed_histories(client, settings, stop))
+    dispatching = asyncio.create_task(dispatch_webhooks(client, settings, stop))
     async with worker:
         log.info("worker polling task queue %s on %s", settings.TASK_QUEUE, settings.TEMPORAL_ADDRESS)
         await stop.wait()
         log.info("worker stopping")
     await archiving
+    await dispatching
+
+
+async def dispatch_webhooks(
+    client: Client, settings: Settings, stop: asyncio.Event, engine: Engine | None = None
+) -> None:
+    """Start the delivery workflow of each webhook event (operations/webhooks.py)."""
+    from operations.webhooks import run_dispatcher
+
+    await run_dispatcher(
+        engine or get_engine(settings.DATABASE_URL), with_codec(client, settings), settings, stop
+    )
 
 
 async def archive_closed_histories(client: Client, settings: Settings, stop: asyncio.Event) -> None:

@@ -1,4 +1,4 @@
-"""Every side effect of the workflows: database writes and email."""
+"""Every side effect of the workflows: database writes, email and webhooks."""
 
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +9,7 @@ from activities.applications import ApplicationActivities
 from activities.custom import CustomStages
 from activities.email import EmailActivities
 from activities.privacy import PrivacyActivities
+from activities.webhooks import WebhookActivities
 from offhours.settings import Settings
 
 
@@ -17,6 +18,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
     privacy = PrivacyActivities(engine, settings)
     email = EmailActivities(engine, settings)
     custom = CustomStages(email)
+    webhooks = WebhookActivities(engine, settings, email)
     return [
         db.record_status,
         db.record_link_opened,
@@ -35,6 +37,9 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         custom.notify_hiring_manager,
         privacy.schedule_retention,
         privacy.erase_application,
+        webhooks.deliver_webhook,
+        webhooks.give_up_webhook_delivery,
+        webhooks.notify_webhook_disabled,
     ]
 
 

@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.rollups import tracked
+from activities.webhooks import emit, iso
 from offhours.contracts import (
     AssignReviewers,
     LinkOpened,
@@ -42,6 +43,7 @@ from offhours.models import (
 )
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus
+from offhours.touch import touch
 from offhours.vault import Vault
 from pipelines.people import POOLS
 
@@ -152,6 +154,35 @@ def _append_transition(session: Session, application: Application, change: Statu
             milestone=point,
         )
     )
+    _emit_transition(session, application, last, change, point, 1 if last is None else last.seq + 1)
+
+
+def _emit_transition(
+    session: Session,
+    application: Application,
+    last: StageTransition | None,
+    change: StatusChange,
+    point: str | None,
+    seq: int,
+) -> None:
+    """The webhook events of a new transition: created (the first), submitted (the first time),
+    stage changed, closed (the first final status). Keys make a retried activity emit nothing."""
+    if last is None:
+        emit(session, application, "application.created", "created", change.at)
+    if point == "submitted":
+        emit(session, application, "application.submitted", "submitted", change.at)
+    if last is not None and last.to_stage != change.stage:
+        emit(
+            session,
+            application,
+            "application.stage_changed",
+            f"stage:{seq}",
+            change.at,
+            previous_stage=last.to_stage,
+        )
+    final = ApplicationStatus(change.status).is_final
+    if final and (last is None or not ApplicationStatus(last.to_status).is_final):
+        emit(session, application, "application.closed", "closed", change.at, outcome=change.status)
 
 
 class ApplicationActivities:
@@ -174,7 +205,7 @@ class ApplicationActivities:
             application = _application(session, change.application_id)
             application.status = status
             application.stage = change.stage
-            application.updated_at = change.at
+            touch(application)
             if change.deadline is not None:
                 application.deadline = change.deadline
             if status == ApplicationStatus.in_progress and application.started_at is None:
@@ -192,6 +223,7 @@ class ApplicationActivities:
             application = _application(session, event.application_id)
             if application.opened_at is None:
                 application.opened_at = event.at
+                touch(application)
                 session.add(application)
 
     @activity.defn(name="record_consent")
@@ -207,7 +239,7 @@ class ApplicationActivities:
     def save_answer(self, request: SaveAnswer) -> None:
         answer = request.answer
         with session_scope(self.engine) as session, tracked(session, request.application_id):
-            _application(session, request.application_id)
+            touch(_application(session, request.application_id))
             before = _find(
                 session, Answer, application_id=request.application_id, question_id=answer.question_id
             )
@@ -235,7 +267,7 @@ class ApplicationActivities:
     def save_scorecard(self, request: SaveScorecard) -> None:
         card = request.scorecard
         with session_scope(self.engine) as session, tracked(session, request.application_id):
-            application = _application(session, request.application_id)
+            application = touch(_application(session, request.application_id))
             _upsert(
                 session,
                 Scorecard,
@@ -248,6 +280,16 @@ class ApplicationActivities:
                 submitted_at=request.at,
             )
             _save_ratings(session, application, request.stage_id, card.reviewer, dict(card.ratings))
+            saved = _find(session, Scorecard, application_id=request.application_id, reviewer=card.reviewer)
+            assert saved is not None
+            emit(
+                session,
+                application,
+                "scorecard.submitted",
+                f"scorecard:{card.reviewer}:{iso(request.at)}",
+                request.at,
+                scorecard={"id": saved.id, "stage_id": request.stage_id, "interviewer_id": card.reviewer},
+            )
             assignment = _find(
                 session,
                 ReviewAssignment,
@@ -272,12 +314,23 @@ class ApplicationActivities:
             application.decision_reason_code = request.decision.reason_code
             application.decided_by = request.decision.decided_by
             application.decided_at = request.at
+            touch(application)
             session.add(application)
+            emit(
+                session,
+                application,
+                "decision.made",
+                "decision",
+                request.at,
+                decision=request.decision.decision,
+                reason_code=request.decision.reason_code,
+                decided_by=request.decision.decided_by,
+            )
 
     @activity.defn(name="save_assessment")
     def save_assessment(self, request: SaveAssessment) -> None:
         with session_scope(self.engine) as session:
-            _application(session, request.application_id)
+            touch(_application(session, request.application_id))
             _upsert(
                 session,
                 AssessmentResult,
@@ -338,6 +391,7 @@ class ApplicationActivities:
                     closed_at=None,
                     job_id=application.job_id,
                 )
+                touch(application)
                 chosen.append(reviewer)
             return chosen
 
@@ -354,6 +408,7 @@ class ApplicationActivities:
             if row is not None and row.status == "assigned":
                 row.status = request.status
                 row.closed_at = request.at
+                touch(_application(session, request.application_id))
                 session.add(row)
 
     @activity.defn(name="save_score")
@@ -361,12 +416,13 @@ class ApplicationActivities:
         with session_scope(self.engine) as session:
             application = _application(session, request.application_id)
             application.combined_score = request.score
+            touch(application)
             session.add(application)
 
     @activity.defn(name="save_feedback")
     def save_feedback(self, request: SaveFeedback) -> None:
         with session_scope(self.engine) as session:
-            _application(session, request.application_id)
+            touch(_application(session, request.application_id))
             keys = {"application_id": request.application_id, "stage_id": request.stage_id}
             released_before = _find(session, CandidateFeedback, **keys)
             _upsert(
@@ -385,7 +441,7 @@ class ApplicationActivities:
     @activity.defn(name="save_booking")
     def save_booking(self, request: SaveBooking) -> None:
         with session_scope(self.engine) as session:
-            _application(session, request.application_id)
+            touch(_application(session, request.application_id))
             _upsert(
                 session,
                 Booking,

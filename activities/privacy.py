@@ -23,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.rollups import tracked
+from activities.webhooks import emit
 from offhours import ids
 from offhours.contracts import ClosedNotice, EraseApplication, PrivacyInput, RetentionNotice
 from offhours.db import session_scope
@@ -42,6 +43,7 @@ from offhours.models import (
 )
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus
+from offhours.touch import touch
 from offhours.vault import Vault
 
 log = logging.getLogger("offhours.privacy")
@@ -99,6 +101,7 @@ class PrivacyActivities:
                 return
             days = retention_days(application, self.settings)
             application.retention_days = days
+            touch(application)
             session.add(application)
         await signal_privacy(
             activity.client(),
@@ -184,14 +187,18 @@ class PrivacyActivities:
             self._forget_candidate(session, application)
             application.decision_reason = None
             application.candidate_name, application.candidate_timezone = "", "UTC"
-            if not ApplicationStatus(application.status).is_final:
+            was_open = not ApplicationStatus(application.status).is_final
+            if was_open:
                 application.status = ApplicationStatus.withdrawn
                 application.stage = "closed"
             application.closed_at = application.closed_at or now
             application.erased_at = application.erased_at or now
             application.erased_by = application.erased_by or request.erased_by
-            application.updated_at = now
+            touch(application)
             session.add(application)
+            if was_open:
+                emit(session, application, "application.closed", "closed", now, outcome="withdrawn")
+            emit(session, application, "application.erased", "erased", now)
         log.info("application %s erased (%s)", application_id, request.source)
         return True
 

@@ -46,6 +46,8 @@ from api.routes import (
     mailbox,
     pipelines,
     privacy,
+    scorecards,
+    webhooks,
 )
 from api.services.jobs import InviteRuns
 from offhours import TEMPLATES_DIR
@@ -264,8 +266,10 @@ def create_app(
         pipelines,
         jobs,
         applications,
+        scorecards,
         privacy,
         analytics,
+        webhooks,
         files,
         candidate,
         portal,

@@ -41,6 +41,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     # applications
     ("POST", "/api/v1/applications"): MANAGE,
     ("GET", "/api/v1/applications"): READ_ALL,
+    ("GET", "/api/v1/scorecards"): READ_ALL,
     ("GET", A): READ_ALL,
     ("POST", f"{A}/scorecards"): REVIEW,
     ("GET", f"{A}/review"): REVIEW,
@@ -66,6 +67,20 @@ POLICY: Final[dict[tuple[str, str], frozenset[str] | str]] = {
     **{("GET", f"/api/v1/analytics/{m}"): READ_ALL for m in ANALYTICS if m != "reviewers"},
     ("GET", "/api/v1/analytics/reviewers"): frozenset(ROLES),
     ("GET", "/staff/analytics"): READ_ALL,
+    # webhooks: endpoints, their secrets and deliveries are for ops
+    ("POST", "/api/v1/webhooks"): OPS_ONLY,
+    ("GET", "/api/v1/webhooks"): OPS_ONLY,
+    ("GET", "/api/v1/webhooks/{webhook_id}"): OPS_ONLY,
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): OPS_ONLY,
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): OPS_ONLY,
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): OPS_ONLY,
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): OPS_ONLY,
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): OPS_ONLY,
+    ("GET", "/staff/webhooks"): OPS_ONLY,
+    ("POST", "/staff/webhooks"): OPS_ONLY,
+    ("GET", "/staff/webhooks/{webhook_id}"): OPS_ONLY,
+    ("POST", "/staff/webhooks/{webhook_id}"): OPS_ONLY,
+    ("POST", "/staff/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): OPS_ONLY,
     # the Temporal UI's codec endpoint: decrypted payloads for ops and auditors only
     ("POST", "/codec/decode"): AUDIT,
     ("POST", "/codec/encode"): AUDIT,

@@ -403,3 +403,36 @@ class EraseApplication:
     source: str
     at: datetime
     reason_id: str | None = None
+
+
+# ------------------------------------------------------------------------------------ webhooks
+
+
+@dataclass
+class DeliveryRun:
+    """One run of a delivery's workflow: the first, or one more for each manual retry."""
+
+    delivery_id: str
+    run: int = 1
+
+
+@dataclass
+class DeliveryAttempt:
+    delivery_id: str
+    run: int
+    number: int  # 1 for the first attempt of the run
+    at: datetime  # the workflow's time of the attempt (what the tables record)
+
+
+@dataclass
+class DeliveryOutcome:
+    # delivered, retrying, failed (the receiver refused for good: 410), cancelled (the endpoint was
+    # disabled or deleted before the attempt)
+    status: str
+    status_code: int | None = None
+    retry_after_seconds: float | None = None  # the receiver's Retry-After, when it gave one
+    disabled_endpoint: str | None = None  # this attempt disabled the endpoint: tell ops
+
+    @property
+    def final(self) -> bool:
+        return self.status != "retrying"

@@ -40,3 +40,8 @@ def notice_workflow(key: str) -> str:
 def custom_stage_workflow(application_id: str, stage_id: str) -> str:
     """A custom stage run as a child workflow of the application (a reference check)."""
     return f"custom-{application_id}-{stage_id}"
+
+
+def webhook_delivery_workflow(delivery_id: str, run: int = 1) -> str:
+    """One run of a webhook delivery (a manual retry after it ended starts the next run)."""
+    return f"webhook-{delivery_id}-{run}"

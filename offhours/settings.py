@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     # retry after this many seconds (the process serving it was lost).
     IDEMPOTENCY_TTL_HOURS: int = Field(default=24, ge=1, le=24 * 30)
     IDEMPOTENCY_LEASE_SECONDS: int = Field(default=60, ge=5)
+    # Outbound webhooks. Endpoints must be public https addresses (checked when registered and again
+    # at each delivery); true allows plain http and loopback/private addresses, for development and
+    # tests only (`make dev` sets it).
+    WEBHOOK_ALLOW_PRIVATE: bool = False
+    # Each delivery attempt waits this long for the receiver's answer.
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0, le=60)
+    # An endpoint failing without a single success for this long is disabled and ops are emailed.
+    WEBHOOK_DISABLE_AFTER_DAYS: float = Field(default=5.0, gt=0)
+    # After a secret is rotated the previous one keeps signing this long (both signatures are sent).
+    WEBHOOK_SECRET_OVERLAP_HOURS: int = Field(default=24, ge=0, le=24 * 7)
+    # The worker starts delivery workflows for new events at least this often (and at once when an
+    # activity on the same worker emitted them).
+    WEBHOOK_DISPATCH_SECONDS: float = Field(default=2.0, gt=0)
 
     @field_validator("PUBLIC_URL")
     @classmethod

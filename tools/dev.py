@@ -195,6 +195,8 @@ def _environment(state_dir: Path, ports: _Ports) -> dict[str, str]:
         "OFFHOURS_DATA_DIR": str(state_dir / "data"),
         "OFFHOURS_MAILBOX_DIR": str(state_dir / "mailbox"),
         "OFFHOURS_ARCHIVE_EVERY_SECONDS": "5",  # closed histories show up in the archive quickly
+        # webhooks to a receiver on this machine (http://127.0.0.1:...) while developing
+        "OFFHOURS_WEBHOOK_ALLOW_PRIVATE": "true",
         "OFFHOURS_TEMPORAL_UI_ORIGIN": f"http://127.0.0.1:{ports.ui},http://localhost:{ports.ui}",
     }
     for key, value in defaults.items():

@@ -5,8 +5,16 @@ from workflows.custom import ReferenceCheckWorkflow
 from workflows.notice import NoticeWorkflow
 from workflows.privacy import PrivacyWorkflow
 from workflows.review_task import ReviewTaskWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
-WORKFLOWS = [ApplicationWorkflow, ReviewTaskWorkflow, ReferenceCheckWorkflow, NoticeWorkflow, PrivacyWorkflow]
+WORKFLOWS = [
+    ApplicationWorkflow,
+    ReviewTaskWorkflow,
+    ReferenceCheckWorkflow,
+    NoticeWorkflow,
+    PrivacyWorkflow,
+    WebhookDeliveryWorkflow,
+]
 
 __all__ = [
     "WORKFLOWS",
@@ -15,4 +23,5 @@ __all__ = [
     "PrivacyWorkflow",
     "ReferenceCheckWorkflow",
     "ReviewTaskWorkflow",
+    "WebhookDeliveryWorkflow",
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from sqlmodel import col
 
-from api import idempotency
+from api import idempotency, pagination
 from api.deps import SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, errors
 from api.schemas import (
@@ -28,6 +29,7 @@ from api.schemas import (
 from api.services import applications, audit, reviews
 from api.services import messages as thread
 from api.services.access import load_application, recorded_as
+from offhours.models import ContactMessage
 from offhours.states import ApplicationStatus
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"], responses=STAFF_ERRORS)
@@ -59,16 +61,39 @@ async def create_application(
     return applications.application_public(session, application)
 
 
-@router.get("", response_model=list[ApplicationPublic], responses=errors(422))
+@router.get(
+    "",
+    response_model=list[ApplicationPublic],
+    summary="The applications the caller may see, a page at a time, oldest change first",
+    description="Paginated by cursor in (`updated_at`, `id`) order: follow the `Link` header's "
+    '`rel="next"` until it is absent. An application that changes while the list is walked moves to '
+    "its end, so a walk misses none and shows one again only when it changed after it was read. "
+    "`updated_after` keeps those changed since a previous sync. Recruiters see their jobs' "
+    "applications. Greenhouse Harvest names beside ours: `candidate_id`, `applied_at` (= "
+    "`created_at`), `last_activity_at` (= `updated_at`), `current_stage`, `rejected_at`.",
+    responses={200: {"headers": pagination.LINK_HEADER}, **errors(422)},
+)
 def list_applications(
     session: SessionDep,
     staff: StaffDep,
+    paging: pagination.PagingDep,
+    response: Response,
     job_id: str | None = None,
     status: ApplicationStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            deprecated=True,
+            description="Rows of the first page to skip (the paging before cursors; the next page's "
+            "link uses the cursor instead)",
+        ),
+    ] = 0,
 ) -> list[ApplicationPublic]:
-    return applications.list_applications(session, staff, job_id, status, limit, offset)
+    rows, next_cursor = applications.list_applications(session, staff, job_id, status, paging, offset)
+    pagination.paginate(response, paging, next_cursor)
+    return rows
 
 
 @router.get("/{application_id}", response_model=ApplicationDetail, responses=READ_ERRORS)
@@ -209,11 +234,29 @@ async def record_stage_outcome(
 @router.get(
     "/{application_id}/messages",
     response_model=list[MessagePublic],
-    summary="The candidate's questions to their contact and the answers",
-    responses=READ_ERRORS,
+    summary="The candidate's questions to their contact and the answers, a page at a time",
+    description="Oldest first, paginated by cursor in (`created_at`, `id`) order: follow the `Link` "
+    'header\'s `rel="next"` until it is absent; `updated_after` keeps the messages sent since. A new '
+    "message also moves the application's `updated_at`.",
+    responses={200: {"headers": pagination.LINK_HEADER}, **READ_ERRORS},
 )
-def messages(application_id: str, session: SessionDep, staff: StaffDep) -> list[MessagePublic]:
-    return thread.messages_of(session, load_application(session, application_id, staff))
+def messages(
+    application_id: str,
+    session: SessionDep,
+    staff: StaffDep,
+    paging: pagination.PagingDep,
+    response: Response,
+) -> list[MessagePublic]:
+    application = load_application(session, application_id, staff)
+    rows, next_cursor = pagination.page(
+        session,
+        thread.thread_query(application.id),
+        col(ContactMessage.created_at),
+        col(ContactMessage.id),
+        paging,
+    )
+    pagination.paginate(response, paging, next_cursor)
+    return thread.present(application, rows)
 
 
 @router.post(

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlmodel import col, select
 from starlette.datastructures import UploadFile
 
+from api import pagination
 from api.bodies import bounded_body
 from api.deps import SessionDep, SettingsDep, StaffDep, TemporalClientDep
 from api.errors import STAFF_ERRORS, PayloadTooLarge, Unprocessable, errors
@@ -26,6 +27,8 @@ def job_public(job: Job) -> JobPublic:
         pipeline=job.pipeline,
         pipeline_version=PIPELINES[job.pipeline].version if job.pipeline in PIPELINES else "",
         created_at=job.created_at,
+        updated_at=job.updated_at,
+        name=job.title,
     )
 
 
@@ -40,14 +43,26 @@ def create_job(body: JobCreate, session: SessionDep, staff: StaffDep) -> JobPubl
     return job_public(jobs.open_job(session, staff, body))
 
 
-@router.get("", response_model=list[JobPublic])
-def list_jobs(session: SessionDep, staff: StaffDep) -> list[JobPublic]:
-    query = select(Job).order_by(col(Job.created_at).desc())
+@router.get(
+    "",
+    response_model=list[JobPublic],
+    summary="The jobs the caller may see, a page at a time, oldest change first",
+    description="Paginated by cursor in (`updated_at`, `id`) order: follow the `Link` header's "
+    '`rel="next"` until it is absent; `updated_after` keeps the jobs changed since a previous sync. '
+    "Recruiters see the jobs they are on. Greenhouse Harvest names: `name` is the job's title.",
+    responses={200: {"headers": pagination.LINK_HEADER}, **errors(422)},
+)
+def list_jobs(
+    session: SessionDep, staff: StaffDep, paging: pagination.PagingDep, response: Response
+) -> list[JobPublic]:
+    query = select(Job)
     if not staff.sees_every_job:
         query = query.join(JobMember, col(JobMember.job_id) == col(Job.id)).where(
             JobMember.user_id == (staff.user_id or "")
         )
-    return [job_public(j) for j in session.exec(query)]
+    rows, next_cursor = pagination.page(session, query, col(Job.updated_at), col(Job.id), paging)
+    pagination.paginate(response, paging, next_cursor)
+    return [job_public(j) for j in rows]
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=errors(404, 422))

@@ -19,6 +19,7 @@ from api.services.access import load_application, recorded_as
 from offhours.contracts import ErasureRequest, HoldChange
 from offhours.models import Application, LegalHold, new_id
 from offhours.settings import Settings
+from offhours.touch import touch
 
 log = logging.getLogger("offhours.api")
 router = APIRouter(prefix="/api/v1/applications", tags=["privacy"], responses=STAFF_ERRORS)
@@ -83,7 +84,7 @@ async def place_legal_hold(
     )
     session.add(hold)
     application.legal_hold_at = application.legal_hold_at or hold.placed_at
-    session.add(application)
+    session.add(touch(application))
     session.commit()
     try:
         await _signal(client, settings, application.id, "hold", HoldChange(hold.id, hold.placed_by, True))
@@ -91,7 +92,7 @@ async def place_legal_hold(
         session.delete(hold)
         if not open_holds(session, application.id):
             application.legal_hold_at = None
-        session.add(application)
+        session.add(touch(application))
         session.commit()
         raise
     return LegalHoldPublic.model_validate(hold, from_attributes=True)
@@ -129,7 +130,7 @@ async def release_legal_hold(
         hold.release_ref = release_ref
         session.add(hold)
     application.legal_hold_at = None
-    session.add(application)
+    session.add(touch(application))
     session.commit()
     return [LegalHoldPublic.model_validate(h, from_attributes=True) for h in holds]
 

@@ -33,6 +33,8 @@ class JobPublic(BaseModel):
     pipeline: str
     pipeline_version: str
     created_at: datetime
+    updated_at: datetime = Field(description="When the job last changed: the cursor order of the job list")
+    name: str = Field(description="The title, under Greenhouse Harvest's name for it")
 
 
 class JobMemberPublic(BaseModel):
@@ -130,12 +132,52 @@ class ScorecardPublic(BaseModel):
     submitted_at: datetime
 
 
+class StageRef(BaseModel):
+    id: str
+    name: str
+
+
+class Interviewer(BaseModel):
+    id: str = Field(description="Their id in the staff directory")
+    name: str
+
+
+class ScorecardListed(BaseModel):
+    """A scorecard as the scorecard list gives it, in Greenhouse Harvest's names: `interviewer` (the
+    reviewer, by directory id and name), `interview_step` (the review stage), `submitted_by` (the
+    account that submitted it), `overall_recommendation` (definitely_not, no, yes, strong_yes,
+    no_decision) and `ratings` (each criterion of the stage, 1 to 5, on the pipeline's anchors)."""
+
+    id: int
+    application_id: str
+    candidate_id: str
+    job_id: str
+    stage_id: str
+    interview_step: StageRef
+    reviewer: str = Field(description="= `interviewer.id`")
+    interviewer: Interviewer
+    submitted_by: str | None
+    submitted_at: datetime
+    updated_at: datetime = Field(
+        description="= `submitted_at`: a corrected scorecard replaces the earlier one, and its time"
+    )
+    overall_recommendation: str
+    ratings: dict[str, int]
+    notes: str | None = Field(description="The reviewer's notes; null once the application is erased")
+
+
 class ApplicationPublic(BaseModel):
+    """An application as staff and integrations read it. Beside its own names, those of Greenhouse
+    Harvest where it has one: `candidate_id`, `applied_at` (= `created_at`), `last_activity_at`
+    (= `updated_at`), `current_stage` (= `stage`, with a name), `rejected_at`."""
+
     id: str
     job_id: str
     candidate: CandidatePublic
+    candidate_id: str = Field(description="The candidate's id (empty when their identity is withheld)")
     status: ApplicationStatus
     stage: str
+    current_stage: StageRef = Field(description="The stage the application is at, by id and name")
     deadline: datetime | None
     pipeline: PipelineRef
     combined_score: float | None
@@ -144,7 +186,13 @@ class ApplicationPublic(BaseModel):
     decision_reason_code: str | None
     decided_by: str | None
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime = Field(
+        description="When anything shown here last changed (status, answers, scorecards, decision, "
+        "privacy, messages): the cursor order of the application list, and what `updated_after` filters"
+    )
+    applied_at: datetime = Field(description="When the candidate was invited (= `created_at`)")
+    last_activity_at: datetime = Field(description="= `updated_at`")
+    rejected_at: datetime | None = Field(default=None, description="When it closed as rejected, if it did")
     opened_at: datetime | None
     started_at: datetime | None
     submitted_at: datetime | None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
@@ -16,6 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api import idempotency
 from api.deps import Principal
 from api.errors import Conflict, NotFound, ServiceUnavailable
+from api.pagination import Paging, page
 from api.personal import answer_text, retention_until
 from api.schemas import (
     AnswerPublic,
@@ -34,6 +36,7 @@ from api.schemas import (
     ScorecardPublic,
     SlotOfferCreate,
     StageOutcomeCreate,
+    StageRef,
     WithdrawCreate,
 )
 from api.services.access import (
@@ -78,6 +81,17 @@ log = logging.getLogger("offhours.api")
 HIDDEN_CANDIDATE = CandidatePublic(id="", name="", email="", timezone="")
 
 
+def stage_name(snapshot: dict[str, Any], stage_id: str) -> str:
+    """The name of a stage of the pipeline `snapshot`: its title where it has one, else its kind
+    ("Review"), else its id ("Closed")."""
+    for stage in snapshot.get("stages", ()):
+        if stage.get("id") == stage_id:
+            if stage.get("title"):
+                return str(stage["title"])
+            return str(stage.get("kind") or stage_id).capitalize()
+    return stage_id.replace("_", " ").capitalize()
+
+
 def application_public(session: Session, application: Application) -> ApplicationPublic:
     candidate = session.get(Candidate, application.candidate_id)
     assert candidate is not None
@@ -85,8 +99,12 @@ def application_public(session: Session, application: Application) -> Applicatio
         id=application.id,
         job_id=application.job_id,
         candidate=CandidatePublic.model_validate(invited_as(candidate, application), from_attributes=True),
+        candidate_id=application.candidate_id,
         status=application.status,
         stage=application.stage,
+        current_stage=StageRef(
+            id=application.stage, name=stage_name(application.pipeline_snapshot, application.stage)
+        ),
         deadline=application.deadline,
         pipeline=PipelineRef(name=application.pipeline_name, version=application.pipeline_version),
         combined_score=application.combined_score,
@@ -96,6 +114,9 @@ def application_public(session: Session, application: Application) -> Applicatio
         decided_by=application.decided_by,
         created_at=application.created_at,
         updated_at=application.updated_at,
+        applied_at=application.created_at,
+        last_activity_at=application.updated_at,
+        rejected_at=application.closed_at if application.status == ApplicationStatus.rejected else None,
         opened_at=application.opened_at,
         started_at=application.started_at,
         submitted_at=application.submitted_at,
@@ -158,6 +179,7 @@ def detail_for(session: Session, staff: Principal, application: Application) -> 
     return detail.model_copy(
         update={
             "candidate": HIDDEN_CANDIDATE,
+            "candidate_id": "",
             "identity_hidden": True,
             "answers": blind_answers(detail.answers),
         }
@@ -169,9 +191,11 @@ def list_applications(
     staff: Principal,
     job_id: str | None,
     status: ApplicationStatus | None,
-    limit: int,
-    offset: int,
-) -> list[ApplicationPublic]:
+    paging: Paging,
+    offset: int = 0,
+) -> tuple[list[ApplicationPublic], str | None]:
+    """A page of the applications `staff` may see (recruiters: their jobs'), in (updated_at, id)
+    order, and the next page's cursor. `offset` skips rows of the first page (the old paging)."""
     query = select(Application)
     if not staff.sees_every_job:
         query = query.where(col(Application.job_id).in_(member_job_ids(session, staff)))
@@ -179,8 +203,10 @@ def list_applications(
         query = query.where(Application.job_id == job_id)
     if status is not None:
         query = query.where(Application.status == status)
-    query = query.order_by(col(Application.created_at), col(Application.id)).offset(offset).limit(limit)
-    return [application_public(session, a) for a in session.exec(query)]
+    if offset:
+        query = query.offset(offset)
+    rows, next_cursor = page(session, query, col(Application.updated_at), col(Application.id), paging)
+    return [application_public(session, a) for a in rows], next_cursor
 
 
 async def invite_candidate(

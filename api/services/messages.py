@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -17,18 +19,28 @@ from offhours import ids
 from offhours.contracts import EmailRequest
 from offhours.models import Application, ContactMessage, new_id
 from offhours.settings import Settings
+from offhours.touch import touch
 from pipelines.base import pipeline_from_snapshot
 from pipelines.people import PEOPLE
 
 log = logging.getLogger("offhours.api")
 
 
-def messages_of(session: Session, application: Application) -> list[MessagePublic]:
-    rows = session.exec(
+def thread_query(application_id: str) -> SelectOfScalar[ContactMessage]:
+    """The application's messages, oldest first."""
+    return (
         select(ContactMessage)
-        .where(ContactMessage.application_id == application.id)
+        .where(ContactMessage.application_id == application_id)
         .order_by(col(ContactMessage.created_at), col(ContactMessage.id))
-    ).all()
+    )
+
+
+def messages_of(session: Session, application: Application) -> list[MessagePublic]:
+    return present(application, session.exec(thread_query(application.id)).all())
+
+
+def present(application: Application, rows: Sequence[ContactMessage]) -> list[MessagePublic]:
+    """Messages as the candidate and staff read them: the contact named, the candidate as "You"."""
     pipeline = pipeline_from_snapshot(application.pipeline_snapshot)
     contact = PEOPLE.get(pipeline.contact or "")
     return [
@@ -87,6 +99,9 @@ async def _send_message(
             except Exception as error:  # noqa: BLE001 (it finds no row, and gives up after a day)
                 log.warning("notice %s over the quota not ended: %s", notice, error)
             raise too_many_messages(quota)
+    application = session.get(Application, message.application_id)
+    if application is not None:
+        touch(application)  # a new message is a change of the application an integration syncs
     session.commit()
     return message
 

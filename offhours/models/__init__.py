@@ -3,7 +3,7 @@
 The Temporal history is the record of the process; these rows are written by idempotent activities
 (upserts keyed by application id and step) and by the API before a workflow starts.
 
-One module per part: base (ids, timestamps), applications, staff, records, analytics."""
+One module per part: base (ids, timestamps), applications, staff, records, analytics, webhooks."""
 
 from offhours.models.analytics import (
     RACE_ETHNICITY,
@@ -48,6 +48,7 @@ from offhours.models.staff import (
     User,
     WebSession,
 )
+from offhours.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "RACE_ETHNICITY",
@@ -80,6 +81,10 @@ __all__ = [
     "UTCDateTime",
     "User",
     "WebSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "invited_as",
     "new_id",
     "utcnow",

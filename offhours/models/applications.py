@@ -16,11 +16,13 @@ from offhours.states import ApplicationStatus
 
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_updated", "updated_at", "id"),)
 
     id: str = Field(primary_key=True, max_length=40)
     title: str = Field(max_length=200)
     pipeline: str = Field(max_length=100)
     created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
 class Candidate(SQLModel, table=True):
@@ -49,7 +51,10 @@ def invited_as(candidate: Candidate, application: Application) -> Candidate:
 
 class Application(SQLModel, table=True):
     __tablename__ = "applications"
-    __table_args__ = (UniqueConstraint("job_id", "candidate_id", name="uq_application_job_candidate"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "candidate_id", name="uq_application_job_candidate"),
+        Index("ix_applications_updated", "updated_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     job_id: str = Field(foreign_key="jobs.id", index=True, max_length=40)
@@ -114,7 +119,10 @@ class Answer(SQLModel, table=True):
 
 class Scorecard(SQLModel, table=True):
     __tablename__ = "scorecards"
-    __table_args__ = (UniqueConstraint("application_id", "reviewer", name="uq_scorecard_reviewer"),)
+    __table_args__ = (
+        UniqueConstraint("application_id", "reviewer", name="uq_scorecard_reviewer"),
+        Index("ix_scorecards_submitted", "submitted_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)
@@ -226,6 +234,7 @@ class ContactMessage(SQLModel, table=True):
     """The candidate's thread with their contact person: questions one way, answers the other."""
 
     __tablename__ = "contact_messages"
+    __table_args__ = (Index("ix_contact_messages_created", "created_at", "id"),)
 
     id: str = Field(primary_key=True, max_length=40)
     application_id: str = Field(foreign_key="applications.id", index=True, max_length=40)

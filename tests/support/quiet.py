@@ -17,16 +17,20 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from offhours.models import Application
+from offhours.ids import webhook_delivery_workflow
+from offhours.models import Application, WebhookDelivery
 
 if TYPE_CHECKING:
     from tests.support.stack import Stack
 
 
 def workflow_ids(engine: Engine) -> list[str]:
-    """The workflow of every application in the test's database."""
+    """The workflow of every application in the test's database, and of every webhook delivery."""
     with Session(engine) as session:
-        return list(session.exec(select(Application.workflow_id)).all())
+        applications = list(session.exec(select(Application.workflow_id)).all())
+        deliveries = session.exec(select(WebhookDelivery.id, WebhookDelivery.runs)).all()
+    runs = [webhook_delivery_workflow(d, run) for d, last in deliveries for run in range(1, max(last, 1) + 1)]
+    return applications + runs
 
 
 async def in_flight(client: Client, workflow_id: str) -> list[str]:

@@ -30,7 +30,7 @@ from offhours.settings import Settings, get_settings, load_settings
 from tests.support.actors import ADMIN_TOKEN, MASTER_KEYS, PAYLOAD_KEYS, STAFF, person_headers, unique_email
 from tests.support.mail import Mailbox
 from tests.support.quiet import until_quiet, workflow_ids
-from workers import build_worker
+from workers import build_worker, dispatch_webhooks
 
 
 def free_port() -> int:
@@ -146,8 +146,14 @@ async def open_stack(
             yield Stack(env, client, settings, engine, mailbox, http, None)
             return
         worker = build_worker(client, settings, engine)
-        async with worker:
-            yield Stack(env, client, settings, engine, mailbox, http, worker)
+        stop = asyncio.Event()
+        dispatching = asyncio.create_task(dispatch_webhooks(client, settings, stop, engine))
+        try:
+            async with worker:
+                yield Stack(env, client, settings, engine, mailbox, http, worker)
+        finally:
+            stop.set()
+            await dispatching
 
 
 async def start_stack(

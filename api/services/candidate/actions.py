@@ -42,6 +42,7 @@ from offhours.contracts import (
 from offhours.models import Answer, Application, DeletionRequest, Job
 from offhours.settings import Settings
 from offhours.states import ApplicationStatus
+from offhours.touch import touch
 from offhours.vault import Erased, Vault
 from pipelines.consent import consent_text
 from pipelines.people import PEOPLE
@@ -321,7 +322,7 @@ async def schedule_candidate_erasure(
     latest (ops may erase sooner, or hold it). Asking again changes nothing."""
     if application.erasure_requested_at is None:
         application.erasure_requested_at = request.requested_at
-        session.add(application)
+        session.add(touch(application))
         session.commit()
     due = request.requested_at + timedelta(days=settings.ERASURE_REQUEST_DAYS)
     try:

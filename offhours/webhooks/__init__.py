@@ -1,0 +1,1 @@
+"""Outbound webhooks: endpoints' addresses checked, messages signed and sent."""
