@@ -37,6 +37,7 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # accept the request, never answer
+    drop: bool = False  # close the connection without an answer, as a server going down does
 
 
 @dataclass
@@ -85,6 +86,9 @@ class Receiver:
         reply = self.script.pop(0) if self.script else self.default
         if reply.hang:
             self._hanging.append(writer)
+            return
+        if reply.drop:
+            writer.transport.abort()
             return
         extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
         writer.write(
