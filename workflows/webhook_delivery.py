@@ -34,7 +34,7 @@ class WebhookDeliveryWorkflow:
     def __init__(self) -> None:
         self._now = False
 
-    @workflow.signal
+    @workflow.signal(name="retry_now")
     def retry_now(self) -> None:
         self._now = True
 

@@ -43,6 +43,7 @@ FROZEN: dict[str, dict[str, list[str]]] = {
     "ReferenceCheck": {"updates": ["record_outcome"], "signals": [], "queries": []},
     "Notice": {"updates": [], "signals": [], "queries": []},
     "Privacy": {"updates": [], "signals": ["closed", "erase", "hold"], "queries": ["status"]},
+    "WebhookDelivery": {"updates": [], "signals": ["retry_now"], "queries": []},
 }
 
 

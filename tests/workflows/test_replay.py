@@ -240,6 +240,10 @@ def test_the_corpus_covers_every_example_pipeline_and_main_path() -> None:
     assert any("--review-task-" in n for n in names), "the corpus must include review task histories"
     assert any("--reference-check-" in n for n in names), "the corpus must include a custom child workflow"
     assert any(n.endswith("--privacy") for n in names), "the corpus must include privacy workflows"
+    webhooks = {n for n in names if n.startswith("webhook-delivery--")}
+    assert {"webhook-delivery--delivered-after-retries", "webhook-delivery--gave-up"} <= webhooks, (
+        "the corpus must include webhook deliveries (recorded by tests/workflows/test_webhook_delivery.py)"
+    )
     for name in SCENARIOS:
         data = json.loads((HISTORIES / f"{name}.json").read_text())
         kind, _ = started_pipeline(data)

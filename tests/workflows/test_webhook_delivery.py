@@ -6,6 +6,8 @@ delivery it takes is verified with `standardwebhooks`."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from offhours.ids import webhook_delivery_workflow
+from operations.audit import export
 from offhours.models import User, WebhookAttempt, WebhookDelivery
 from offhours.settings import Settings
 from offhours.webhooks import net
@@ -28,6 +31,9 @@ from tests.support.actors import STAFF, make_staff
 from tests.support.mail import Mailbox, smtp_port
 from tests.support.receiver import Receiver, Reply, running_receiver
 from tests.support.stack import Stack, settings_for
+
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
 @pytest.fixture
@@ -71,6 +77,17 @@ async def waits(client: Client, delivery_id: str, run: int = 1) -> list[timedelt
     ]
 
 
+async def record(stack: Stack, delivery_id: str, name: str) -> None:
+    """With OFFHOURS_RECORD_HISTORIES set, save the delivery's history to the replay corpus
+    (tests/histories/webhook-delivery--NAME.json), decrypted as `offhours audit export` writes it."""
+    if not os.environ.get("OFFHOURS_RECORD_HISTORIES"):
+        return
+    path = HISTORIES / f"webhook-delivery--{name}.json"
+    if path.exists() and os.environ["OFFHOURS_RECORD_HISTORIES"] != "overwrite":
+        return
+    path.write_text(json.dumps(await export(stack.client, webhook_delivery_workflow(delivery_id))) + "\n")
+
+
 async def settled(stack: Stack, endpoint_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
@@ -104,6 +121,7 @@ async def test_a_receiver_down_for_a_while_gets_the_event_once_it_is_back_with_o
     assert [a["status_code"] for a in row["attempt_log"]] == [None, None, 503, 200]
     assert row["attempt_log"][0]["error"]  # what went wrong is kept, for ops
     assert await waits(stack.client, row["id"]) == list(RETRY_SCHEDULE[:3])
+    await record(stack, row["id"], "delivered-after-retries")
 
 
 async def test_retry_after_replaces_the_schedules_wait(skipping_stack: Stack, receiver: Receiver) -> None:
@@ -155,6 +173,8 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_and_ops_are_emailed
     assert first["status"] == "failed"
     assert first["attempts"] == 10  # the whole schedule: ten attempts over about three days
     assert second["status"] == "failed"
+    await record(stack, first["id"], "gave-up")
+    await record(stack, second["id"], "endpoint-disabled")
     [told] = await stack.mailbox.wait_for(address, 1)
     assert told.subject == f"Webhook endpoint disabled: {receiver.url}"
     assert endpoint["id"] in told.text
