@@ -32,6 +32,7 @@ from api.pages import (
     signin,
     stages,
     user_pages,
+    webhook_pages,
 )
 from api.pages.render import render_page
 from api.ratelimit import RateLimits
@@ -280,6 +281,7 @@ def create_app(
         job_pages,  # before console: /staff/jobs/new is not a job's board
         user_pages,
         analytics_pages,
+        webhook_pages,
         application_pages,
         console,
     )

@@ -36,10 +36,14 @@ ALL_EVENTS = [
 
 
 @pytest.fixture
-def settings(tmp_path: Path, smtp_server: tuple[Controller, Mailbox]) -> Settings:
-    """The test's product, allowed to deliver to a receiver on loopback over plain http."""
+def settings(
+    tmp_path: Path, smtp_server: tuple[Controller, Mailbox], request: pytest.FixtureRequest
+) -> Settings:
+    """The test's product, allowed to deliver to a receiver on loopback over plain http (except in
+    tests marked `public_only`, where the product is configured as in production)."""
+    allow = request.node.get_closest_marker("public_only") is None
     return settings_for(tmp_path, smtp_port(smtp_server[0])).model_copy(
-        update={"WEBHOOK_ALLOW_PRIVATE": True}
+        update={"WEBHOOK_ALLOW_PRIVATE": allow}
     )
 
 
@@ -339,3 +343,42 @@ async def test_a_receiver_answering_410_disables_the_endpoint_and_ops_are_told(
         assert endpoint["id"] in told.text
     await stack.mailbox.settle()
     assert all(len(stack.mailbox.to(a)) == 1 for a in addresses)
+
+
+@pytest.mark.public_only
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://[::1]:8443/hook", "loopback"),
+        ("https://10.1.2.3/hook", "private"),
+        ("https://172.16.0.9/hook", "private"),
+        ("https://192.168.1.20/hook", "private"),
+        ("https://169.254.169.254/latest/meta-data", "metadata"),
+        ("https://169.254.10.10/hook", "link-local"),
+        ("https://[fe80::1]/hook", "link-local"),
+        ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("https://0.0.0.0/hook", "unspecified"),
+        ("https://localhost:9000/hook", "loopback"),  # a name, resolved when registered
+        ("http://93.184.216.34/hook", "https"),
+    ],
+)
+async def test_an_endpoint_on_a_refused_address_is_refused_when_registered(
+    stack: Stack, url: str, says: str
+) -> None:
+    assert stack.settings.WEBHOOK_ALLOW_PRIVATE is False
+    refused = await stack.http.post(
+        "/api/v1/webhooks", json={"url": url, "events": ["decision.made"]}, headers=STAFF
+    )
+    assert refused.status_code == 422, refused.text
+    assert says in refused.json()["detail"]
+    assert (await stack.http.get("/api/v1/webhooks", headers=STAFF)).json() == []
+    # and a public address over https is taken (a literal: no DNS needed on this machine)
+    taken = await stack.http.post(
+        "/api/v1/webhooks",
+        json={"url": "https://93.184.216.34/hook", "events": ["decision.made"]},
+        headers=STAFF,
+    )
+    assert taken.status_code == 201, taken.text
+    moved = await stack.http.patch(f"/api/v1/webhooks/{taken.json()['id']}", json={"url": url}, headers=STAFF)
+    assert moved.status_code == 422  # nor can an endpoint be moved there
