@@ -224,10 +224,13 @@ async def retry(engine: Engine, client: Client, settings: Settings, delivery: We
             await handle.signal(WebhookDeliveryWorkflow.retry_now)
             return "woken"
         run += 1
-    await start_delivery(client, settings, delivery.id, run)
+    # The new run is written down first, as not started: should starting it fail here, the
+    # dispatcher starts it; and the run's own attempts always come after this write.
     with session_scope(engine) as session:
         row = session.get(WebhookDelivery, delivery.id)
         assert row is not None
-        row.runs, row.dispatched_at, row.status, row.next_attempt_at = run, utcnow(), "pending", None
+        row.runs, row.dispatched_at, row.status, row.next_attempt_at = run, None, "pending", None
         session.add(row)
+    await start_delivery(client, settings, delivery.id, run)
+    await asyncio.to_thread(_mark_dispatched, engine, delivery.id, run)
     return "started"

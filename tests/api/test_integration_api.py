@@ -361,3 +361,13 @@ async def test_a_scored_application_in_greenhouse_shapes_and_for_whom(stack: Sta
 
 def reviewer_headers(stack: Stack) -> dict[str, str]:
     return make_staff(stack, "reviewer", "sam").headers
+
+
+async def test_zz_probe(stack: Stack) -> None:
+    jobs = [(await stack.create_job(title))["id"] for title in ("One",)]
+    application = await stack.invite(jobs[0])
+    await wait_until_quiet(stack)
+    url = f"/api/v1/applications/{application['id']}/messages"
+    for n in range(3):
+        sent = await stack.http.post(url, json={"body": f"Answer {n}"}, headers=STAFF)
+        assert sent.status_code == 201, sent.text

@@ -186,6 +186,28 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_and_ops_are_emailed
     await asyncio.sleep(1.5)
     assert len(receiver.received) == count  # disabled: no new delivery at all
 
+    # The receiver is mended; ops enable the endpoint and retry the first event: a new run delivers
+    # it, with the webhook-id it always had.
+    receiver.default = Reply(status=204)
+    enabled = await stack.http.patch(
+        f"/api/v1/webhooks/{endpoint['id']}", json={"enabled": True}, headers=STAFF
+    )
+    assert enabled.json()["failing_since"] is None
+    retried = await stack.http.post(
+        f"/api/v1/webhooks/{endpoint['id']}/deliveries/{first['id']}/retry", headers=STAFF
+    )
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["action"] == "started"
+    await receiver.wait_for(count + 1)
+    assert receiver.received[-1].id == first["event_id"]
+    async with asyncio.timeout(30):
+        while (row := next(d for d in await deliveries(stack, endpoint["id"]) if d["id"] == first["id"]))[
+            "status"
+        ] != "delivered":
+            await asyncio.sleep(0.1)
+    assert row["attempts"] == 11
+    assert [a["run"] for a in row["attempt_log"]] == [1] * 10 + [2]
+
 
 @pytest.mark.public_only
 async def test_a_name_that_resolves_to_loopback_at_delivery_is_refused(
