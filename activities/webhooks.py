@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import update
@@ -38,10 +39,13 @@ from offhours.models import (
 )
 from offhours.settings import Settings
 from offhours.webhooks import net, signing
-from offhours.webhooks.events import EVENT_TYPES, wait_after
-from offhours.webhooks.secrets import unseal
+from offhours.webhooks.events import EVENT_TYPES, LONGEST_WAIT, wait_after
+from offhours.webhooks.secrets import SecretError, unseal
 
 log = logging.getLogger("offhours.webhooks")
+# No failed attempt for longer than the longest wait (and a margin for the attempt itself): the
+# endpoint was quiet, not failing, and a failure after it starts a new spell.
+QUIET = LONGEST_WAIT + timedelta(hours=1)
 
 # Called (from any thread) after a transaction that emitted events commits: the worker's dispatcher
 # listens, so deliveries start at once rather than at its next look.
@@ -130,6 +134,12 @@ def emit(
     return event
 
 
+def origin(url: str) -> str:
+    """scheme://host[:port] of an endpoint: its path and query may hold the receiver's token."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def _short(text: str) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -154,13 +164,17 @@ class WebhookActivities:
             event = session.get(WebhookEvent, delivery.event_id)
             assert event is not None
             if endpoint is None or endpoint.deleted_at is not None or not endpoint.enabled:
+                gone = endpoint is None or endpoint.deleted_at is not None
                 delivery.status = "cancelled"
                 delivery.next_attempt_at = None
-                delivery.last_error = (
-                    "endpoint deleted" if endpoint is None or endpoint.deleted_at else ("endpoint disabled")
-                )
+                delivery.last_error = "endpoint deleted" if gone else "endpoint disabled"
                 session.add(delivery)
-                return DeliveryOutcome(status="cancelled")
+                # Disabled by an attempt whose answer never reached its workflow: ops are still
+                # told (once: the notice is claimed), by whichever delivery comes next.
+                untold = endpoint is not None and not gone and endpoint.disabled_notice is None
+                return DeliveryOutcome(
+                    status="cancelled", disabled_endpoint=delivery.endpoint_id if untold else None
+                )
             secrets_ = [unseal(self.settings, endpoint.id, endpoint.secret_sealed)]
             if (
                 endpoint.previous_secret_sealed is not None
@@ -172,7 +186,18 @@ class WebhookActivities:
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, attempt: DeliveryAttempt) -> DeliveryOutcome:
-        prepared = await asyncio.to_thread(self._prepare, attempt)
+        # Heartbeats all along, database work included: a slow database is not a lost worker.
+        beating = asyncio.create_task(self._heartbeat())
+        try:
+            return await self._deliver(attempt)
+        finally:
+            beating.cancel()
+
+    async def _deliver(self, attempt: DeliveryAttempt) -> DeliveryOutcome:
+        try:
+            prepared = await asyncio.to_thread(self._prepare, attempt)
+        except SecretError as sealed:  # ops must rotate the secret: say so where they look
+            return await asyncio.to_thread(self._record, attempt, None, _short(str(sealed)))
         if isinstance(prepared, DeliveryOutcome):
             return prepared
         url, body, event_id, secrets_ = prepared
@@ -181,21 +206,20 @@ class WebhookActivities:
         headers = signing.headers(secrets_, event_id, int(time.time()), body)
         answer: net.Answer | None = None
         error: str | None = None
-        beating = asyncio.create_task(self._heartbeat())
+        s = self.settings
         try:
+            if url.lower().startswith("http://") and not (s.WEBHOOK_ALLOW_PRIVATE or s.is_development):
+                # registered while plain http was allowed: signed bodies are not sent in clear
+                raise net.RefusedAddress(
+                    "plain http is only for development; change the endpoint to https://"
+                )
             answer = await net.post(
-                url,
-                body,
-                headers,
-                timeout=self.settings.WEBHOOK_TIMEOUT_SECONDS,
-                allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
+                url, body, headers, timeout=s.WEBHOOK_TIMEOUT_SECONDS, allow_private=s.WEBHOOK_ALLOW_PRIVATE
             )
         except net.RefusedAddress as refused:
             error = _short(f"refused: {refused}")
         except net.DeliveryFailed as failed:
             error = _short(failed.reason)
-        finally:
-            beating.cancel()
         return await asyncio.to_thread(self._record, attempt, answer, error)
 
     async def _heartbeat(self) -> None:
@@ -233,11 +257,15 @@ class WebhookActivities:
             delivery.last_status_code, delivery.last_error, delivery.last_attempt_at = code, error, at
             if code is not None and 200 <= code < 300:
                 delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", at, None
-                endpoint.failing_since = None
+                endpoint.failing_since = endpoint.last_failure_at = None
                 session.add_all([delivery, endpoint])
                 return DeliveryOutcome(status="delivered", status_code=code)
-            if endpoint.failing_since is None or endpoint.failing_since > at:
+            # A spell of failures: from the first failed attempt after a success, or after a quiet
+            # time longer than the schedule's longest wait (no delivery tried in between).
+            quiet = endpoint.last_failure_at is None or at - endpoint.last_failure_at > QUIET
+            if endpoint.failing_since is None or quiet or endpoint.failing_since > at:
                 endpoint.failing_since = at
+            endpoint.last_failure_at = max(at, endpoint.last_failure_at or at)
             session.add(endpoint)
             reason: str | None = None
             if code == 410:
@@ -324,7 +352,7 @@ class WebhookActivities:
         assert endpoint.disabled_at is not None
         context = {
             "endpoint_id": endpoint.id,
-            "url": endpoint.url,
+            "url": origin(endpoint.url),
             "description": endpoint.description,
             "reason": endpoint.disabled_reason or "",
             "disabled_at": iso(endpoint.disabled_at),

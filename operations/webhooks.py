@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -225,12 +226,22 @@ async def retry(engine: Engine, client: Client, settings: Settings, delivery: We
             return "woken"
         run += 1
     # The new run is written down first, as not started: should starting it fail here, the
-    # dispatcher starts it; and the run's own attempts always come after this write.
+    # dispatcher starts it; and the run's own attempts always come after this write. Written only
+    # if nobody moved the delivery on since it was read (a second click, the dispatcher, a run
+    # that just delivered it): then this retry is not needed.
     with session_scope(engine) as session:
-        row = session.get(WebhookDelivery, delivery.id)
-        assert row is not None
-        row.runs, row.dispatched_at, row.status, row.next_attempt_at = run, None, "pending", None
-        session.add(row)
+        claimed = session.execute(
+            update(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.id) == delivery.id,
+                col(WebhookDelivery.runs) == delivery.runs,
+                col(WebhookDelivery.status) == delivery.status,
+                col(WebhookDelivery.status) != "delivered",
+            )
+            .values(runs=run, dispatched_at=None, status="pending", next_attempt_at=None)
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            raise DeliveryConflict("the delivery changed meanwhile (retried or delivered); look again")
     await start_delivery(client, settings, delivery.id, run)
     await asyncio.to_thread(_mark_dispatched, engine, delivery.id, run)
     return "started"

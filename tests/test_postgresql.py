@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from offhours.db import make_engine
 from offhours.settings import Settings
-from tests.api import test_end_to_end, test_refusals
+from tests.api import test_end_to_end, test_integration_api, test_refusals
 from tests.support.mail import Mailbox
 from tests.support.postgres import fresh_schema, throwaway_postgres, unavailable_reason
 from tests.support.stack import Stack, free_port, start_stack
@@ -64,3 +64,9 @@ async def test_concurrent_duplicates_on_postgresql(pg_stack: Stack) -> None:
 
 async def test_concurrent_decisions_on_postgresql(pg_stack: Stack) -> None:
     await test_refusals.test_concurrent_decisions_only_one_wins(pg_stack)
+
+
+async def test_applications_walked_page_by_page_on_postgresql(pg_stack: Stack) -> None:
+    await test_integration_api.test_250_applications_walked_page_by_page_none_missed_or_repeated_while_new_ones_arrive(
+        pg_stack
+    )

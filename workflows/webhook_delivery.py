@@ -41,22 +41,16 @@ class WebhookDeliveryWorkflow:
     @workflow.run
     async def run(self, request: DeliveryRun) -> str:
         for number in range(1, MAX_ATTEMPTS + 1):
+            # A retry asked for during this attempt wakes the wait that follows it.
+            self._now = False
             outcome = await self._attempt(request, number)
             if outcome.disabled_endpoint is not None:
-                await workflow.execute_activity(
-                    "notify_webhook_disabled",
-                    outcome.disabled_endpoint,
-                    result_type=int,
-                    start_to_close_timeout=timedelta(seconds=90),
-                    schedule_to_close_timeout=timedelta(days=1),
-                    retry_policy=EMAIL_RETRY,
-                )
+                await self._tell_ops(outcome.disabled_endpoint)
             if outcome.final:
                 return outcome.status
             wait = wait_after(number, outcome.retry_after_seconds)
             if wait is None:
                 break
-            self._now = False
             with contextlib.suppress(TimeoutError):  # the wait is over, or ops asked for an attempt now
                 await workflow.wait_condition(lambda: self._now, timeout=wait)
         await workflow.execute_activity(
@@ -66,6 +60,21 @@ class WebhookDeliveryWorkflow:
             retry_policy=BOOKKEEPING,
         )
         return "failed"
+
+    async def _tell_ops(self, endpoint_id: str) -> None:
+        try:
+            await workflow.execute_activity(
+                "notify_webhook_disabled",
+                endpoint_id,
+                result_type=int,
+                start_to_close_timeout=timedelta(seconds=90),
+                schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=EMAIL_RETRY,
+            )
+        except ActivityError as error:  # the relay away for a day: the endpoint's page still says it
+            workflow.logger.warning(
+                "ops could not be told endpoint %s was disabled: %s", endpoint_id, error.cause
+            )
 
     async def _attempt(self, request: DeliveryRun, number: int) -> DeliveryOutcome:
         attempt = DeliveryAttempt(request.delivery_id, request.run, number, workflow.now())

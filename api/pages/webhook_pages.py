@@ -24,7 +24,7 @@ from api.deps import Principal, SessionDep, SettingsDep, StaffDep
 from api.errors import NotFound, ServiceUnavailable
 from api.pages.forms import text
 from api.pages.render import staff_page
-from offhours.models import WebhookDelivery, WebhookEndpoint, utcnow
+from offhours.models import User, WebhookDelivery, WebhookEndpoint, utcnow
 from offhours.settings import Settings
 from offhours.webhooks.events import EVENT_TYPES
 from operations import webhooks
@@ -142,11 +142,13 @@ def endpoint_page(
             .limit(LATEST)
         )
     )
+    creator = session.get(User, endpoint.created_by) if endpoint.created_by else None
     page = staff_page(
         request,
         settings,
         staff,
         "webhooks_endpoint.html",
+        created_by=creator.email if creator is not None else endpoint.created_by,
         status_code=status_code,
         endpoint=endpoint,
         deliveries=deliveries,
@@ -249,7 +251,8 @@ async def change(
     if action in ("enable", "disable"):
         webhooks.enable(endpoint, action == "enable")
         _save(session, endpoint)
-        return RedirectResponse(f"{here}?done={action}d", status_code=303)
+        done = "enabled" if action == "enable" else "disabled"
+        return RedirectResponse(f"{here}?done={done}", status_code=303)
     if action == "update":
         values: dict[str, Any] = {"description": text(form, "description"), "events": _events(form)}
         errors: dict[str, str] = {}
@@ -309,6 +312,7 @@ async def retry(
     if delivery is None or delivery.endpoint_id != endpoint.id:
         raise NotFound(f"the webhook endpoint has no delivery with id '{delivery_id}'")
     here = f"/staff/webhooks/{endpoint.id}"
+    session.commit()  # no transaction held open while the retry writes through its own
     try:
         client = await request.app.state.temporal.client()
         await webhooks.retry(request.app.state.engine, client, settings, delivery)

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("failing_since", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_failure_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("disabled_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("disabled_reason", sa.String(length=300), nullable=True),
         sa.Column("disabled_notice", sa.String(length=16), nullable=True),

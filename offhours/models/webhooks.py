@@ -31,6 +31,8 @@ class WebhookEndpoint(SQLModel, table=True):
     updated_at: datetime = _ts()
     # Failing without a success since then; disabled after WEBHOOK_DISABLE_AFTER_DAYS, or on a 410.
     failing_since: datetime | None = _ts(nullable=True)
+    # The latest failed attempt: a failure long after it (no attempt between) starts a new spell.
+    last_failure_at: datetime | None = _ts(nullable=True)
     disabled_at: datetime | None = _ts(nullable=True)
     disabled_reason: str | None = Field(default=None, max_length=300)
     # The email telling ops it was disabled: None, "pending" (being sent), "sent".

@@ -20,7 +20,9 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 # Waits after each failed attempt (Standard Webhooks' suggested schedule): ten attempts over about
-# three days, the first at once. A receiver's Retry-After replaces the wait it follows.
+# three days, the first at once. A receiver's Retry-After lengthens the wait it
+# follows (up to 24 h), never shortens it: a proxy answering `Retry-After: 0` during a deploy must not
+# use up the schedule in seconds.
 RETRY_SCHEDULE: tuple[timedelta, ...] = (
     timedelta(seconds=5),
     timedelta(minutes=5),
@@ -40,9 +42,10 @@ def wait_after(number: int, retry_after_seconds: float | None) -> timedelta | No
     """The wait after failed attempt `number` (1-based), None after the last one."""
     if number >= MAX_ATTEMPTS:
         return None
-    if retry_after_seconds is not None:
-        return min(max(timedelta(seconds=retry_after_seconds), timedelta(seconds=1)), LONGEST_WAIT)
-    return RETRY_SCHEDULE[number - 1]
+    scheduled = RETRY_SCHEDULE[number - 1]
+    if retry_after_seconds is not None:  # later than the schedule if asked, never sooner
+        return min(max(timedelta(seconds=retry_after_seconds), scheduled), max(LONGEST_WAIT, scheduled))
+    return scheduled
 
 
 def unknown_types(types: list[str]) -> list[str]:

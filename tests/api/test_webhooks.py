@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from offhours.models import User, WebhookDelivery, WebhookEndpoint
@@ -255,9 +255,20 @@ async def test_endpoints_are_for_ops_and_bad_requests_say_what_to_fix(
             "/api/v1/webhooks", json={"url": receiver.url, "events": ["decision.made"]}, headers=headers
         )
         assert refused.status_code == 403
-        assert (
-            await stack.http.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=headers)
-        ).status_code == 403
+        base = f"/api/v1/webhooks/{endpoint['id']}"
+        for method, path in (
+            ("GET", base),
+            ("PATCH", base),
+            ("DELETE", base),
+            ("POST", f"{base}/rotate-secret"),
+            ("GET", f"{base}/deliveries"),
+            ("POST", f"{base}/deliveries/dlv_any/retry"),
+        ):
+            answer = await stack.http.request(
+                method, path, json={} if method != "GET" else None, headers=headers
+            )
+            assert answer.status_code == 403, (role, method, path)
+    assert (await stack.http.get(f"/api/v1/webhooks/{endpoint['id']}", headers=STAFF)).json()["enabled"]
 
     deleted = await stack.http.delete(f"/api/v1/webhooks/{endpoint['id']}", headers=STAFF)
     assert deleted.status_code == 204
@@ -265,23 +276,35 @@ async def test_endpoints_are_for_ops_and_bad_requests_say_what_to_fix(
     await stack.invite((await stack.create_job())["id"])
     await asyncio.sleep(1.5)
     assert receiver.received == []  # a deleted endpoint receives nothing
+    with Session(stack.engine) as session:  # and no delivery was even written for it
+        assert (
+            session.exec(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint["id"])).all()
+            == []
+        )
 
 
 async def test_a_disabled_endpoint_receives_nothing_until_enabled_and_a_delivery_can_be_retried(
     stack: Stack, receiver: Receiver
 ) -> None:
     endpoint = await register(stack, receiver.url, ["application.created"])
-    receiver.reply(Reply(status=500))  # the first attempt fails
+    receiver.reply(Reply(status=503, headers={"Retry-After": "3600"}))  # come back in an hour
     job = (await stack.create_job())["id"]
     await stack.invite(job)
     await receiver.wait_for(1)
-    # Ops retry the failed delivery at once rather than in 5 s: the waiting run attempts now.
-    [delivery] = (await stack.http.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=STAFF)).json()
+    async with asyncio.timeout(20):
+        while (
+            rows := await stack.http.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=STAFF)
+        ).json()[0]["status"] != "retrying":
+            await asyncio.sleep(0.05)
+    [delivery] = rows.json()
+    assert delivery["next_attempt_at"] is not None
+    # Ops retry it now rather than in an hour: the waiting run is woken and attempts at once.
     retried = await stack.http.post(
         f"/api/v1/webhooks/{endpoint['id']}/deliveries/{delivery['id']}/retry", headers=STAFF
     )
     assert retried.status_code == 202, retried.text
-    second = await receiver.wait_for(2)
+    assert retried.json()["action"] == "woken"
+    second = await receiver.wait_for(2, timeout=20)
     assert second[0].id == second[1].id  # the same message, the same webhook-id
     await asyncio.sleep(0.5)
     done = (await stack.http.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=STAFF)).json()[0]
@@ -314,8 +337,8 @@ async def test_a_receiver_answering_410_disables_the_endpoint_and_ops_are_told(
     ops = [make_staff(stack, "ops") for _ in range(2)]
     with Session(stack.engine) as session:
         addresses = sorted(
-            session.exec(select(User.email).where(User.id.in_([o.user_id for o in ops]))).all()
-        )  # type: ignore[attr-defined]
+            session.exec(select(User.email).where(col(User.id).in_([o.user_id for o in ops]))).all()
+        )
     endpoint = await register(stack, receiver.url, ["application.created"])
     receiver.default = Reply(status=410)
     await stack.invite((await stack.create_job())["id"])
@@ -338,7 +361,7 @@ async def test_a_receiver_answering_410_disables_the_endpoint_and_ops_are_told(
     # Every active ops user is told once, in one message naming the endpoint and why.
     for address in addresses:
         [told] = await stack.mailbox.wait_for(address, 1)
-        assert told.subject == f"Webhook endpoint disabled: {receiver.url}"
+        assert told.subject == f"Webhook endpoint disabled: http://127.0.0.1:{receiver.port}"
         assert "410" in told.text
         assert endpoint["id"] in told.text
     await stack.mailbox.settle()
@@ -382,3 +405,21 @@ async def test_an_endpoint_on_a_refused_address_is_refused_when_registered(
     assert taken.status_code == 201, taken.text
     moved = await stack.http.patch(f"/api/v1/webhooks/{taken.json()['id']}", json={"url": url}, headers=STAFF)
     assert moved.status_code == 422  # nor can an endpoint be moved there
+
+
+async def test_an_erasure_closes_the_open_application_and_says_it_was_erased(
+    stack: Stack, receiver: Receiver
+) -> None:
+    endpoint = await register(stack, receiver.url, ["application.closed", "application.erased"])
+    application = await stack.invite((await stack.create_job())["id"], name="Ada Lovelace")
+    erased = await stack.http.post(
+        f"/api/v1/applications/{application['id']}/erasure", json={"reason": "asked by Ada"}, headers=STAFF
+    )
+    assert erased.status_code == 202, erased.text
+    await receiver.wait_for(2, timeout=30)
+    events = sorted(receiver.verified(endpoint["secret"]), key=lambda e: e["data"]["sequence"])
+    assert [e["type"] for e in events] == ["application.closed", "application.erased"]
+    assert events[0]["data"]["outcome"] == "withdrawn"
+    assert events[1]["data"]["sequence"] == events[0]["data"]["sequence"] + 1
+    assert all(e["data"]["application_id"] == application["id"] for e in events)
+    assert all(b"Ada" not in r.body for r in receiver.received)

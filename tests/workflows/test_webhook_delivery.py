@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,16 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from offhours.ids import webhook_delivery_workflow
-from operations.audit import export
 from offhours.models import User, WebhookAttempt, WebhookDelivery
 from offhours.settings import Settings
 from offhours.webhooks import net
 from offhours.webhooks.events import RETRY_SCHEDULE
+from operations.audit import export
 from tests.api.test_worker_restart import start_worker
 from tests.support.actors import STAFF, make_staff
 from tests.support.mail import Mailbox, smtp_port
 from tests.support.receiver import Receiver, Reply, running_receiver
 from tests.support.stack import Stack, settings_for
-
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -124,11 +123,14 @@ async def test_a_receiver_down_for_a_while_gets_the_event_once_it_is_back_with_o
     await record(stack, row["id"], "delivered-after-retries")
 
 
-async def test_retry_after_replaces_the_schedules_wait(skipping_stack: Stack, receiver: Receiver) -> None:
+async def test_retry_after_lengthens_the_schedules_wait_and_never_shortens_it(
+    skipping_stack: Stack, receiver: Receiver
+) -> None:
     stack = skipping_stack
     endpoint = await register(stack, receiver.url)
     receiver.reply(
-        Reply(status=429, headers={"Retry-After": "3600"}), Reply(status=503, headers={"Retry-After": "7"})
+        Reply(status=429, headers={"Retry-After": "3600"}),  # later than the schedule's 5 s: taken
+        Reply(status=503, headers={"Retry-After": "0"}),  # sooner than its 5 min: not taken
     )
     await stack.invite((await stack.create_job())["id"])
     await receiver.wait_for(1)
@@ -136,10 +138,10 @@ async def test_retry_after_replaces_the_schedules_wait(skipping_stack: Stack, re
     assert len(receiver.received) == 1  # not after 5 s: the receiver asked for an hour
     await stack.env.sleep(timedelta(minutes=2))
     await receiver.wait_for(2)
-    await stack.env.sleep(timedelta(seconds=10))
+    await stack.env.sleep(timedelta(minutes=6))
     await receiver.wait_for(3)
     row = await settled(stack, endpoint["id"], "delivered")
-    assert await waits(stack.client, row["id"]) == [timedelta(hours=1), timedelta(seconds=7)]
+    assert await waits(stack.client, row["id"]) == [timedelta(hours=1), RETRY_SCHEDULE[1]]
 
 
 async def test_an_endpoint_failing_for_five_days_is_disabled_and_ops_are_emailed_once(
@@ -169,6 +171,8 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_and_ops_are_emailed
             break
     assert shown["enabled"] is False
     assert "no successful delivery since" in shown["disabled_reason"]
+    spell = datetime.fromisoformat(shown["disabled_at"]) - datetime.fromisoformat(shown["failing_since"])
+    assert timedelta(days=5) <= spell < timedelta(days=6)  # at the first failure past five days
     first, second = sorted(await deliveries(stack, endpoint["id"]), key=lambda d: d["created_at"])
     assert first["status"] == "failed"
     assert first["attempts"] == 10  # the whole schedule: ten attempts over about three days
@@ -176,7 +180,7 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_and_ops_are_emailed
     await record(stack, first["id"], "gave-up")
     await record(stack, second["id"], "endpoint-disabled")
     [told] = await stack.mailbox.wait_for(address, 1)
-    assert told.subject == f"Webhook endpoint disabled: {receiver.url}"
+    assert told.subject == f"Webhook endpoint disabled: http://127.0.0.1:{receiver.port}"
     assert endpoint["id"] in told.text
     await stack.env.sleep(timedelta(days=2))
     await stack.mailbox.settle()
@@ -255,7 +259,10 @@ async def test_a_worker_killed_mid_delivery_delivers_with_the_same_id(
         assert requests[0].body == requests[1].body
         receiver.verified(endpoint["secret"])
         row = await settled(stack, endpoint["id"], "delivered", timeout=30)
-        assert row["attempts"] in (1, 2)  # the lost attempt may not have been recorded
+        assert row["attempts"] == 1  # the lost attempt never got to record itself
+        assert row["attempt_log"][0]["number"] == 2  # it was the second attempt that delivered
+        # noticed by the heartbeat timeout (10 s), then the schedule's first wait (5 s)
+        assert requests[1].at - requests[0].at >= 10
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
