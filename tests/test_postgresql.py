@@ -12,8 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from offhours.db import make_engine
 from offhours.settings import Settings
-from tests.api import test_end_to_end, test_integration_api, test_refusals
+from tests.api import test_end_to_end, test_integration_api, test_refusals, test_webhooks
 from tests.support.mail import Mailbox
+from tests.support.receiver import running_receiver
 from tests.support.postgres import fresh_schema, throwaway_postgres, unavailable_reason
 from tests.support.stack import Stack, free_port, start_stack
 
@@ -36,7 +37,8 @@ def postgres_url(postgres_server: str) -> str:
 async def pg_stack(
     dev_server: WorkflowEnvironment, settings: Settings, postgres_url: str, mailbox: Mailbox
 ) -> AsyncIterator[Stack]:
-    pg_settings = settings.model_copy(update={"DATABASE_URL": postgres_url})
+    # webhooks go to a receiver on loopback in these tests
+    pg_settings = settings.model_copy(update={"DATABASE_URL": postgres_url, "WEBHOOK_ALLOW_PRIVATE": True})
     engine = make_engine(postgres_url)
     try:
         async for stack in start_stack(dev_server, pg_settings, engine, mailbox):
@@ -70,3 +72,17 @@ async def test_applications_walked_page_by_page_on_postgresql(pg_stack: Stack) -
     await test_integration_api.test_250_applications_walked_page_by_page_none_missed_or_repeated_while_new_ones_arrive(
         pg_stack
     )
+
+
+async def test_every_webhook_of_a_journey_on_postgresql(pg_stack: Stack) -> None:
+    async with running_receiver() as receiver:
+        await test_webhooks.test_every_event_of_a_journey_arrives_signed_in_order_without_personal_data(
+            pg_stack, receiver
+        )
+
+
+async def test_a_webhook_retried_by_hand_on_postgresql(pg_stack: Stack) -> None:
+    async with running_receiver() as receiver:
+        await test_webhooks.test_a_disabled_endpoint_receives_nothing_until_enabled_and_a_delivery_can_be_retried(
+            pg_stack, receiver
+        )

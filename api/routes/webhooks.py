@@ -93,7 +93,7 @@ def list_webhooks(session: SessionDep, staff: StaffDep) -> list[WebhookPublic]:
     return [webhook_public(e) for e in rows]
 
 
-@router.get(W, response_model=WebhookPublic, responses=errors(404))
+@router.get(W, response_model=WebhookPublic, responses=errors(404, 422))
 def get_webhook(webhook_id: str, session: SessionDep, staff: StaffDep) -> WebhookPublic:
     del staff
     return webhook_public(load_endpoint(session, webhook_id))
@@ -120,7 +120,7 @@ async def update_webhook(
     return webhook_public(endpoint)
 
 
-@router.delete(W, status_code=204, responses=errors(404))
+@router.delete(W, status_code=204, responses=errors(400, 404, 413, 422))
 def delete_webhook(webhook_id: str, session: SessionDep, staff: StaffDep) -> Response:
     """The endpoint stops receiving at once (deliveries waiting for a retry are cancelled); its
     delivery log is kept."""
@@ -199,7 +199,7 @@ def _attempts(session: Session, delivery_ids: list[str]) -> dict[str, list[Webho
     status_code=202,
     response_model=DeliveryRetryPublic,
     summary="Attempt the delivery now (a waiting one at once; an ended one in a new run)",
-    responses=errors(404, 409, 503),
+    responses=errors(400, 404, 409, 413, 422, 503),
 )
 async def retry_delivery(
     webhook_id: str,
