@@ -14,8 +14,8 @@ from offhours.db import make_engine
 from offhours.settings import Settings
 from tests.api import test_end_to_end, test_integration_api, test_refusals, test_webhooks
 from tests.support.mail import Mailbox
-from tests.support.receiver import running_receiver
 from tests.support.postgres import fresh_schema, throwaway_postgres, unavailable_reason
+from tests.support.receiver import running_receiver
 from tests.support.stack import Stack, free_port, start_stack
 
 reason = unavailable_reason()
