@@ -69,12 +69,21 @@ def iso(moment: datetime) -> str:
 
 
 def subscribers(session: Session, event_type: str) -> list[WebhookEndpoint]:
-    endpoints = session.exec(
-        select(WebhookEndpoint).where(
-            col(WebhookEndpoint.enabled).is_(True), col(WebhookEndpoint.deleted_at).is_(None)
+    """The enabled endpoints that want this type, read once per transaction (a change can emit
+    several events)."""
+    endpoints = session.info.get(_ENDPOINTS)
+    if endpoints is None:
+        endpoints = session.info[_ENDPOINTS] = list(
+            session.exec(
+                select(WebhookEndpoint).where(
+                    col(WebhookEndpoint.enabled).is_(True), col(WebhookEndpoint.deleted_at).is_(None)
+                )
+            ).all()
         )
-    ).all()
     return [e for e in endpoints if event_type in e.events]
+
+
+_ENDPOINTS = "offhours.webhook_endpoints"
 
 
 def emit(
@@ -83,18 +92,23 @@ def emit(
     """Write the event and its deliveries in the caller's transaction; nothing if no endpoint wants
     it, or if this key was emitted before (the calling activity is a retry)."""
     assert event_type in EVENT_TYPES, event_type
-    endpoints = subscribers(session, event_type)
-    if not endpoints:
-        return None
-    seen = session.exec(
-        select(WebhookEvent.id).where(WebhookEvent.application_id == application.id, WebhookEvent.key == key)
-    ).first()
-    if seen is not None:
-        return None
-    session.flush()  # the application's own pending changes first: the event describes them
-    last = session.exec(
-        select(func.max(WebhookEvent.seq)).where(WebhookEvent.application_id == application.id)
-    ).one()
+    # Read without flushing the caller's pending changes: a flush here would take SQLite's write
+    # lock early and hold it through the rest of the caller's transaction (events of this
+    # transaction are flushed as they are added, so the numbering sees them).
+    with session.no_autoflush:
+        endpoints = subscribers(session, event_type)
+        if not endpoints:
+            return None
+        seen = session.exec(
+            select(WebhookEvent.id).where(
+                WebhookEvent.application_id == application.id, WebhookEvent.key == key
+            )
+        ).first()
+        if seen is not None:
+            return None
+        last = session.exec(
+            select(func.max(WebhookEvent.seq)).where(WebhookEvent.application_id == application.id)
+        ).one()
     seq = int(last or 0) + 1
     event_id = new_id("evt")
     body = {
