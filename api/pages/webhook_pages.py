@@ -24,6 +24,7 @@ from api.deps import Principal, SessionDep, SettingsDep, StaffDep
 from api.errors import NotFound, ServiceUnavailable
 from api.pages.forms import text
 from api.pages.render import staff_page
+from api.routes.webhooks import load_endpoint
 from offhours.models import User, WebhookDelivery, WebhookEndpoint, utcnow
 from offhours.settings import Settings
 from offhours.webhooks.events import EVENT_TYPES
@@ -69,13 +70,6 @@ def _counts(session: Session, endpoint_ids: list[str]) -> dict[str, dict[str, in
     for endpoint_id, status, count in rows:
         found.setdefault(endpoint_id, {})[status] = count
     return found
-
-
-def _endpoint(session: Session, webhook_id: str) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, webhook_id)
-    if endpoint is None or endpoint.deleted_at is not None:
-        raise NotFound(f"no webhook endpoint with id '{webhook_id}' (it may have been deleted)")
-    return endpoint
 
 
 def _common(settings: Settings) -> dict[str, Any]:
@@ -229,7 +223,7 @@ async def register(request: Request, session: SessionDep, settings: SettingsDep,
 def endpoint(
     webhook_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffDep
 ) -> HTMLResponse:
-    return endpoint_page(request, session, settings, staff, _endpoint(session, webhook_id))
+    return endpoint_page(request, session, settings, staff, load_endpoint(session, webhook_id))
 
 
 def _save(session: Session, endpoint: WebhookEndpoint) -> None:
@@ -245,7 +239,7 @@ async def change(
 ) -> Response:
     """One change to the endpoint, named by the form's `action`."""
     form = await request.form(max_fields=len(EVENT_TYPES) + 10)
-    endpoint = _endpoint(session, webhook_id)
+    endpoint = load_endpoint(session, webhook_id)
     action = text(form, "action")
     here = f"/staff/webhooks/{endpoint.id}"
     if action in ("enable", "disable"):
@@ -307,7 +301,7 @@ async def retry(
     staff: StaffDep,
 ) -> Response:
     """Attempt a delivery now, then back to the endpoint's page saying so (or why not)."""
-    endpoint = _endpoint(session, webhook_id)
+    endpoint = load_endpoint(session, webhook_id)
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.endpoint_id != endpoint.id:
         raise NotFound(f"the webhook endpoint has no delivery with id '{delivery_id}'")
@@ -320,7 +314,7 @@ async def retry(
         # Said in the page's words where the state tells why (the operation's own words name the
         # JSON API's call); otherwise in the operation's words.
         session.expire_all()
-        endpoint, delivery = _endpoint(session, webhook_id), session.get(WebhookDelivery, delivery_id)
+        endpoint, delivery = load_endpoint(session, webhook_id), session.get(WebhookDelivery, delivery_id)
         if not endpoint.enabled:
             return RedirectResponse(f"{here}?done=retry_disabled", status_code=303)
         if delivery is not None and delivery.status == "delivered":

@@ -18,33 +18,21 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from offhours.models import User, WebhookDelivery, WebhookEndpoint
 from offhours.settings import Settings
+from offhours.webhooks.events import EVENT_TYPES
 from tests.support.actors import STAFF, make_staff, unique_email
 from tests.support.journeys import SCORECARD, answer_all
 from tests.support.mail import Mailbox, smtp_port, token_from
 from tests.support.receiver import Receiver, Reply, running_receiver
-from tests.support.stack import Stack, settings_for
+from tests.support.stack import Stack, webhook_settings
 
-ALL_EVENTS = [
-    "application.created",
-    "application.submitted",
-    "application.stage_changed",
-    "scorecard.submitted",
-    "decision.made",
-    "application.closed",
-    "application.erased",
-]
+ALL_EVENTS = list(EVENT_TYPES)
 
 
 @pytest.fixture
 def settings(
     tmp_path: Path, smtp_server: tuple[Controller, Mailbox], request: pytest.FixtureRequest
 ) -> Settings:
-    """The test's product, allowed to deliver to a receiver on loopback over plain http (except in
-    tests marked `public_only`, where the product is configured as in production)."""
-    allow = request.node.get_closest_marker("public_only") is None
-    return settings_for(tmp_path, smtp_port(smtp_server[0])).model_copy(
-        update={"WEBHOOK_ALLOW_PRIVATE": allow}
-    )
+    return webhook_settings(tmp_path, smtp_port(smtp_server[0]), request)
 
 
 @pytest.fixture

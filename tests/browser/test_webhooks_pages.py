@@ -240,7 +240,7 @@ async def test_bad_forms_are_refused_unknown_endpoints_are_404_and_recruiters_40
     missing = await page.goto(f"{live.url}/staff/webhooks/{endpoint_id}")
     assert missing is not None
     assert missing.status == 404
-    await expect(page.get_by_role("alert")).to_contain_text("no webhook endpoint")
+    await expect(page.get_by_role("alert")).to_contain_text(f"webhook endpoint '{endpoint_id}' not found")
     unknown = await page.goto(f"{live.url}/staff/webhooks/wh_unknown")
     assert unknown is not None
     assert unknown.status == 404

@@ -240,3 +240,10 @@ def client_of(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
 async def is_running(stack: Stack, application_id: str) -> bool:
     description = await stack.workflow(application_id).describe()
     return bool(description.status == WorkflowExecutionStatus.RUNNING)
+
+
+def webhook_settings(directory: Path, smtp_port: int, request: pytest.FixtureRequest) -> Settings:
+    """A test's settings allowing webhooks to a receiver on loopback over plain http, except in
+    tests marked `public_only` (configured as in production)."""
+    allow = request.node.get_closest_marker("public_only") is None
+    return settings_for(directory, smtp_port).model_copy(update={"WEBHOOK_ALLOW_PRIVATE": allow})

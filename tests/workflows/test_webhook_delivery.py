@@ -30,7 +30,7 @@ from tests.api.test_worker_restart import start_worker
 from tests.support.actors import STAFF, make_staff
 from tests.support.mail import Mailbox, smtp_port
 from tests.support.receiver import Receiver, Reply, running_receiver
-from tests.support.stack import Stack, settings_for
+from tests.support.stack import Stack, webhook_settings
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -39,11 +39,7 @@ HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 def settings(
     tmp_path: Path, smtp_server: tuple[Controller, Mailbox], request: pytest.FixtureRequest
 ) -> Settings:
-    """Delivery to the loopback receiver allowed, except in tests marked `public_only`."""
-    allow = request.node.get_closest_marker("public_only") is None
-    return settings_for(tmp_path, smtp_port(smtp_server[0])).model_copy(
-        update={"WEBHOOK_ALLOW_PRIVATE": allow}
-    )
+    return webhook_settings(tmp_path, smtp_port(smtp_server[0]), request)
 
 
 @pytest.fixture
